@@ -1,1 +1,2 @@
-
+//! flowgate: test network allowlist policies against AWS VPC flow logs.
+pub mod flowlog;

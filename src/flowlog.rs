@@ -1,0 +1,17 @@
+//! Reading AWS VPC Flow Logs: formats, records, archives.
+//!
+//! The pipeline's first stage. [`archive`] finds archives and opens them (gzip or plain),
+//! [`lines`] cuts them into bounded lines, [`format`] knows every documented field and reads
+//! header lines, [`record`] turns a line into a [`Flow`]. [`scan`] ties them together and
+//! hands records and problems to whoever is listening.
+
+pub mod archive;
+pub mod format;
+pub mod lines;
+pub mod record;
+pub mod scan;
+
+pub use archive::{Archive, ArchiveMeta};
+pub use format::{Column, Field, Format, FormatError};
+pub use record::{Action, Direction, Flow, LogStatus, RecordError};
+pub use scan::{scan_archive, Problem, ScanOptions, Sink};

@@ -1,0 +1,476 @@
+//! One flow-log record, parsed straight from the bytes of its line.
+//!
+//! Records are the hot loop: millions per archive. A [`Flow`] borrows its id fields from the
+//! line buffer and parses addresses and numbers directly into integers, so reading a record
+//! allocates nothing. Every typed field that is present is checked, whether or not a policy
+//! needs it: a token that does not parse means the line is not what its header says, and that
+//! is reported, never guessed around.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::format::{Field, Format, MAX_FIELDS};
+
+/// `log-status`: whether the record describes traffic at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogStatus {
+    /// Data logged normally (also assumed for formats without `log-status`).
+    Ok,
+    /// No traffic on the interface during the interval.
+    NoData,
+    /// Records were skipped during the interval: flows were lost.
+    SkipData,
+}
+
+/// `action`: what the security group and network ACL decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    Accept,
+    Reject,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "ACCEPT",
+            Action::Reject => "REJECT",
+        }
+    }
+}
+
+/// `flow-direction`, relative to the logged interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// A parsed record. `None` means the format lacks the field or the record holds `-` there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flow<'a> {
+    pub status: LogStatus,
+    pub action: Option<Action>,
+    pub src: Option<IpAddr>,
+    pub dst: Option<IpAddr>,
+    pub pkt_src: Option<IpAddr>,
+    pub pkt_dst: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+    pub protocol: Option<u8>,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+    pub tcp_flags: Option<u8>,
+    pub direction: Option<Direction>,
+    pub version: Option<u8>,
+    pub account: Option<&'a str>,
+    pub interface: Option<&'a str>,
+    pub vpc: Option<&'a str>,
+    pub subnet: Option<&'a str>,
+    pub instance: Option<&'a str>,
+}
+
+/// Why a line is not a record of its format. Rendered after `path:line: `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("expected {expected} fields (as the header says), found {found}")]
+    FieldCount { expected: usize, found: usize },
+    #[error("{field}: `{token}` is not {what}")]
+    BadValue {
+        field: Field,
+        token: String,
+        what: &'static str,
+    },
+    #[error("start {start} is after end {end}")]
+    StartAfterEnd { start: u64, end: u64 },
+}
+
+impl<'a> Flow<'a> {
+    /// Parses one line (without its line ending) of an archive in `format`.
+    pub fn parse(format: &Format, line: &'a [u8]) -> Result<Flow<'a>, RecordError> {
+        let mut tokens: [&'a [u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
+        let found = split_fields(line, &mut tokens);
+        if found != format.len() {
+            return Err(RecordError::FieldCount {
+                expected: format.len(),
+                found,
+            });
+        }
+        let tok = |f: Field| -> Option<&'a [u8]> {
+            format.position(f).map(|i| tokens[i]).filter(|t| *t != b"-")
+        };
+        let bad = |field: Field, token: &[u8], what: &'static str| RecordError::BadValue {
+            field,
+            token: show_token(token),
+            what,
+        };
+
+        let status = match tok(Field::LogStatus) {
+            None => LogStatus::Ok,
+            Some(b"OK") => LogStatus::Ok,
+            Some(b"NODATA") => LogStatus::NoData,
+            Some(b"SKIPDATA") => LogStatus::SkipData,
+            Some(t) => return Err(bad(Field::LogStatus, t, "OK, NODATA or SKIPDATA")),
+        };
+        let action = match tok(Field::Action) {
+            None => None,
+            Some(b"ACCEPT") => Some(Action::Accept),
+            Some(b"REJECT") => Some(Action::Reject),
+            Some(t) => return Err(bad(Field::Action, t, "ACCEPT or REJECT")),
+        };
+        let direction = match tok(Field::FlowDirection) {
+            None => None,
+            Some(b"ingress") => Some(Direction::Ingress),
+            Some(b"egress") => Some(Direction::Egress),
+            Some(t) => return Err(bad(Field::FlowDirection, t, "ingress or egress")),
+        };
+        let addr = |f: Field| -> Result<Option<IpAddr>, RecordError> {
+            tok(f)
+                .map(|t| parse_addr(t).ok_or_else(|| bad(f, t, "an IPv4 or IPv6 address")))
+                .transpose()
+        };
+        let num = |f: Field, max: u64, what: &'static str| -> Result<Option<u64>, RecordError> {
+            tok(f)
+                .map(|t| {
+                    parse_u64(t)
+                        .filter(|&n| n <= max)
+                        .ok_or_else(|| bad(f, t, what))
+                })
+                .transpose()
+        };
+        let text = |f: Field| -> Result<Option<&'a str>, RecordError> {
+            tok(f)
+                .map(|t| std::str::from_utf8(t).map_err(|_| bad(f, t, "valid UTF-8")))
+                .transpose()
+        };
+        let port = |f: Field| num(f, 65535, "a port (0-65535)").map(|p| p.map(|p| p as u16));
+        let count = |f: Field| num(f, u64::MAX, "a count");
+
+        let flow = Flow {
+            status,
+            action,
+            src: addr(Field::SrcAddr)?,
+            dst: addr(Field::DstAddr)?,
+            pkt_src: addr(Field::PktSrcAddr)?,
+            pkt_dst: addr(Field::PktDstAddr)?,
+            src_port: port(Field::SrcPort)?,
+            dst_port: port(Field::DstPort)?,
+            protocol: num(Field::Protocol, 255, "a protocol number (0-255)")?.map(|p| p as u8),
+            packets: count(Field::Packets)?,
+            bytes: count(Field::Bytes)?,
+            start: num(Field::Start, u64::MAX, "a Unix time in seconds")?,
+            end: num(Field::End, u64::MAX, "a Unix time in seconds")?,
+            tcp_flags: num(Field::TcpFlags, 255, "TCP flags (0-255)")?.map(|f| f as u8),
+            direction,
+            version: num(Field::Version, 255, "a version number")?.map(|v| v as u8),
+            account: text(Field::AccountId)?,
+            interface: text(Field::InterfaceId)?,
+            vpc: text(Field::VpcId)?,
+            subnet: text(Field::SubnetId)?,
+            instance: text(Field::InstanceId)?,
+        };
+        if let (Some(start), Some(end)) = (flow.start, flow.end) {
+            if start > end {
+                return Err(RecordError::StartAfterEnd { start, end });
+            }
+        }
+        Ok(flow)
+    }
+
+    /// Whether the record describes traffic: `log-status` OK.
+    pub fn is_traffic(&self) -> bool {
+        self.status == LogStatus::Ok
+    }
+}
+
+/// Splits on runs of spaces or tabs. AWS writes single spaces; the AWS documentation itself has
+/// a doubled space in one example, and treating it as one separator loses nothing because the
+/// token count is still checked against the header. Returns the number of tokens, which may
+/// exceed the slots filled when the line has more than `MAX_FIELDS` tokens.
+fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; MAX_FIELDS]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    let len = line.len();
+    while i < len {
+        while i < len && (line[i] == b' ' || line[i] == b'\t') {
+            i += 1;
+        }
+        if i == len {
+            break;
+        }
+        let rest = &line[i..];
+        let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+        if n < MAX_FIELDS {
+            out[n] = &rest[..end];
+        }
+        n += 1;
+        i += end;
+    }
+    n
+}
+
+/// Shows a token in an error message: lossy UTF-8, control characters escaped, and cut at 64
+/// characters so a 1 MiB garbage token does not become a 1 MiB message.
+fn show_token(token: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&token[..token.len().min(64)]);
+    let mut out: String = text.chars().flat_map(char::escape_debug).collect();
+    if token.len() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+/// Parses a decimal `u64` without sign, spaces or overflow.
+#[inline]
+pub fn parse_u64(t: &[u8]) -> Option<u64> {
+    if t.is_empty() || t.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in t {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
+}
+
+/// Parses dotted-quad IPv4 straight into an integer (no leading zeros beyond one digit, as
+/// `std` and AWS agree), and anything with a `:` as IPv6 through `std`.
+#[inline]
+pub fn parse_addr(t: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_ipv4(t) {
+        return Some(IpAddr::V4(v4));
+    }
+    if t.contains(&b':') && t.len() <= 45 {
+        let s = std::str::from_utf8(t).ok()?;
+        return s.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    None
+}
+
+#[inline]
+fn parse_ipv4(t: &[u8]) -> Option<Ipv4Addr> {
+    if t.len() < 7 || t.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut idx = 0;
+    let mut val: u32 = 0;
+    let mut digits = 0;
+    for &b in t {
+        if b == b'.' {
+            if digits == 0 || idx == 3 {
+                return None;
+            }
+            octets[idx] = val as u8;
+            idx += 1;
+            val = 0;
+            digits = 0;
+        } else {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 || (digits == 1 && val == 0) {
+                return None;
+            }
+            val = val * 10 + u32::from(d);
+            digits += 1;
+            if val > 255 {
+                return None;
+            }
+        }
+    }
+    if idx != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = val as u8;
+    Some(Ipv4Addr::from(octets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2() -> Format {
+        Format::default_v2()
+    }
+
+    #[test]
+    fn default_record_parses_every_field() {
+        let line = b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
+        let f = Flow::parse(&v2(), line).unwrap();
+        assert_eq!(f.version, Some(2));
+        assert_eq!(f.account, Some("123456789010"));
+        assert_eq!(f.interface, Some("eni-1235b8ca123456789"));
+        assert_eq!(f.src, Some("172.31.16.139".parse().unwrap()));
+        assert_eq!(f.dst, Some("172.31.16.21".parse().unwrap()));
+        assert_eq!(
+            (f.src_port, f.dst_port, f.protocol),
+            (Some(20641), Some(22), Some(6))
+        );
+        assert_eq!((f.packets, f.bytes), (Some(20), Some(4249)));
+        assert_eq!((f.start, f.end), (Some(1418530010), Some(1418530070)));
+        assert_eq!(f.action, Some(Action::Accept));
+        assert_eq!(f.status, LogStatus::Ok);
+        assert_eq!(f.vpc, None);
+    }
+
+    #[test]
+    fn nodata_and_skipdata_have_dashes() {
+        let f = Flow::parse(
+            &v2(),
+            b"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
+        )
+        .unwrap();
+        assert_eq!(f.status, LogStatus::NoData);
+        assert_eq!((f.src, f.action, f.packets), (None, None, None));
+        assert_eq!(f.start, Some(1431280876));
+        let f = Flow::parse(
+            &v2(),
+            b"2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA",
+        )
+        .unwrap();
+        assert_eq!(f.status, LogStatus::SkipData);
+    }
+
+    #[test]
+    fn ipv6_addresses_parse() {
+        let f = Flow::parse(&v2(), b"2 123456789010 eni-1235b8ca123456789 2001:db8:1234:a100:8d6e:3477:df66:f105 2001:db8:1234:a102:3304:8879:34cf:4071 34892 22 6 54 8855 1477913708 1477913820 ACCEPT OK").unwrap();
+        assert_eq!(
+            f.src,
+            Some("2001:db8:1234:a100:8d6e:3477:df66:f105".parse().unwrap())
+        );
+        let f = Flow::parse(&v2(), b"2 1 eni-1 2a02:cf40:: ::1 1 2 17 1 1 1 2 REJECT OK").unwrap();
+        assert_eq!(f.src, Some("2a02:cf40::".parse().unwrap()));
+    }
+
+    #[test]
+    fn doubled_spaces_and_tabs_separate_once() {
+        let f = Flow::parse(
+            &v2(),
+            b"2 1 eni-1 10.0.0.1  10.0.0.2 1 2 6 1 1 1 2 ACCEPT\tOK",
+        )
+        .unwrap();
+        assert_eq!(f.dst, Some("10.0.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn wrong_token_count_is_an_error() {
+        assert_eq!(
+            Flow::parse(&v2(), b"bogus line"),
+            Err(RecordError::FieldCount {
+                expected: 14,
+                found: 2
+            })
+        );
+        let long = vec![b'1'; 300]
+            .iter()
+            .flat_map(|_| b"x ".iter().copied())
+            .collect::<Vec<u8>>();
+        assert_eq!(
+            Flow::parse(&v2(), &long),
+            Err(RecordError::FieldCount {
+                expected: 14,
+                found: 300
+            })
+        );
+    }
+
+    #[test]
+    fn bad_values_name_field_and_token() {
+        let cases: &[(&[u8], &str)] = &[
+            (
+                b"2 1 eni-1 10.0.0.256 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK",
+                "srcaddr: `10.0.0.256` is not an IPv4 or IPv6 address",
+            ),
+            (
+                b"2 1 eni-1 10.0.0.1 10.0.0.2 70000 2 6 1 1 1 2 ACCEPT OK",
+                "srcport: `70000` is not a port (0-65535)",
+            ),
+            (
+                b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 tcp 1 1 1 2 ACCEPT OK",
+                "protocol: `tcp` is not a protocol number (0-255)",
+            ),
+            (
+                b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 -3 1 1 2 ACCEPT OK",
+                "packets: `-3` is not a count",
+            ),
+            (
+                b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ALLOW OK",
+                "action: `ALLOW` is not ACCEPT or REJECT",
+            ),
+            (
+                b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT FINE",
+                "log-status: `FINE` is not OK, NODATA or SKIPDATA",
+            ),
+            (
+                b"2 1 eni-\xff 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK",
+                "interface-id: `eni-\u{fffd}` is not valid UTF-8",
+            ),
+            (
+                b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 9 2 ACCEPT OK",
+                "start 9 is after end 2",
+            ),
+        ];
+        for (line, msg) in cases {
+            assert_eq!(Flow::parse(&v2(), line).unwrap_err().to_string(), *msg);
+        }
+    }
+
+    #[test]
+    fn counts_above_four_billion_fit() {
+        let f = Flow::parse(
+            &v2(),
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 18446744073709551615 1 2 ACCEPT OK",
+        )
+        .unwrap();
+        assert_eq!(f.bytes, Some(u64::MAX));
+        assert!(Flow::parse(
+            &v2(),
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 18446744073709551616 1 2 ACCEPT OK"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn ipv4_parser_agrees_with_std() {
+        for s in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.30.40",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "256.1.1.1",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "1.2.3.04",
+        ] {
+            assert_eq!(parse_ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn custom_format_reads_packet_addresses_and_direction() {
+        let fmt = Format::parse_spec("version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status flow-direction").unwrap();
+        let f = Flow::parse(&fmt, b"5 vpc-1 subnet-1 i-1 eni-1 1 IPv4 10.0.0.50 52.1.1.1 4000 443 10.0.1.12 52.1.1.1 6 100 2 10 20 ACCEPT 19 OK egress").unwrap();
+        assert_eq!(f.pkt_src, Some("10.0.1.12".parse().unwrap()));
+        assert_eq!(f.tcp_flags, Some(19));
+        assert_eq!(f.direction, Some(Direction::Egress));
+        assert_eq!(
+            (f.vpc, f.subnet, f.instance),
+            (Some("vpc-1"), Some("subnet-1"), Some("i-1"))
+        );
+    }
+}

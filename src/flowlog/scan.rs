@@ -1,0 +1,377 @@
+//! Reading one archive from first byte to last, handing each record to a [`Sink`].
+//!
+//! This is where "lose nothing" is enforced. Every line ends up as exactly one of: a header, a
+//! blank line, a record, or a [`Problem`] that says `path:line: what was wrong`. A corrupt gzip
+//! stream, an over-long line or a missing header is a problem too, never a silent stop. The
+//! scan knows nothing about policies; `inspect` and `check` are two sinks over the same loop.
+
+use std::fmt;
+
+use super::archive::{self, Archive};
+use super::format::Format;
+use super::lines::{Line, LineReader, MAX_LINE};
+use super::record::Flow;
+
+/// Options that apply to every archive of a run.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    /// The format of archives without a header line (`--log-format`).
+    pub log_format: Option<Format>,
+}
+
+/// Something in the evidence that could not be read. Any problem makes the run untrusted.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Problem {
+    pub archive: String,
+    /// 1-based line, where the problem is tied to one.
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.archive, line, self.message),
+            None => write!(f, "{}: {}", self.archive, self.message),
+        }
+    }
+}
+
+/// Receives what a scan finds, in file order.
+pub trait Sink {
+    /// A format takes effect for the lines that follow: the header line, a repeated header
+    /// with a different field list, or `--log-format` for a headerless archive.
+    fn format(&mut self, archive: &Archive, format: &Format);
+    /// A record that parsed.
+    fn record(&mut self, archive: &Archive, line: u64, flow: &Flow<'_>);
+    /// A line or a stream that could not be read.
+    fn problem(&mut self, problem: Problem);
+    /// Whether to stop early (Ctrl-C). Checked between records, so it must be cheap.
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+/// Counts of what one archive held, for reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub lines: u64,
+    pub records: u64,
+    pub headers: u64,
+    pub blank: u64,
+    pub problems: u64,
+}
+
+/// Reads `archive` to its end (or to the first unrecoverable stream error).
+pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Sink) -> ScanStats {
+    let mut stats = ScanStats::default();
+    let problem = |sink: &mut dyn FnMut(Problem), line: Option<u64>, message: String| {
+        sink(Problem {
+            archive: archive.display.clone(),
+            line,
+            message,
+        })
+    };
+    let reader = match archive::open(archive) {
+        Ok(r) => r,
+        Err(e) => {
+            stats.problems += 1;
+            problem(&mut |p| sink.problem(p), None, format!("cannot read: {e}"));
+            return stats;
+        }
+    };
+    let mut lines = LineReader::new(reader);
+    let mut format: Option<Format> = None;
+    loop {
+        if stats.records % 4096 == 0 && sink.cancelled() {
+            break;
+        }
+        let line = match lines.next_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                stats.problems += 1;
+                let what = if is_gzip_error(&e) {
+                    "gzip data is corrupt or truncated"
+                } else {
+                    "read failed"
+                };
+                let at = lines.line_number();
+                problem(
+                    &mut |p| sink.problem(p),
+                    None,
+                    format!(
+                        "{what} after line {at} ({} records read before the break): {e}",
+                        stats.records
+                    ),
+                );
+                break;
+            }
+        };
+        stats.lines += 1;
+        let (number, bytes) = match line {
+            Line::Text { number, bytes } => (number, bytes),
+            Line::TooLong { number, length } => {
+                stats.problems += 1;
+                problem(
+                    &mut |p| sink.problem(p),
+                    Some(number),
+                    format!("line is {length} bytes long; records are at most {MAX_LINE} bytes, so this is not a flow-log line"),
+                );
+                continue;
+            }
+        };
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            stats.blank += 1;
+            continue;
+        }
+        if let Some(header) = Format::from_header_line(bytes) {
+            stats.headers += 1;
+            match header {
+                Ok(f) => {
+                    if format.as_ref() != Some(&f) {
+                        sink.format(archive, &f);
+                        format = Some(f);
+                    }
+                }
+                Err(e) => {
+                    stats.problems += 1;
+                    problem(
+                        &mut |p| sink.problem(p),
+                        Some(number),
+                        format!("bad header line: {e}; the records after it cannot be read"),
+                    );
+                    format = None;
+                    // Records until the next good header have no format: skip them as one problem.
+                    let skipped = skip_to_next_header(&mut lines, &mut stats, &mut format);
+                    if skipped > 0 {
+                        problem(
+                            &mut |p| sink.problem(p),
+                            Some(number),
+                            format!("{skipped} lines after the bad header were not read"),
+                        );
+                    }
+                    match &format {
+                        Some(f) => sink.format(archive, f),
+                        None => break,
+                    }
+                }
+            }
+            continue;
+        }
+        let current = match &format {
+            Some(f) => f,
+            None => match &options.log_format {
+                Some(f) => {
+                    sink.format(archive, f);
+                    format.insert(f.clone())
+                }
+                None => {
+                    stats.problems += 1;
+                    problem(
+                        &mut |p| sink.problem(p),
+                        Some(number),
+                        "no header line before the first record, so the field order is unknown; \
+                         give it with --log-format (CloudWatch and Firehose exports have no header)"
+                            .to_string(),
+                    );
+                    break;
+                }
+            },
+        };
+        match Flow::parse(current, bytes) {
+            Ok(flow) => {
+                stats.records += 1;
+                sink.record(archive, number, &flow);
+            }
+            Err(e) => {
+                stats.problems += 1;
+                problem(&mut |p| sink.problem(p), Some(number), e.to_string());
+            }
+        }
+    }
+    stats
+}
+
+/// After a header that cannot be used, reads on until a usable header (returned in `format`)
+/// or the end; returns how many lines were passed over.
+fn skip_to_next_header<R: std::io::Read>(
+    lines: &mut LineReader<R>,
+    stats: &mut ScanStats,
+    format: &mut Option<Format>,
+) -> u64 {
+    let mut skipped = 0;
+    while let Ok(Some(line)) = lines.next_line() {
+        stats.lines += 1;
+        if let Line::Text { bytes, .. } = line {
+            if let Some(Ok(f)) = Format::from_header_line(bytes) {
+                stats.headers += 1;
+                *format = Some(f);
+                return skipped;
+            }
+        }
+        skipped += 1;
+    }
+    skipped
+}
+
+fn is_gzip_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::InvalidInput
+            | std::io::ErrorKind::InvalidData
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlog::archive::{ArchiveMeta, Source};
+    use std::io::Write;
+
+    #[derive(Default)]
+    struct Collect {
+        formats: Vec<usize>,
+        records: Vec<(u64, Option<u16>)>,
+        problems: Vec<String>,
+    }
+    impl Sink for Collect {
+        fn format(&mut self, _: &Archive, format: &Format) {
+            self.formats.push(format.len());
+        }
+        fn record(&mut self, _: &Archive, line: u64, flow: &Flow<'_>) {
+            self.records.push((line, flow.dst_port));
+        }
+        fn problem(&mut self, p: Problem) {
+            self.problems.push(p.to_string());
+        }
+    }
+
+    fn file(bytes: &[u8]) -> (tempfile::TempDir, Archive) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, bytes).unwrap();
+        let archive = Archive {
+            display: "a.log".into(),
+            source: Source::File(path),
+            meta: ArchiveMeta::default(),
+        };
+        (dir, archive)
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    const HDR: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
+    const REC: &str = "2 1 eni-1 10.0.0.1 10.0.0.2 40000 443 6 1 60 100 160 ACCEPT OK\n";
+
+    fn run(bytes: &[u8], options: &ScanOptions) -> (Collect, ScanStats) {
+        let (_d, a) = file(bytes);
+        let mut c = Collect::default();
+        let s = scan_archive(&a, options, &mut c);
+        (c, s)
+    }
+
+    #[test]
+    fn two_gzip_members_are_both_read() {
+        let mut data = gz(format!("{HDR}{REC}").as_bytes());
+        data.extend(gz(REC.as_bytes()));
+        let (c, s) = run(&data, &ScanOptions::default());
+        assert_eq!(s.records, 2);
+        assert!(c.problems.is_empty());
+    }
+
+    #[test]
+    fn truncated_gzip_is_a_problem_with_the_count_read() {
+        let body: String = std::iter::once(HDR.to_string())
+            .chain((0..5000).map(|_| REC.to_string()))
+            .collect();
+        let data = gz(body.as_bytes());
+        let (c, s) = run(&data[..data.len() / 2], &ScanOptions::default());
+        assert!(s.records > 0 && s.records < 5000);
+        assert_eq!(c.problems.len(), 1);
+        assert!(
+            c.problems[0].contains("gzip data is corrupt or truncated"),
+            "{}",
+            c.problems[0]
+        );
+        assert!(c.problems[0].contains(&format!("{} records read", s.records)));
+    }
+
+    #[test]
+    fn bad_lines_do_not_hide_good_ones() {
+        let data = format!("{HDR}{REC}bogus line\n\n{REC}2 1 eni-1 10.0.0.1 10.0.0.2 1 99999 6 1 1 1 2 ACCEPT OK\n{REC}");
+        let (c, s) = run(data.as_bytes(), &ScanOptions::default());
+        assert_eq!(s.records, 3);
+        assert_eq!(s.blank, 1);
+        assert_eq!(
+            c.problems,
+            [
+                "a.log:3: expected 14 fields (as the header says), found 2",
+                "a.log:6: dstport: `99999` is not a port (0-65535)"
+            ]
+        );
+    }
+
+    #[test]
+    fn headerless_needs_a_log_format() {
+        let (c, s) = run(REC.as_bytes(), &ScanOptions::default());
+        assert_eq!(s.records, 0);
+        assert!(c.problems[0].starts_with("a.log:1: no header line"));
+        let opts = ScanOptions {
+            log_format: Some(Format::default_v2()),
+        };
+        let (c, s) = run(format!("{REC}{REC}").as_bytes(), &opts);
+        assert_eq!((s.records, c.problems.len(), c.formats.len()), (2, 0, 1));
+    }
+
+    #[test]
+    fn repeated_header_switches_format() {
+        let data = format!("{HDR}{REC}{HDR}{REC}srcaddr dstaddr dstport\n10.0.0.1 10.0.0.2 22\n");
+        let (c, s) = run(data.as_bytes(), &ScanOptions::default());
+        assert_eq!(s.records, 3);
+        assert_eq!(c.formats, [14, 3]);
+        assert_eq!(c.records[2], (6, Some(22)));
+    }
+
+    #[test]
+    fn a_bad_header_skips_until_a_good_one() {
+        let data = format!("version srcaddr srcaddr\n{REC}{REC}{HDR}{REC}");
+        let (c, s) = run(data.as_bytes(), &ScanOptions::default());
+        assert_eq!(s.records, 1);
+        assert_eq!(
+            c.problems,
+            [
+                "a.log:1: bad header line: field `srcaddr` appears twice in the format; the records after it cannot be read",
+                "a.log:1: 2 lines after the bad header were not read"
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_and_missing_final_newline() {
+        let data = format!("{HDR}{REC}{}", REC.trim_end()).replace('\n', "\r\n");
+        let (c, s) = run(data.trim_end().as_bytes(), &ScanOptions::default());
+        assert_eq!((s.records, c.problems.len()), (2, 0));
+    }
+
+    #[test]
+    fn missing_file_is_a_problem() {
+        let a = Archive {
+            display: "gone.log".into(),
+            source: Source::File("/nonexistent/gone.log".into()),
+            meta: ArchiveMeta::default(),
+        };
+        let mut c = Collect::default();
+        scan_archive(&a, &ScanOptions::default(), &mut c);
+        assert!(
+            c.problems[0].starts_with("gone.log: cannot read:"),
+            "{:?}",
+            c.problems
+        );
+    }
+}
