@@ -1,2 +1,3 @@
 //! flowgate: test network allowlist policies against AWS VPC flow logs.
 pub mod flowlog;
+pub mod report;

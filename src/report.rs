@@ -1,0 +1,392 @@
+//! The result of a check, sorted and complete: what every output writer reads.
+//!
+//! Writers never see hash maps or thread order; they see this model, built once from the
+//! merged tally. It also owns the exit status, so every output and the process agree on what
+//! the run means: 0 every policy passed, 1 some policy would block traffic or lacks evidence,
+//! 2 the run could not be trusted.
+
+pub mod coverage;
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+pub use coverage::{Coverage, CoverageReport, Gap};
+
+use crate::flowlog::Problem;
+
+/// Exit status: every policy passed.
+pub const EXIT_PASS: u8 = 0;
+/// Exit status: some policy failed (traffic would be blocked, or evidence is too thin).
+pub const EXIT_FAIL: u8 = 1;
+/// Exit status: the run could not be trusted (bad policy, unreadable evidence, bad arguments).
+pub const EXIT_UNTRUSTED: u8 = 2;
+
+/// Version of the JSON document layout; bumped on any incompatible change.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// Everything one `flowgate check` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// flowgate's version.
+    pub tool_version: String,
+    /// The date waivers were judged against (`--today`), `YYYY-MM-DD`.
+    pub today: String,
+    /// `--since` / `--until` as given, Unix seconds.
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub run: RunSummary,
+    pub policies: Vec<PolicyReport>,
+    /// Lint findings on the policies, rendered as text (they do not change verdicts).
+    pub lint: Vec<LintFinding>,
+}
+
+/// What the archives held, whatever the policies.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub archives_read: u64,
+    /// Files under `--logs` skipped because their name says they are not flow logs.
+    pub archives_skipped: Vec<String>,
+    pub lines: u64,
+    pub records: u64,
+    pub nodata: u64,
+    pub skipdata: u64,
+    /// Every problem counted; `problems` keeps the first ones by (archive, line).
+    pub problems_total: u64,
+    pub problems: Vec<ProblemReport>,
+    pub formats: Vec<FormatUse>,
+    /// Header fields flowgate does not know (carried, not read).
+    pub unknown_fields: Vec<String>,
+    pub coverage: CoverageReport,
+}
+
+/// A problem as shown in reports.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ProblemReport {
+    pub archive: String,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl From<Problem> for ProblemReport {
+    fn from(p: Problem) -> Self {
+        ProblemReport {
+            archive: p.archive,
+            line: p.line,
+            message: p.message,
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.archive, l, self.message),
+            None => write!(f, "{}: {}", self.archive, self.message),
+        }
+    }
+}
+
+/// One field list and how many archives use it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FormatUse {
+    pub fields: String,
+    pub archives: u64,
+}
+
+/// A lint finding shown by `check`.
+#[derive(Clone, Debug, Serialize)]
+pub struct LintFinding {
+    pub policy: String,
+    pub severity: String,
+    pub code: String,
+    pub message: String,
+    pub path: String,
+    pub line: u32,
+    /// The finding rendered with its source line and caret.
+    pub rendered: String,
+}
+
+/// The verdict of one policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// The policy could not be judged (an archive lacks a field it needs).
+    Error,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Error => "ERROR",
+        }
+    }
+}
+
+/// One policy's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyReport {
+    pub name: String,
+    pub path: String,
+    /// Line of `[scope]` in the policy file.
+    pub line: u32,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub ticket: Option<String>,
+    pub status: Status,
+    pub counts: Counts,
+    /// First `start` and last `end` of the records in scope.
+    pub in_scope_first: Option<u64>,
+    pub in_scope_last: Option<u64>,
+    /// Would-be-blocked conversations, most records first, then by key. Uncapped.
+    pub conversations: Vec<Conversation>,
+    pub allows: Vec<AllowUse>,
+    pub waivers: Vec<WaiverUse>,
+    /// Evidence demands, each with its outcome.
+    pub demands: Vec<Demand>,
+    /// Archives this policy could not be judged against: `needs <field> (key <key>), which <archive> lacks`.
+    pub field_errors: Vec<String>,
+}
+
+/// Records of one policy by verdict branch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// OK records read for this policy (all of them, in scope or not).
+    pub scanned: u64,
+    pub in_scope: u64,
+    pub allowed: u64,
+    pub already_rejected: u64,
+    pub waived: u64,
+    pub would_block: u64,
+}
+
+/// A would-be-blocked conversation: records grouped by (protocol, client, server, server port).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conversation {
+    pub protocol: Option<u8>,
+    pub client: Option<IpAddr>,
+    pub server: Option<IpAddr>,
+    pub server_port: Option<u16>,
+    pub records: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_start: Option<u64>,
+    pub last_end: Option<u64>,
+    /// The smallest (archive, line) holding one of its records.
+    pub example: Location,
+    /// Name of the expired waiver that would have covered it, if any.
+    pub expired_waiver: Option<String>,
+}
+
+/// A place in the evidence.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    pub archive: String,
+    pub line: u64,
+}
+
+/// An allow rule and how much traffic it kept open.
+#[derive(Clone, Debug, Serialize)]
+pub struct AllowUse {
+    pub name: String,
+    pub line: u32,
+    pub hits: u64,
+}
+
+/// A waiver and the traffic it excused.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaiverUse {
+    pub name: String,
+    pub line: u32,
+    pub reason: String,
+    /// `YYYY-MM-DD`.
+    pub expires: String,
+    pub expired: bool,
+    pub hits: u64,
+}
+
+/// Which evidence demand a [`Demand`] reports on. The JUnit test names derive from these, so
+/// they are stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DemandKind {
+    /// Some traffic in scope was observed (`allow_empty`).
+    Traffic,
+    /// The archives cover at least `min_window`.
+    Window,
+    /// No gap without records is longer than `max_gap`.
+    Gaps,
+    /// No SKIPDATA records (records were lost).
+    Skipdata,
+    /// Every allow rule matched something.
+    UnusedAllow,
+    /// Every waiver matched something.
+    UnusedWaiver,
+}
+
+impl DemandKind {
+    /// Stable name, as in `evidence: window`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DemandKind::Traffic => "traffic",
+            DemandKind::Window => "window",
+            DemandKind::Gaps => "gaps",
+            DemandKind::Skipdata => "skipdata",
+            DemandKind::UnusedAllow => "unused-allow",
+            DemandKind::UnusedWaiver => "unused-waiver",
+        }
+    }
+}
+
+/// The outcome of one demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DemandStatus {
+    Pass,
+    Warn,
+    Fail,
+    /// The policy does not ask for this.
+    Skipped,
+}
+
+/// One evidence demand, checked.
+#[derive(Clone, Debug, Serialize)]
+pub struct Demand {
+    pub kind: DemandKind,
+    pub status: DemandStatus,
+    /// A sentence a person understands, e.g. "the archives cover 3d 0h; the policy demands 30d".
+    pub message: String,
+}
+
+impl PolicyReport {
+    /// Allow rules that matched nothing.
+    pub fn unused_allows(&self) -> impl Iterator<Item = &AllowUse> {
+        self.allows.iter().filter(|a| a.hits == 0)
+    }
+}
+
+impl Report {
+    /// Whether the evidence could not be read completely or some policy could not be judged.
+    pub fn is_untrusted(&self) -> bool {
+        self.run.problems_total > 0 || self.policies.iter().any(|p| p.status == Status::Error)
+    }
+
+    /// The process exit status for this report.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_untrusted() {
+            EXIT_UNTRUSTED
+        } else if self.policies.iter().any(|p| p.status == Status::Fail) {
+            EXIT_FAIL
+        } else {
+            EXIT_PASS
+        }
+    }
+
+    /// Number of policies with each status: (pass, fail, error).
+    pub fn status_counts(&self) -> (usize, usize, usize) {
+        let n = |s| self.policies.iter().filter(|p| p.status == s).count();
+        (n(Status::Pass), n(Status::Fail), n(Status::Error))
+    }
+}
+
+/// IANA protocol name for display, or the number.
+pub fn protocol_name(p: Option<u8>) -> String {
+    match p {
+        Some(1) => "icmp".into(),
+        Some(6) => "tcp".into(),
+        Some(17) => "udp".into(),
+        Some(58) => "icmpv6".into(),
+        Some(47) => "gre".into(),
+        Some(50) => "esp".into(),
+        Some(51) => "ah".into(),
+        Some(132) => "sctp".into(),
+        Some(n) => n.to_string(),
+        None => "-".into(),
+    }
+}
+
+/// RFC 3339 UTC time for Unix seconds, e.g. `2026-11-02T03:05:00Z`.
+pub fn rfc3339(secs: u64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(secs.min(253_402_300_799) as i64) {
+        Ok(t) => t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| secs.to_string()),
+        Err(_) => secs.to_string(),
+    }
+}
+
+/// A duration in the policy language's units, e.g. `3d 4h`, `2h 5m`, `45s`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+impl Conversation {
+    /// `tcp 10.0.2.15 -> 10.20.40.12:1433`
+    pub fn describe(&self) -> String {
+        let addr = |a: Option<IpAddr>| a.map_or("-".to_string(), |a| a.to_string());
+        let server = match (self.server, self.server_port) {
+            (Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+            (s, Some(p)) => format!("{}:{p}", addr(s)),
+            (s, None) => addr(s),
+        };
+        format!(
+            "{} {} -> {}",
+            protocol_name(self.protocol),
+            addr(self.client),
+            server
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_the_policy_language() {
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(90 * 60), "1h 30m");
+        assert_eq!(human_duration(3 * 86400 + 3600), "3d 1h");
+    }
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(1_762_052_700), "2025-11-02T03:05:00Z");
+    }
+
+    #[test]
+    fn conversations_describe_ipv6_servers_with_brackets() {
+        let c = Conversation {
+            protocol: Some(6),
+            client: "2600:1f18::1".parse().ok(),
+            server: "2a02:cf40::7".parse().ok(),
+            server_port: Some(443),
+            records: 1,
+            packets: 1,
+            bytes: 1,
+            first_start: None,
+            last_end: None,
+            example: Location {
+                archive: "a".into(),
+                line: 1,
+            },
+            expired_waiver: None,
+        };
+        assert_eq!(c.describe(), "tcp 2600:1f18::1 -> [2a02:cf40::7]:443");
+    }
+}

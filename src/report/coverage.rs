@@ -1,0 +1,235 @@
+//! How much time the evidence covers, and where it has holes.
+//!
+//! "No traffic was seen" only means something for the time the logs cover. A [`Coverage`]
+//! remembers, per minute, whether any record (traffic, NODATA or SKIPDATA: all prove the log
+//! was being written) touched it, as one 1440-bit map per day. That is bounded by the span of
+//! time, not by the number of records, and merging two coverages is a bitwise OR, so thread
+//! order cannot change the result.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::{human_duration, rfc3339};
+
+const WORDS_PER_DAY: usize = 1440 / 64 + 1;
+
+/// Accumulates the time span and covered minutes of the records seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub first_start: Option<u64>,
+    pub last_end: Option<u64>,
+    days: BTreeMap<u64, [u64; WORDS_PER_DAY]>,
+    pub interfaces: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+    pub regions: BTreeSet<String>,
+}
+
+/// A stretch of time without any record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// Last covered minute before the gap ends here (Unix seconds).
+    pub from: u64,
+    /// First covered minute after the gap (Unix seconds).
+    pub to: u64,
+    pub seconds: u64,
+}
+
+/// Coverage as reports show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CoverageReport {
+    pub first_start: Option<u64>,
+    pub last_end: Option<u64>,
+    /// `last_end - first_start`, seconds.
+    pub window_seconds: u64,
+    /// Days (UTC, `YYYY-MM-DD`) with at least one record.
+    pub days: Vec<String>,
+    /// Hours inside the window without any record.
+    pub hours_without_records: u64,
+    /// The longest stretch without records, if any is longer than a minute.
+    pub longest_gap: Option<Gap>,
+    /// Distinct interfaces (`interface-id`) seen in records.
+    pub interfaces: u64,
+    pub accounts: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+impl Coverage {
+    /// Records the interval `[start, end]` of one record. Intervals longer than an hour are
+    /// not real aggregation intervals (AWS uses at most 10 minutes); only their ends count.
+    pub fn add(&mut self, start: u64, end: u64) {
+        self.first_start = Some(self.first_start.map_or(start, |f| f.min(start)));
+        self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+        let (a, b) = (start / 60, end / 60);
+        if b - a <= 60 {
+            for minute in a..=b {
+                self.mark(minute);
+            }
+        } else {
+            self.mark(a);
+            self.mark(b);
+        }
+    }
+
+    fn mark(&mut self, minute: u64) {
+        let day = self.days.entry(minute / 1440).or_insert([0; WORDS_PER_DAY]);
+        let m = (minute % 1440) as usize;
+        day[m / 64] |= 1 << (m % 64);
+    }
+
+    /// Folds another coverage into this one; the result does not depend on the order.
+    pub fn merge(&mut self, other: Coverage) {
+        if let Some(s) = other.first_start {
+            self.first_start = Some(self.first_start.map_or(s, |f| f.min(s)));
+        }
+        if let Some(e) = other.last_end {
+            self.last_end = Some(self.last_end.map_or(e, |l| l.max(e)));
+        }
+        for (day, bits) in other.days {
+            let mine = self.days.entry(day).or_insert([0; WORDS_PER_DAY]);
+            for (m, o) in mine.iter_mut().zip(bits) {
+                *m |= o;
+            }
+        }
+        self.interfaces.extend(other.interfaces);
+        self.accounts.extend(other.accounts);
+        self.regions.extend(other.regions);
+    }
+
+    /// Covered minutes in ascending order.
+    fn minutes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.days.iter().flat_map(|(&day, bits)| {
+            bits.iter().enumerate().flat_map(move |(w, &word)| {
+                (0..64)
+                    .filter(move |b| word & (1 << b) != 0)
+                    .map(move |b| day * 1440 + (w * 64 + b) as u64)
+            })
+        })
+    }
+
+    /// The longest stretch between two covered minutes.
+    pub fn longest_gap(&self) -> Option<Gap> {
+        let mut best: Option<Gap> = None;
+        let mut prev: Option<u64> = None;
+        for m in self.minutes() {
+            if let Some(p) = prev {
+                if m - p > 1 {
+                    let gap = Gap {
+                        from: (p + 1) * 60,
+                        to: m * 60,
+                        seconds: (m - p - 1) * 60,
+                    };
+                    if best.is_none_or(|b| gap.seconds > b.seconds) {
+                        best = Some(gap);
+                    }
+                }
+            }
+            prev = Some(m);
+        }
+        best
+    }
+
+    /// Summarises for reports.
+    pub fn report(&self) -> CoverageReport {
+        let window_seconds = match (self.first_start, self.last_end) {
+            (Some(s), Some(e)) => e.saturating_sub(s),
+            _ => 0,
+        };
+        let days = self
+            .days
+            .iter()
+            .filter(|(_, bits)| bits.iter().any(|&w| w != 0))
+            .map(|(&d, _)| rfc3339(d * 86400)[..10].to_string())
+            .collect();
+        let mut hours = BTreeSet::new();
+        for m in self.minutes() {
+            hours.insert(m / 60);
+        }
+        let hours_without_records = match (self.first_start, self.last_end) {
+            (Some(s), Some(e)) => (e / 3600 - s / 3600 + 1).saturating_sub(hours.len() as u64),
+            _ => 0,
+        };
+        CoverageReport {
+            first_start: self.first_start,
+            last_end: self.last_end,
+            window_seconds,
+            days,
+            hours_without_records,
+            longest_gap: self.longest_gap(),
+            interfaces: self.interfaces.len() as u64,
+            accounts: self.accounts.iter().cloned().collect(),
+            regions: self.regions.iter().cloned().collect(),
+        }
+    }
+}
+
+impl CoverageReport {
+    /// One line for terminal and summary reports.
+    pub fn describe(&self) -> String {
+        match (self.first_start, self.last_end) {
+            (Some(s), Some(e)) => {
+                let mut text = format!(
+                    "{} to {} ({}, {} day{})",
+                    rfc3339(s),
+                    rfc3339(e),
+                    human_duration(self.window_seconds),
+                    self.days.len(),
+                    if self.days.len() == 1 { "" } else { "s" }
+                );
+                if let Some(g) = self.longest_gap {
+                    text.push_str(&format!(
+                        "; longest gap {} from {}",
+                        human_duration(g.seconds),
+                        rfc3339(g.from)
+                    ));
+                }
+                text
+            }
+            _ => "no records with a time".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 86400;
+
+    #[test]
+    fn window_days_and_gap() {
+        let mut c = Coverage::default();
+        c.add(20 * DAY, 20 * DAY + 300);
+        c.add(20 * DAY + 3 * 3600, 20 * DAY + 3 * 3600 + 60);
+        c.add(21 * DAY + 10, 21 * DAY + 70);
+        let r = c.report();
+        assert_eq!(r.window_seconds, DAY + 70);
+        assert_eq!(r.days, ["1970-01-21", "1970-01-22"]);
+        let g = r.longest_gap.unwrap();
+        assert_eq!((g.from, g.to), (20 * DAY + 3 * 3600 + 120, 21 * DAY));
+        assert_eq!(r.hours_without_records, 25 - 3);
+    }
+
+    #[test]
+    fn merge_is_order_independent() {
+        let mut a = Coverage::default();
+        a.add(1000, 1100);
+        a.interfaces.insert("eni-a".into());
+        let mut b = Coverage::default();
+        b.add(50_000, 50_060);
+        b.regions.insert("eu-west-1".into());
+        let mut ab = a.clone();
+        ab.merge(b.clone());
+        let mut ba = b;
+        ba.merge(a);
+        assert_eq!(ab, ba);
+        assert_eq!(ab.report(), ba.report());
+    }
+
+    #[test]
+    fn absurd_intervals_only_mark_their_ends() {
+        let mut c = Coverage::default();
+        c.add(0, 365 * DAY);
+        assert_eq!(c.report().days.len(), 2);
+    }
+}
