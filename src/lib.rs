@@ -1,3 +1,23 @@
 //! flowgate: test network allowlist policies against AWS VPC flow logs.
+//!
+//! Someone is about to close a network path. flowgate answers "is anything real still using
+//! what gets closed?" by replaying flow logs against the planned allowlist, written as TOML
+//! policies, and reporting every conversation that is in scope, was accepted, and matches no
+//! allow rule: traffic that would be blocked.
+//!
+//! The pipeline: [`flowlog`] reads archives, [`policy`] loads and compiles policies,
+//! [`engine`] makes one parallel pass, [`report`] sorts the result and owns the exit status,
+//! [`output`] writes it for people and machines. [`Check`] ties them together; it is what a
+//! policy repository's own `cargo test` calls.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod engine;
 pub mod flowlog;
+pub mod output;
+pub mod policy;
 pub mod report;
+
+pub use check::{Check, Error};
+pub use report::Report;

@@ -5,6 +5,7 @@
 //! the run means: 0 every policy passed, 1 some policy would block traffic or lacks evidence,
 //! 2 the run could not be trusted.
 
+pub mod build;
 pub mod coverage;
 
 use std::net::IpAddr;

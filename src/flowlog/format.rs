@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn data_lines_and_junk_are_not_headers() {
-        assert!(Format::from_header_line(b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK").is_none());
+        assert!(Format::from_header_line(b"2 210987654321 eni-0a7c91d2e4b5f6071 10.8.4.17 10.8.9.200 51234 22 6 17 3911 1762052400 1762052460 ACCEPT OK").is_none());
         assert!(Format::from_header_line(b"bogus line").is_none());
         assert!(Format::from_header_line(b"").is_none());
     }

@@ -307,19 +307,19 @@ mod tests {
 
     #[test]
     fn default_record_parses_every_field() {
-        let line = b"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
+        let line = b"2 210987654321 eni-0a7c91d2e4b5f6071 10.8.4.17 10.8.9.200 51234 22 6 17 3911 1762052400 1762052460 ACCEPT OK";
         let f = Flow::parse(&v2(), line).unwrap();
         assert_eq!(f.version, Some(2));
-        assert_eq!(f.account, Some("123456789010"));
-        assert_eq!(f.interface, Some("eni-1235b8ca123456789"));
-        assert_eq!(f.src, Some("172.31.16.139".parse().unwrap()));
-        assert_eq!(f.dst, Some("172.31.16.21".parse().unwrap()));
+        assert_eq!(f.account, Some("210987654321"));
+        assert_eq!(f.interface, Some("eni-0a7c91d2e4b5f6071"));
+        assert_eq!(f.src, Some("10.8.4.17".parse().unwrap()));
+        assert_eq!(f.dst, Some("10.8.9.200".parse().unwrap()));
         assert_eq!(
             (f.src_port, f.dst_port, f.protocol),
-            (Some(20641), Some(22), Some(6))
+            (Some(51234), Some(22), Some(6))
         );
-        assert_eq!((f.packets, f.bytes), (Some(20), Some(4249)));
-        assert_eq!((f.start, f.end), (Some(1418530010), Some(1418530070)));
+        assert_eq!((f.packets, f.bytes), (Some(17), Some(3911)));
+        assert_eq!((f.start, f.end), (Some(1762052400), Some(1762052460)));
         assert_eq!(f.action, Some(Action::Accept));
         assert_eq!(f.status, LogStatus::Ok);
         assert_eq!(f.vpc, None);
@@ -329,15 +329,15 @@ mod tests {
     fn nodata_and_skipdata_have_dashes() {
         let f = Flow::parse(
             &v2(),
-            b"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
+            b"2 210987654321 eni-0a7c91d2e4b5f6071 - - - - - - - 1762056000 1762056060 - NODATA",
         )
         .unwrap();
         assert_eq!(f.status, LogStatus::NoData);
         assert_eq!((f.src, f.action, f.packets), (None, None, None));
-        assert_eq!(f.start, Some(1431280876));
+        assert_eq!(f.start, Some(1762056000));
         let f = Flow::parse(
             &v2(),
-            b"2 123456789010 eni-11111111aaaaaaaaa - - - - - - - 1431280876 1431280934 - SKIPDATA",
+            b"2 210987654321 eni-0f3e2d1c0b9a87654 - - - - - - - 1762056000 1762056060 - SKIPDATA",
         )
         .unwrap();
         assert_eq!(f.status, LogStatus::SkipData);
@@ -345,10 +345,10 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_parse() {
-        let f = Flow::parse(&v2(), b"2 123456789010 eni-1235b8ca123456789 2001:db8:1234:a100:8d6e:3477:df66:f105 2001:db8:1234:a102:3304:8879:34cf:4071 34892 22 6 54 8855 1477913708 1477913820 ACCEPT OK").unwrap();
+        let f = Flow::parse(&v2(), b"2 210987654321 eni-0a7c91d2e4b5f6071 2001:db8:77::15 2001:db8:78::9:1 40112 22 6 31 6104 1762052410 1762052470 ACCEPT OK").unwrap();
         assert_eq!(
             f.src,
-            Some("2001:db8:1234:a100:8d6e:3477:df66:f105".parse().unwrap())
+            Some("2001:db8:77::15".parse().unwrap())
         );
         let f = Flow::parse(&v2(), b"2 1 eni-1 2a02:cf40:: ::1 1 2 17 1 1 1 2 REJECT OK").unwrap();
         assert_eq!(f.src, Some("2a02:cf40::".parse().unwrap()));

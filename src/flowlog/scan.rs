@@ -190,6 +190,17 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
             }
         }
     }
+    if stats.records == 0 && stats.problems == 0 && !sink.cancelled() {
+        // An archive that holds no record proves nothing, and AWS never writes one: it is a
+        // sign of a failed download or a wrong path, so it is a problem, not an empty pass.
+        let what = if stats.lines == 0 {
+            "archive is empty: no header and no records"
+        } else {
+            "archive holds no records (only a header or blank lines)"
+        };
+        stats.problems += 1;
+        problem(&mut |p| sink.problem(p), None, what.to_string());
+    }
     stats
 }
 
@@ -357,6 +368,14 @@ mod tests {
         let data = format!("{HDR}{REC}{}", REC.trim_end()).replace('\n', "\r\n");
         let (c, s) = run(data.trim_end().as_bytes(), &ScanOptions::default());
         assert_eq!((s.records, c.problems.len()), (2, 0));
+    }
+
+    #[test]
+    fn empty_and_header_only_archives_are_problems() {
+        let (c, _) = run(b"", &ScanOptions::default());
+        assert_eq!(c.problems, ["a.log: archive is empty: no header and no records"]);
+        let (c, _) = run(HDR.as_bytes(), &ScanOptions::default());
+        assert_eq!(c.problems, ["a.log: archive holds no records (only a header or blank lines)"]);
     }
 
     #[test]

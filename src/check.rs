@@ -1,0 +1,225 @@
+//! The library's front door: load policies, find archives, run the pass, build the report.
+//!
+//! Both the CLI and a policy repository's own `cargo test` go through [`Check`], so a test
+//! fails with exactly the report the CLI prints.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use crate::diag::Diagnostics;
+use crate::engine::{self, ScanPlan, Tally};
+use crate::flowlog::archive::{discover, DiscoverError};
+use crate::flowlog::{Format, Problem, ScanOptions};
+use crate::policy::PolicySet;
+use crate::report::build::{build, ReportContext};
+use crate::report::{LintFinding, Report};
+
+/// Why a check could not produce a report at all. Each maps to exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Some policy file is wrong; the diagnostics point into it.
+    #[error("{0}")]
+    Policies(Diagnostics),
+    /// No policy file under the given paths.
+    #[error("no policy files (*.toml) found under {0}")]
+    NoPolicies(String),
+    /// No archive under the given paths.
+    #[error("no flow-log archives found under {paths}{detail}")]
+    NoArchives { paths: String, detail: String },
+    #[error("cannot start worker threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+}
+
+/// A configured check. Defaults match a policy repository's layout: `policies/` and
+/// `fixtures/`, every core, today's date from the clock.
+///
+/// ```no_run
+/// let report = flowgate::Check::new()
+///     .policies(["policies"])
+///     .logs(["fixtures"])
+///     .run()
+///     .expect("policies and archives load");
+/// report.assert_passes();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Check {
+    policies: Vec<PathBuf>,
+    logs: Vec<PathBuf>,
+    today: Option<time::Date>,
+    threads: Option<usize>,
+    log_format: Option<Format>,
+    since: Option<u64>,
+    until: Option<u64>,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check {
+            policies: vec![PathBuf::from("policies")],
+            logs: vec![PathBuf::from("fixtures")],
+            today: None,
+            threads: None,
+            log_format: None,
+            since: None,
+            until: None,
+        }
+    }
+}
+
+impl Check {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Policy files or directories (every `*.toml` inside).
+    pub fn policies<P: Into<PathBuf>>(mut self, paths: impl IntoIterator<Item = P>) -> Self {
+        self.policies = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Archives or directories of archives; `-` is standard input.
+    pub fn logs<P: Into<PathBuf>>(mut self, paths: impl IntoIterator<Item = P>) -> Self {
+        self.logs = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The date waivers are judged against (default: today, UTC).
+    pub fn today(mut self, date: time::Date) -> Self {
+        self.today = Some(date);
+        self
+    }
+
+    /// Worker threads (default: every core).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+
+    /// Format of archives without a header line.
+    pub fn log_format(mut self, format: Format) -> Self {
+        self.log_format = Some(format);
+        self
+    }
+
+    /// Only records ending at or after this Unix time.
+    pub fn since(mut self, secs: u64) -> Self {
+        self.since = Some(secs);
+        self
+    }
+
+    /// Only records starting before this Unix time.
+    pub fn until(mut self, secs: u64) -> Self {
+        self.until = Some(secs);
+        self
+    }
+
+    /// Loads the policies (all diagnostics at once).
+    pub fn load_policies(&self) -> Result<PolicySet, Error> {
+        let set = PolicySet::load(&self.policies).map_err(Error::Policies)?;
+        if set.policies().is_empty() {
+            return Err(Error::NoPolicies(join_paths(&self.policies)));
+        }
+        Ok(set)
+    }
+
+    /// Runs the check.
+    pub fn run(&self) -> Result<Report, Error> {
+        let policies = self.load_policies()?;
+        self.run_with(&policies, None, &|| {})
+    }
+
+    /// Runs the check with loaded policies, a cancel flag and a per-archive callback.
+    pub fn run_with(
+        &self,
+        policies: &PolicySet,
+        cancel: Option<&AtomicBool>,
+        on_archive: &(dyn Fn() + Sync),
+    ) -> Result<Report, Error> {
+        let today = self.today.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+        let (archives, skipped, discovery_problems) = self.discover()?;
+        let plan = ScanPlan {
+            scan: ScanOptions {
+                log_format: self.log_format.clone(),
+            },
+            threads: self.threads,
+            today,
+            since: self.since,
+            until: self.until,
+            cancel,
+        };
+        let mut tally: Tally = engine::run(policies, &archives, &plan, on_archive)?;
+        for p in discovery_problems {
+            tally.problems.push(p);
+        }
+        let lint = crate::policy::lint::lint(policies, today)
+            .iter()
+            .map(|d| LintFinding::from_diagnostic(policies, d))
+            .collect();
+        Ok(build(
+            tally,
+            ReportContext {
+                policies,
+                archives: &archives,
+                skipped,
+                today,
+                since: self.since,
+                until: self.until,
+                lint,
+            },
+        ))
+    }
+
+    /// Finds the archives; unreadable paths become problems (the run is then untrusted).
+    pub fn discover(&self) -> Result<(Vec<crate::flowlog::Archive>, Vec<String>, Vec<Problem>), Error> {
+        let found = discover(&self.logs);
+        let problems: Vec<Problem> = found
+            .errors
+            .into_iter()
+            .map(|e| match e {
+                DiscoverError::Io { path, source } => Problem {
+                    archive: path,
+                    line: None,
+                    message: format!("cannot read: {source}"),
+                },
+            })
+            .collect();
+        if found.archives.is_empty() {
+            let detail = if problems.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                )
+            };
+            return Err(Error::NoArchives {
+                paths: join_paths(&self.logs),
+                detail,
+            });
+        }
+        Ok((found.archives, found.skipped, problems))
+    }
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Report {
+    /// Panics with the readable report unless every policy passed and the evidence was read
+    /// cleanly. Meant for a policy repository's `cargo test`.
+    #[track_caller]
+    pub fn assert_passes(&self) {
+        if self.exit_code() != crate::report::EXIT_PASS {
+            panic!(
+                "flowgate check failed (exit {}):\n\n{}",
+                self.exit_code(),
+                crate::output::human::render(self, false)
+            );
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The command line: argument parsing and the one place that prints and picks exit codes.
+//!
+//! Each subcommand lives in its own file and turns its options into library calls; the
+//! library returns values and errors, and only this layer writes to the terminal.
+
+mod check;
+mod inspect;
+mod lint;
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::flowlog::Format;
+use crate::report::EXIT_UNTRUSTED;
+
+/// Test network allowlist policies against AWS VPC flow logs before you block traffic.
+#[derive(Debug, Parser)]
+#[command(name = "flowgate", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay the flow logs against the policies: fail when observed traffic would be blocked.
+    Check(check::CheckArgs),
+    /// Show what the archives hold, without policies.
+    Inspect(inspect::InspectArgs),
+    /// Find policy mistakes without reading any logs.
+    Lint(lint::LintArgs),
+}
+
+/// Options every subcommand shares.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Policy files or directories (every *.toml inside).
+    #[arg(long, num_args = 1.., default_value = "policies", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Flow-log archives or directories (.log.gz, .gz or plain text); `-` reads stdin.
+    #[arg(long, num_args = 1.., default_value = "fixtures", value_name = "PATH")]
+    pub logs: Vec<PathBuf>,
+    /// Field list of archives without a header line (CloudWatch, Firehose exports), in
+    /// AWS's `${version} ${srcaddr} ...` syntax or as plain names.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<Format>,
+}
+
+fn parse_log_format(s: &str) -> Result<Format, String> {
+    Format::parse_spec(s).map_err(|e| e.to_string())
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_date(s: &str) -> Result<time::Date, String> {
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| format!("`{s}` is not a date like 2026-11-26"))
+}
+
+/// Parses a point in time: RFC 3339, a `YYYY-MM-DD` date (midnight UTC) or Unix seconds.
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(secs);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return u64::try_from(t.unix_timestamp()).map_err(|_| format!("`{s}` is before 1970"));
+    }
+    let date = parse_date(s).map_err(|_| {
+        format!("`{s}` is not a time: use RFC 3339 (2026-11-02T00:00:00Z), a date (2026-11-02) or Unix seconds")
+    })?;
+    u64::try_from(date.midnight().assume_utc().unix_timestamp()).map_err(|_| format!("`{s}` is before 1970"))
+}
+
+/// Runs the parsed command line and returns the exit status.
+pub fn run(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Lint(args) => lint::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: {e:#}");
+            EXIT_UNTRUSTED
+        }
+    }
+}
+
+/// Writes `contents` to `path` whole or not at all: a temporary file beside it, then a
+/// rename. A run killed halfway never leaves a truncated JUnit file that a CI reporter could
+/// read as green.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes to stdout. A closed pipe (`flowgate check | head -1`) is what the reader wanted,
+/// not an error: the rest is dropped quietly and the exit status still tells the verdict.
+pub fn print(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_three_spellings() {
+        assert_eq!(parse_time("1762041600"), Ok(1762041600));
+        assert_eq!(parse_time("2025-11-02"), Ok(1762041600));
+        assert_eq!(parse_time("2025-11-02T00:00:00Z"), Ok(1762041600));
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.xml");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,173 @@
+//! `flowgate check`: the product. Policies and archives in; reports and an exit status out.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{parse_date, parse_time, print, write_atomic, CommonArgs};
+use crate::check::{Check, Error};
+use crate::output::{self, OutputFormat};
+use crate::report::EXIT_UNTRUSTED;
+
+/// GitHub refuses step summaries over 1 MiB; keep a margin for what other steps append.
+const SUMMARY_LIMIT: usize = 1024 * 1024 - 64 * 1024;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Write a JUnit XML report (one test suite per policy).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the full JSON report (every conversation, uncapped).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// What to print on stdout [default: github when GITHUB_ACTIONS=true, else human].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Worker threads [default: every core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Only records ending at or after this time (RFC 3339, YYYY-MM-DD or Unix seconds).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub since: Option<u64>,
+    /// Only records starting before this time (RFC 3339, YYYY-MM-DD or Unix seconds).
+    #[arg(long, value_parser = parse_time, value_name = "TIME")]
+    pub until: Option<u64>,
+    /// The date waivers are judged against [default: today, UTC].
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+    pub today: Option<time::Date>,
+    /// Colour in the human report: auto (on a terminal), always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    pub fn enabled(self) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let mut check = Check::new()
+        .policies(args.common.policies.clone())
+        .logs(args.common.logs.clone());
+    if let Some(f) = args.common.log_format.clone() {
+        check = check.log_format(f);
+    }
+    if let Some(d) = args.today {
+        check = check.today(d);
+    }
+    if let Some(n) = args.threads {
+        check = check.threads(n);
+    }
+    if let Some(s) = args.since {
+        check = check.since(s);
+    }
+    if let Some(u) = args.until {
+        check = check.until(u);
+    }
+    let policies = match check.load_policies() {
+        Ok(p) => p,
+        Err(e) => return Ok(untrusted(&e)),
+    };
+    let progress = Progress::new();
+    let report = match check.run_with(&policies, None, &|| progress.tick()) {
+        Ok(r) => r,
+        Err(e) => return Ok(untrusted(&e)),
+    };
+    progress.finish();
+
+    if let Some(path) = &args.junit {
+        write_atomic(path, output::junit::render(&report).as_bytes())
+            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        write_atomic(path, output::json::render(&report).as_bytes())
+            .with_context(|| format!("cannot write JSON report {}", path.display()))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let summary = output::summary::render(&report, SUMMARY_LIMIT);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
+            .with_context(|| format!("cannot append the job summary to {}", PathBuf::from(path).display()))?;
+    }
+    let format = args.format.unwrap_or_else(OutputFormat::from_env);
+    let text = match format {
+        OutputFormat::Human => output::human::render(&report, args.color.enabled()),
+        OutputFormat::Json => output::json::render(&report),
+        OutputFormat::Github => {
+            let mut t = output::human::render(&report, false);
+            t.push_str(&output::github::render(&report));
+            t
+        }
+    };
+    print(&text)?;
+    Ok(report.exit_code())
+}
+
+/// Prints why the run could not start and returns exit status 2.
+fn untrusted(e: &Error) -> u8 {
+    let _ = writeln!(std::io::stderr(), "error: {e}");
+    EXIT_UNTRUSTED
+}
+
+/// A progress bar on stderr, shown only on a terminal and only once the scan has taken more
+/// than a second: quick runs and CI logs stay clean.
+struct Progress {
+    started: Instant,
+    done: AtomicU64,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::hidden();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} archives read, {per_sec} [{elapsed}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        Progress {
+            started: Instant::now(),
+            done: AtomicU64::new(0),
+            bar,
+        }
+    }
+
+    fn tick(&self) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            if bar.is_hidden() && self.started.elapsed() > Duration::from_secs(1) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            bar.set_position(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! The one pass over the evidence: every archive read once, every record judged by every
+//! policy, in parallel.
+//!
+//! Archives are independent, so the work splits by archive: rayon hands them to workers, each
+//! worker folds its records into its own [`Tally`] without locks, and tallies merge at the end
+//! in whatever order they finish. The merge is order-independent (see `tally`), so the report
+//! is the same at any thread count. This is the only module that knows about threads.
+
+pub mod tally;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use crate::flowlog::scan::{scan_archive, ScanOptions, Sink};
+use crate::flowlog::{Archive, Flow, Format, LogStatus, Problem};
+use crate::policy::{Policy, PolicySet, Verdict};
+pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally};
+
+/// How to run one pass.
+#[derive(Clone, Debug)]
+pub struct ScanPlan<'a> {
+    pub scan: ScanOptions,
+    /// Worker threads; `None` uses every core.
+    pub threads: Option<usize>,
+    /// The date waivers are judged against.
+    pub today: time::Date,
+    /// Only records that end at or after this Unix time.
+    pub since: Option<u64>,
+    /// Only records that start before this Unix time.
+    pub until: Option<u64>,
+    /// Set to stop the scan early (Ctrl-C); a stopped scan's tally is incomplete.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+/// Reads every archive once and judges every record against every policy.
+/// `on_archive` is called after each archive (for progress displays), from worker threads.
+pub fn run(
+    policies: &PolicySet,
+    archives: &[Archive],
+    plan: &ScanPlan<'_>,
+    on_archive: &(dyn Fn() + Sync),
+) -> Result<Tally, rayon::ThreadPoolBuildError> {
+    let shape: Vec<(usize, usize)> = policies
+        .policies()
+        .iter()
+        .map(|p| (p.allows.len(), p.waivers.len()))
+        .collect();
+    let work = || {
+        archives
+            .par_iter()
+            .enumerate()
+            .fold(
+                || Tally::new(&shape),
+                |mut tally, (index, archive)| {
+                    scan_one(policies.policies(), index, archive, plan, &mut tally);
+                    on_archive();
+                    tally
+                },
+            )
+            .reduce(|| Tally::new(&shape), Tally::merge)
+    };
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = plan.threads {
+        builder = builder.num_threads(n.max(1));
+    }
+    Ok(builder.build()?.install(work))
+}
+
+fn scan_one(policies: &[Policy], index: usize, archive: &Archive, plan: &ScanPlan<'_>, tally: &mut Tally) {
+    if let Some(a) = &archive.meta.account {
+        tally.coverage.accounts.insert(a.clone());
+    }
+    if let Some(r) = &archive.meta.region {
+        tally.coverage.regions.insert(r.clone());
+    }
+    let mut worker = Worker {
+        policies,
+        index,
+        plan,
+        tally,
+        enabled: vec![false; policies.len()],
+        interfaces: HashSet::new(),
+        formats_seen: HashSet::new(),
+    };
+    let stats = scan_archive(archive, &plan.scan, &mut worker);
+    let Worker { interfaces, .. } = worker;
+    tally.coverage.interfaces.extend(interfaces);
+    tally.archives_read += 1;
+    tally.lines += stats.lines;
+    tally.records += stats.records;
+}
+
+/// The sink for one archive: judges records and folds them into the worker's tally.
+struct Worker<'a, 't> {
+    policies: &'a [Policy],
+    index: usize,
+    plan: &'a ScanPlan<'a>,
+    tally: &'t mut Tally,
+    /// Which policies can be judged under the current format.
+    enabled: Vec<bool>,
+    /// Interfaces seen in this archive; a set per archive keeps the global set's string
+    /// copies to one per interface and archive.
+    interfaces: HashSet<String>,
+    formats_seen: HashSet<String>,
+}
+
+impl Sink for Worker<'_, '_> {
+    fn format(&mut self, archive: &Archive, format: &Format) {
+        let header = format.header();
+        if self.formats_seen.insert(header.clone()) {
+            *self.tally.formats.entry(header).or_default() += 1;
+        }
+        self.tally
+            .unknown_fields
+            .extend(format.unknown_columns().map(str::to_string));
+        for (i, policy) in self.policies.iter().enumerate() {
+            let missing: Vec<_> = policy
+                .required_fields()
+                .into_iter()
+                .filter(|(field, _)| !format.has(*field))
+                .collect();
+            self.enabled[i] = missing.is_empty();
+            for (field, key) in missing {
+                self.tally.policies[i].field_errors.insert((self.index, field, key));
+            }
+        }
+        let _ = archive;
+    }
+
+    fn record(&mut self, _archive: &Archive, line: u64, flow: &Flow<'_>) {
+        if let Some(since) = self.plan.since {
+            if flow.end.or(flow.start).is_some_and(|t| t < since) {
+                return;
+            }
+        }
+        if let Some(until) = self.plan.until {
+            if flow.start.or(flow.end).is_some_and(|t| t >= until) {
+                return;
+            }
+        }
+        if let (Some(s), Some(e)) = (flow.start, flow.end) {
+            self.tally.coverage.add(s, e);
+        }
+        if let Some(eni) = flow.interface {
+            if !self.interfaces.contains(eni) {
+                self.interfaces.insert(eni.to_string());
+            }
+        }
+        match flow.status {
+            LogStatus::NoData => return self.tally.nodata += 1,
+            LogStatus::SkipData => return self.tally.skipdata += 1,
+            LogStatus::Ok => {}
+        }
+        for (i, policy) in self.policies.iter().enumerate() {
+            if !self.enabled[i] {
+                continue;
+            }
+            let pt = &mut self.tally.policies[i];
+            pt.counts.scanned += 1;
+            let verdict = policy.judge(flow, self.plan.today, &mut pt.allow_hits, &mut pt.waiver_hits);
+            if verdict != Verdict::OutOfScope {
+                pt.saw_in_scope(flow.start, flow.end);
+            }
+            match verdict {
+                Verdict::OutOfScope => {}
+                Verdict::AlreadyRejected => pt.counts.already_rejected += 1,
+                Verdict::Allowed => pt.counts.allowed += 1,
+                Verdict::Waived => pt.counts.waived += 1,
+                Verdict::Violation { expired_waiver } => {
+                    pt.counts.would_block += 1;
+                    let key = conversation_key(policy.endpoints(flow), flow);
+                    let stats = ConversationStats {
+                        records: 1,
+                        packets: flow.packets.unwrap_or(0),
+                        bytes: flow.bytes.unwrap_or(0),
+                        first_start: flow.start,
+                        last_end: flow.end,
+                        example: (self.index, line),
+                        expired_waiver,
+                    };
+                    pt.conversations
+                        .entry(key)
+                        .and_modify(|c| c.merge(&stats))
+                        .or_insert(stats);
+                }
+            }
+        }
+    }
+
+    fn problem(&mut self, problem: Problem) {
+        self.tally.problems.push(problem);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.plan.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Groups a record into its conversation (DESIGN.md "conversation"). For TCP with a
+/// `tcp-flags` value, SYN-ACK (the 16 bit) marks the sender as the server and a SYN (the 2
+/// bit) the receiver; otherwise the end with the lower port is the server, dst on a tie
+/// (so ICMP, whose ports are 0, always has dst as server).
+pub fn conversation_key(endpoints: (Option<IpAddr>, Option<IpAddr>), flow: &Flow<'_>) -> ConversationKey {
+    let (src, dst) = endpoints;
+    let src_is_server = match (flow.protocol, flow.tcp_flags) {
+        (Some(6), Some(flags)) if flags & 0x10 != 0 => true,
+        (Some(6), Some(flags)) if flags & 0x02 != 0 => false,
+        _ => match (flow.src_port, flow.dst_port) {
+            (Some(s), Some(d)) => s < d,
+            _ => false,
+        },
+    };
+    if src_is_server {
+        ConversationKey {
+            protocol: flow.protocol,
+            client: dst,
+            server: src,
+            server_port: flow.src_port,
+        }
+    } else {
+        ConversationKey {
+            protocol: flow.protocol,
+            client: src,
+            server: dst,
+            server_port: flow.dst_port,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(proto: u8, sp: u16, dp: u16, flags: Option<u8>) -> Flow<'static> {
+        Flow {
+            status: LogStatus::Ok,
+            action: None,
+            src: "10.0.0.1".parse().ok(),
+            dst: "10.0.0.2".parse().ok(),
+            pkt_src: None,
+            pkt_dst: None,
+            src_port: Some(sp),
+            dst_port: Some(dp),
+            protocol: Some(proto),
+            packets: None,
+            bytes: None,
+            start: None,
+            end: None,
+            tcp_flags: flags,
+            direction: None,
+            version: None,
+            account: None,
+            interface: None,
+            vpc: None,
+            subnet: None,
+            instance: None,
+        }
+    }
+
+    fn server(f: &Flow<'_>) -> (String, Option<u16>) {
+        let k = conversation_key((f.src, f.dst), f);
+        (k.server.unwrap().to_string(), k.server_port)
+    }
+
+    #[test]
+    fn tcp_flags_decide_the_server() {
+        // SYN-ACK from a high port: the sender is the server whatever the ports say.
+        assert_eq!(server(&flow(6, 50000, 443, Some(18))), ("10.0.0.1".into(), Some(50000)));
+        assert_eq!(server(&flow(6, 443, 50000, Some(19))), ("10.0.0.1".into(), Some(443)));
+        // SYN: the receiver is the server.
+        assert_eq!(server(&flow(6, 80, 50000, Some(2))), ("10.0.0.2".into(), Some(50000)));
+        assert_eq!(server(&flow(6, 80, 50000, Some(3))), ("10.0.0.2".into(), Some(50000)));
+    }
+
+    #[test]
+    fn otherwise_the_lower_port_is_the_server() {
+        assert_eq!(server(&flow(6, 443, 50000, Some(0))), ("10.0.0.1".into(), Some(443)));
+        assert_eq!(server(&flow(6, 443, 50000, None)), ("10.0.0.1".into(), Some(443)));
+        assert_eq!(server(&flow(17, 53000, 53, None)), ("10.0.0.2".into(), Some(53)));
+        // Flags only count for TCP.
+        assert_eq!(server(&flow(17, 53, 53000, Some(18))), ("10.0.0.1".into(), Some(53)));
+        // A tie (and ICMP's zero ports) makes dst the server.
+        assert_eq!(server(&flow(1, 0, 0, None)), ("10.0.0.2".into(), Some(0)));
+        assert_eq!(server(&flow(6, 8080, 8080, None)), ("10.0.0.2".into(), Some(8080)));
+    }
+}

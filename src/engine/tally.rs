@@ -1,0 +1,226 @@
+//! Counts that one worker accumulates, and how two of them merge.
+//!
+//! Every field merges by addition, minimum, maximum or set union, so merging tallies in any
+//! order gives the same result: that is what makes the report independent of the number of
+//! threads. Memory grows with the number of distinct would-be-blocked conversations and the
+//! problems kept, never with the number of records.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use crate::flowlog::{Field, Problem};
+use crate::report::{Counts, Coverage};
+
+/// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
+/// archive without holding millions of messages.
+pub const PROBLEMS_KEPT: usize = 1000;
+
+/// Everything learnt from the archives a worker read.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub archives_read: u64,
+    pub lines: u64,
+    pub records: u64,
+    pub nodata: u64,
+    pub skipdata: u64,
+    pub problems: ProblemLog,
+    /// Header line -> number of archives using it.
+    pub formats: BTreeMap<String, u64>,
+    pub unknown_fields: BTreeSet<String>,
+    pub coverage: Coverage,
+    pub policies: Vec<PolicyTally>,
+}
+
+/// Problems in (archive, line) order: the first [`PROBLEMS_KEPT`] in full, all counted.
+#[derive(Debug, Default)]
+pub struct ProblemLog {
+    pub kept: Vec<Problem>,
+    pub total: u64,
+}
+
+/// What one policy saw.
+#[derive(Debug, Default)]
+pub struct PolicyTally {
+    pub counts: Counts,
+    pub allow_hits: Vec<u64>,
+    pub waiver_hits: Vec<u64>,
+    pub conversations: HashMap<ConversationKey, ConversationStats>,
+    pub in_scope_first: Option<u64>,
+    pub in_scope_last: Option<u64>,
+    /// (archive index, field, policy key): archives this policy could not be judged against.
+    pub field_errors: BTreeSet<(usize, Field, &'static str)>,
+}
+
+/// DESIGN.md's conversation: (protocol, client, server, server port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConversationKey {
+    pub protocol: Option<u8>,
+    pub client: Option<IpAddr>,
+    pub server: Option<IpAddr>,
+    pub server_port: Option<u16>,
+}
+
+/// Sums over the records of one conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConversationStats {
+    pub records: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_start: Option<u64>,
+    pub last_end: Option<u64>,
+    /// Smallest (archive index, line); archives are indexed in sorted path order.
+    pub example: (usize, u64),
+    /// Smallest index of an expired waiver that matched one of its records.
+    pub expired_waiver: Option<usize>,
+}
+
+fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    a.max(b)
+}
+
+impl ConversationStats {
+    pub fn merge(&mut self, o: &ConversationStats) {
+        self.records += o.records;
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.first_start = min_opt(self.first_start, o.first_start);
+        self.last_end = max_opt(self.last_end, o.last_end);
+        self.example = self.example.min(o.example);
+        self.expired_waiver = match (self.expired_waiver, o.expired_waiver) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+impl ProblemLog {
+    pub fn push(&mut self, p: Problem) {
+        self.total += 1;
+        if self.kept.len() < PROBLEMS_KEPT {
+            self.kept.push(p);
+        }
+    }
+
+    fn merge(&mut self, other: ProblemLog) {
+        self.total += other.total;
+        self.kept.extend(other.kept);
+        self.kept.sort();
+        self.kept.truncate(PROBLEMS_KEPT);
+    }
+}
+
+impl PolicyTally {
+    pub fn new(allows: usize, waivers: usize) -> Self {
+        PolicyTally {
+            allow_hits: vec![0; allows],
+            waiver_hits: vec![0; waivers],
+            ..Default::default()
+        }
+    }
+
+    /// Notes a record in scope at `[start, end]`.
+    pub fn saw_in_scope(&mut self, start: Option<u64>, end: Option<u64>) {
+        self.counts.in_scope += 1;
+        self.in_scope_first = min_opt(self.in_scope_first, start);
+        self.in_scope_last = max_opt(self.in_scope_last, end);
+    }
+
+    fn merge(&mut self, o: PolicyTally) {
+        let c = &mut self.counts;
+        c.scanned += o.counts.scanned;
+        c.in_scope += o.counts.in_scope;
+        c.allowed += o.counts.allowed;
+        c.already_rejected += o.counts.already_rejected;
+        c.waived += o.counts.waived;
+        c.would_block += o.counts.would_block;
+        for (a, b) in self.allow_hits.iter_mut().zip(o.allow_hits) {
+            *a += b;
+        }
+        for (a, b) in self.waiver_hits.iter_mut().zip(o.waiver_hits) {
+            *a += b;
+        }
+        for (k, v) in o.conversations {
+            self.conversations
+                .entry(k)
+                .and_modify(|mine| mine.merge(&v))
+                .or_insert(v);
+        }
+        self.in_scope_first = min_opt(self.in_scope_first, o.in_scope_first);
+        self.in_scope_last = max_opt(self.in_scope_last, o.in_scope_last);
+        self.field_errors.extend(o.field_errors);
+    }
+}
+
+impl Tally {
+    /// An empty tally for policies with the given (allow rules, waivers) counts.
+    pub fn new(shape: &[(usize, usize)]) -> Self {
+        Tally {
+            policies: shape.iter().map(|&(a, w)| PolicyTally::new(a, w)).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Folds `other` into `self`. Commutative and associative.
+    pub fn merge(mut self, other: Tally) -> Tally {
+        self.archives_read += other.archives_read;
+        self.lines += other.lines;
+        self.records += other.records;
+        self.nodata += other.nodata;
+        self.skipdata += other.skipdata;
+        self.problems.merge(other.problems);
+        for (k, v) in other.formats {
+            *self.formats.entry(k).or_default() += v;
+        }
+        self.unknown_fields.extend(other.unknown_fields);
+        self.coverage.merge(other.coverage);
+        for (mine, theirs) in self.policies.iter_mut().zip(other.policies) {
+            mine.merge(theirs);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(records: u64, example: (usize, u64), start: u64) -> ConversationStats {
+        ConversationStats {
+            records,
+            packets: records * 2,
+            bytes: records * 100,
+            first_start: Some(start),
+            last_end: Some(start + 60),
+            example,
+            expired_waiver: None,
+        }
+    }
+
+    #[test]
+    fn conversation_merge_keeps_smallest_example_and_widest_window() {
+        let mut a = stats(2, (3, 10), 500);
+        a.merge(&stats(1, (1, 99), 900));
+        assert_eq!(a.records, 3);
+        assert_eq!(a.example, (1, 99));
+        assert_eq!((a.first_start, a.last_end), (Some(500), Some(960)));
+    }
+
+    #[test]
+    fn problems_keep_the_first_by_place() {
+        let p = |a: &str, l| Problem { archive: a.into(), line: Some(l), message: "x".into() };
+        let mut one = ProblemLog::default();
+        one.push(p("b", 1));
+        let mut two = ProblemLog::default();
+        two.push(p("a", 7));
+        one.merge(two);
+        assert_eq!(one.total, 2);
+        assert_eq!(one.kept[0].archive, "a");
+    }
+}

@@ -1,0 +1,288 @@
+//! Turning a merged tally into a sorted [`Report`], and judging the evidence demands.
+//!
+//! This is where counts become verdicts: a policy fails when traffic would be blocked or when
+//! its evidence demands (window, gaps, SKIPDATA, unused rules, no traffic at all) are not met.
+//! Everything is sorted here, so writers can print in order without knowing any rule.
+
+use crate::engine::Tally;
+use crate::flowlog::Archive;
+use crate::policy::{EvidenceDemands, Level, Policy, PolicySet};
+
+use super::{
+    human_duration, rfc3339, AllowUse, Conversation, CoverageReport, Demand, DemandKind,
+    DemandStatus, FormatUse, LintFinding, Location, PolicyReport, ProblemReport, Report,
+    RunSummary, Status, WaiverUse,
+};
+
+/// What a report needs besides the tally.
+pub struct ReportContext<'a> {
+    pub policies: &'a PolicySet,
+    pub archives: &'a [Archive],
+    pub skipped: Vec<String>,
+    pub today: time::Date,
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub lint: Vec<LintFinding>,
+}
+
+/// Builds the report of a finished scan.
+pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
+    let coverage = tally.coverage.report();
+    let run = RunSummary {
+        archives_read: tally.archives_read,
+        archives_skipped: ctx.skipped,
+        lines: tally.lines,
+        records: tally.records,
+        nodata: tally.nodata,
+        skipdata: tally.skipdata,
+        problems_total: tally.problems.total,
+        problems: tally.problems.kept.into_iter().map(ProblemReport::from).collect(),
+        formats: tally
+            .formats
+            .into_iter()
+            .map(|(fields, archives)| FormatUse { fields, archives })
+            .collect(),
+        unknown_fields: tally.unknown_fields.into_iter().collect(),
+        coverage,
+    };
+    let mut policies: Vec<PolicyReport> = ctx
+        .policies
+        .policies()
+        .iter()
+        .zip(tally.policies)
+        .map(|(policy, pt)| policy_report(policy, pt, &run, ctx.archives, ctx.today))
+        .collect();
+    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    Report {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        today: ctx.today.to_string(),
+        since: ctx.since,
+        until: ctx.until,
+        run,
+        policies,
+        lint: ctx.lint,
+    }
+}
+
+fn policy_report(
+    policy: &Policy,
+    pt: crate::engine::PolicyTally,
+    run: &RunSummary,
+    archives: &[Archive],
+    today: time::Date,
+) -> PolicyReport {
+    let archive_name = |i: usize| archives.get(i).map_or_else(|| format!("archive #{i}"), |a| a.display.clone());
+    let mut conversations: Vec<Conversation> = pt
+        .conversations
+        .into_iter()
+        .map(|(k, s)| Conversation {
+            protocol: k.protocol,
+            client: k.client,
+            server: k.server,
+            server_port: k.server_port,
+            records: s.records,
+            packets: s.packets,
+            bytes: s.bytes,
+            first_start: s.first_start,
+            last_end: s.last_end,
+            example: Location {
+                archive: archive_name(s.example.0),
+                line: s.example.1,
+            },
+            expired_waiver: s
+                .expired_waiver
+                .and_then(|w| policy.waivers.get(w))
+                .map(|w| w.rule.name.clone()),
+        })
+        .collect();
+    conversations.sort_by(|a, b| {
+        b.records
+            .cmp(&a.records)
+            .then_with(|| (a.protocol, a.client, a.server, a.server_port).cmp(&(b.protocol, b.client, b.server, b.server_port)))
+    });
+    let allows: Vec<AllowUse> = policy
+        .allows
+        .iter()
+        .zip(&pt.allow_hits)
+        .map(|(r, &hits)| AllowUse {
+            name: r.name.clone(),
+            line: r.line,
+            hits,
+        })
+        .collect();
+    let waivers: Vec<WaiverUse> = policy
+        .waivers
+        .iter()
+        .zip(&pt.waiver_hits)
+        .map(|(w, &hits)| WaiverUse {
+            name: w.rule.name.clone(),
+            line: w.rule.line,
+            reason: w.reason.clone(),
+            expires: w.expires.to_string(),
+            expired: today > w.expires,
+            hits,
+        })
+        .collect();
+    let field_errors: Vec<String> = pt
+        .field_errors
+        .iter()
+        .map(|&(i, field, key)| {
+            format!(
+                "needs field `{field}` (for `{key}`), which {} does not have: the policy cannot be judged on it",
+                archive_name(i)
+            )
+        })
+        .collect();
+    let demands = demands(&policy.evidence, pt.counts.in_scope, &run.coverage, run.skipdata, &allows, &waivers);
+    let status = if !field_errors.is_empty() {
+        Status::Error
+    } else if !conversations.is_empty() || demands.iter().any(|d| d.status == DemandStatus::Fail) {
+        Status::Fail
+    } else {
+        Status::Pass
+    };
+    PolicyReport {
+        name: policy.name.clone(),
+        path: policy.path.display().to_string(),
+        line: policy.line,
+        description: policy.description.clone(),
+        owner: policy.owner.clone(),
+        ticket: policy.ticket.clone(),
+        status,
+        counts: pt.counts,
+        in_scope_first: pt.in_scope_first,
+        in_scope_last: pt.in_scope_last,
+        conversations,
+        allows,
+        waivers,
+        demands,
+        field_errors,
+    }
+}
+
+fn level_status(level: Level) -> DemandStatus {
+    match level {
+        Level::Fail => DemandStatus::Fail,
+        Level::Warn => DemandStatus::Warn,
+        Level::Ignore => DemandStatus::Skipped,
+    }
+}
+
+/// Judges the `[evidence]` demands of one policy.
+fn demands(
+    ev: &EvidenceDemands,
+    in_scope: u64,
+    coverage: &CoverageReport,
+    skipdata: u64,
+    allows: &[AllowUse],
+    waivers: &[WaiverUse],
+) -> Vec<Demand> {
+    let demand = |kind, status, message: String| Demand { kind, status, message };
+    let mut out = Vec::new();
+
+    out.push(if in_scope > 0 {
+        demand(DemandKind::Traffic, DemandStatus::Pass, format!("{in_scope} records in scope were observed"))
+    } else if ev.allow_empty {
+        demand(
+            DemandKind::Traffic,
+            DemandStatus::Pass,
+            "no traffic in scope was observed; the policy allows that (allow_empty = true)".into(),
+        )
+    } else {
+        demand(
+            DemandKind::Traffic,
+            DemandStatus::Fail,
+            "no traffic in scope was observed: this proves nothing (set allow_empty = true under [evidence] if that is expected)".into(),
+        )
+    });
+
+    out.push(match ev.min_window {
+        None => demand(DemandKind::Window, DemandStatus::Skipped, "no min_window demanded".into()),
+        Some(min) if coverage.window_seconds >= min => demand(
+            DemandKind::Window,
+            DemandStatus::Pass,
+            format!("the archives cover {}; the policy demands at least {}", human_duration(coverage.window_seconds), human_duration(min)),
+        ),
+        Some(min) => {
+            let covered = match (coverage.first_start, coverage.last_end) {
+                (Some(s), Some(e)) => format!("{} ({} to {})", human_duration(coverage.window_seconds), rfc3339(s), rfc3339(e)),
+                _ => "no time at all".into(),
+            };
+            demand(
+                DemandKind::Window,
+                DemandStatus::Fail,
+                format!(
+                    "the archives cover only {covered}, but the policy demands at least {} (min_window): traffic that runs less often than that, such as a monthly job, would not show up in this evidence",
+                    human_duration(min)
+                ),
+            )
+        }
+    });
+
+    out.push(match (ev.max_gap, coverage.longest_gap) {
+        (None, _) => demand(DemandKind::Gaps, DemandStatus::Skipped, "no max_gap demanded".into()),
+        (Some(max), Some(g)) if g.seconds > max => demand(
+            DemandKind::Gaps,
+            DemandStatus::Fail,
+            format!(
+                "no records for {} from {} to {}, longer than the {} the policy allows (max_gap): traffic in that time was not observed",
+                human_duration(g.seconds),
+                rfc3339(g.from),
+                rfc3339(g.to),
+                human_duration(max)
+            ),
+        ),
+        (Some(max), g) => demand(
+            DemandKind::Gaps,
+            DemandStatus::Pass,
+            format!(
+                "longest gap without records is {}; the policy allows {}",
+                human_duration(g.map_or(0, |g| g.seconds)),
+                human_duration(max)
+            ),
+        ),
+    });
+
+    out.push(if skipdata == 0 {
+        demand(DemandKind::Skipdata, DemandStatus::Pass, "no SKIPDATA records".into())
+    } else {
+        demand(
+            DemandKind::Skipdata,
+            level_status(ev.skipdata),
+            format!("{skipdata} SKIPDATA records: AWS dropped flow records in those intervals, so some traffic is missing from the evidence"),
+        )
+    });
+
+    let unused: Vec<&str> = allows.iter().filter(|a| a.hits == 0).map(|a| a.name.as_str()).collect();
+    out.push(if unused.is_empty() {
+        demand(DemandKind::UnusedAllow, DemandStatus::Pass, "every allow rule matched traffic".into())
+    } else {
+        demand(
+            DemandKind::UnusedAllow,
+            level_status(ev.unused_allow),
+            format!(
+                "allow rule{} matched no traffic: {} (a stale allow rule keeps open what nobody uses)",
+                if unused.len() == 1 { "" } else { "s" },
+                unused.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    });
+
+    let unused_waivers: Vec<&str> = waivers.iter().filter(|w| w.hits == 0).map(|w| w.name.as_str()).collect();
+    out.push(if waivers.is_empty() {
+        demand(DemandKind::UnusedWaiver, DemandStatus::Skipped, "no waivers".into())
+    } else if unused_waivers.is_empty() {
+        demand(DemandKind::UnusedWaiver, DemandStatus::Pass, "every waiver matched traffic".into())
+    } else {
+        demand(
+            DemandKind::UnusedWaiver,
+            DemandStatus::Warn,
+            format!(
+                "waiver{} matched no traffic and can be deleted: {}",
+                if unused_waivers.len() == 1 { "" } else { "s" },
+                unused_waivers.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    });
+    out
+}

@@ -1,0 +1,381 @@
+//! The real binary, run on small crafted archives in a temporary directory.
+//!
+//! One test per verdict branch and per exit status; JSON is parsed to assert exact numbers,
+//! JUnit is parsed back with a real XML parser.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id tcp-flags flow-direction";
+
+/// A scratch repository: `policies/` and `logs/` in a temp dir.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        Repo { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn policy(&self, name: &str, text: &str) -> &Repo {
+        std::fs::write(self.path(&format!("policies/{name}.toml")), text).unwrap();
+        self
+    }
+
+    /// Writes a gzip archive with the test header and `records` (one per line).
+    fn archive(&self, name: &str, records: &[&str]) -> &Repo {
+        let path = self.path(&format!("logs/{name}"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        writeln!(e, "{HEADER}").unwrap();
+        for r in records {
+            writeln!(e, "{r}").unwrap();
+        }
+        std::fs::write(path, e.finish().unwrap()).unwrap();
+        self
+    }
+
+    fn raw(&self, name: &str, bytes: &[u8]) -> &Repo {
+        std::fs::write(self.path(&format!("logs/{name}")), bytes).unwrap();
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_flowgate"))
+            .current_dir(self.dir.path())
+            .args(args)
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `check --json` and returns (exit code, JSON document, stdout, stderr).
+    fn check(&self, extra: &[&str]) -> (i32, serde_json::Value, String, String) {
+        let json = self.path("report.json");
+        let _ = std::fs::remove_file(&json);
+        let mut args = vec!["check", "--policies", "policies", "--logs", "logs", "--today", "2026-11-26", "--json", "report.json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let doc = std::fs::read_to_string(&json)
+            .ok()
+            .map(|s| serde_json::from_str(&s).unwrap())
+            .unwrap_or(serde_json::Value::Null);
+        (
+            out.status.code().unwrap(),
+            doc,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// A record in the test header's format.
+fn rec(src: &str, dst: &str, sp: u16, dp: u16, proto: u8, start: u64, action: &str, flags: &str) -> String {
+    format!("5 111122223333 eni-0aa11bb22cc33dd44 {src} {dst} {sp} {dp} {proto} 3 180 {start} {} {action} OK vpc-0a1b2c3d4e5f60718 {flags} egress", start + 60)
+}
+
+const RETAIL: &str = r#"
+[policy]
+name = "retail"
+[scope]
+peer = ["10.20.0.0/16"]
+[[allow]]
+name = "settlement API"
+peer = ["10.20.30.0/24"]
+protocol = "tcp"
+peer_port = 443
+[[waive]]
+name = "legacy agent"
+peer = "10.20.99.7"
+reason = "retired with NET-1300"
+expires = 2027-01-31
+[[waive]]
+name = "old backup"
+peer = "10.20.98.0/24"
+reason = "was to be moved by October"
+expires = 2026-10-31
+"#;
+
+const T0: u64 = 1_762_041_600; // 2025-11-02T00:00:00Z
+
+fn policy<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no policy {name} in {doc}"))
+}
+
+#[test]
+fn every_verdict_branch_is_counted() {
+    let r = Repo::new();
+    r.policy("retail", RETAIL).archive(
+        "a.log.gz",
+        &[
+            // out of scope
+            &rec("10.0.1.10", "8.8.8.8", 40000, 53, 17, T0, "ACCEPT", "0"),
+            // allowed, both directions
+            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
+            &rec("10.20.30.5", "10.0.1.10", 443, 40001, 6, T0, "ACCEPT", "18"),
+            // already rejected
+            &rec("10.0.1.10", "10.20.50.9", 40002, 3389, 6, T0, "REJECT", "2"),
+            // waived (unexpired)
+            &rec("10.0.1.11", "10.20.99.7", 40003, 9100, 6, T0 + 60, "ACCEPT", "2"),
+            // expired waiver: a violation
+            &rec("10.0.1.12", "10.20.98.4", 40004, 22, 6, T0 + 120, "ACCEPT", "2"),
+            // violation
+            &rec("10.0.2.15", "10.20.40.12", 40005, 1433, 6, T0 + 180, "ACCEPT", "2"),
+            &rec("10.20.40.12", "10.0.2.15", 1433, 40005, 6, T0 + 180, "ACCEPT", "18"),
+            "5 111122223333 eni-0aa11bb22cc33dd44 - - - - - - - 1762041600 1762041660 - NODATA vpc-0a1b2c3d4e5f60718 - -",
+        ],
+    );
+    let (code, doc, stdout, stderr) = r.check(&[]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let p = policy(&doc, "retail");
+    assert_eq!(p["status"], "fail");
+    let c = &p["counts"];
+    assert_eq!(c["scanned"], 8);
+    assert_eq!(c["in_scope"], 7);
+    assert_eq!(c["allowed"], 2);
+    assert_eq!(c["already_rejected"], 1);
+    assert_eq!(c["waived"], 1);
+    assert_eq!(c["would_block"], 3);
+    let convs = p["conversations"].as_array().unwrap();
+    assert_eq!(convs.len(), 2, "{convs:?}");
+    // Both directions of the batch job are one conversation, client 10.0.2.15.
+    assert_eq!(convs[0]["client"], "10.0.2.15");
+    assert_eq!(convs[0]["server"], "10.20.40.12");
+    assert_eq!(convs[0]["server_port"], 1433);
+    assert_eq!(convs[0]["records"], 2);
+    assert_eq!(convs[0]["example"]["line"], 8);
+    assert_eq!(convs[1]["server"], "10.20.98.4");
+    assert_eq!(convs[1]["expired_waiver"], "old backup");
+    assert_eq!(p["allows"][0]["hits"], 2);
+    assert_eq!(p["waivers"][0]["hits"], 1);
+    assert_eq!(p["waivers"][1]["expired"], true);
+    assert_eq!(doc["run"]["nodata"], 1);
+    assert!(stdout.contains("10.20.40.12"), "{stdout}");
+}
+
+#[test]
+fn passing_check_exits_zero_and_threads_do_not_change_reports() {
+    let r = Repo::new();
+    r.policy("retail", RETAIL);
+    for i in 0..12 {
+        r.archive(
+            &format!("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2025/11/02/f{i:02}.log.gz"),
+            &[
+                &rec("10.0.1.10", "10.20.30.5", 40001 + i, 443, 6, T0 + 300 * i as u64, "ACCEPT", "2"),
+                &rec("10.0.1.11", "10.20.99.7", 41000 + i, 9100, 6, T0 + 300 * i as u64, "ACCEPT", "2"),
+                &rec("10.0.1.12", "10.20.98.4", 42000 + i, 22, 6, T0 + 300 * i as u64, "ACCEPT", "2"),
+            ],
+        );
+    }
+    let run = |threads: &str| {
+        let out = r.run(&["check", "--today", "2026-11-26", "--logs", "logs", "--threads", threads, "--json", "t.json", "--junit", "t.xml"]);
+        let json = std::fs::read(r.path("t.json")).unwrap();
+        let xml = std::fs::read(r.path("t.xml")).unwrap();
+        (out.status.code(), out.stdout, json, xml)
+    };
+    let one = run("1");
+    let eight = run("8");
+    assert_eq!(one.0, Some(1));
+    assert_eq!(one, eight, "reports differ between --threads 1 and --threads 8");
+}
+
+#[test]
+fn junit_is_well_formed_and_names_are_stable() {
+    let r = Repo::new();
+    r.policy("retail", RETAIL).archive(
+        "weird & <name> ]]>.log.gz",
+        &[&rec("10.0.2.15", "10.20.40.12", 40005, 1433, 6, T0, "ACCEPT", "2")],
+    );
+    let out = r.run(&["check", "--logs", "logs", "--today", "2026-11-26", "--junit", "j.xml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(r.path("j.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+    assert_eq!(suite.attribute("name"), Some("retail"));
+    let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+    let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+    assert!(names.contains(&"no traffic would be blocked"), "{names:?}");
+    assert!(names.contains(&"allow: settlement API"), "{names:?}");
+    assert!(names.iter().all(|n| !n.chars().any(|c| c.is_ascii_digit())), "counts in test names: {names:?}");
+    let blocked = cases.iter().find(|c| c.attribute("name") == Some("no traffic would be blocked")).unwrap();
+    assert_eq!(blocked.attribute("classname"), Some("flowgate.retail"));
+    assert!(blocked.children().any(|n| n.has_tag_name("failure")));
+}
+
+#[test]
+fn a_policy_needing_a_missing_field_is_untrusted() {
+    let r = Repo::new();
+    r.policy(
+        "subnet",
+        "[scope]\npeer = \"10.20.0.0/16\"\nsubnet = \"subnet-0abc\"\n",
+    )
+    .raw(
+        "v2.log",
+        b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n2 1 eni-1 10.0.0.1 10.20.0.1 1 2 6 1 1 1762041600 1762041660 ACCEPT OK\n",
+    );
+    let (code, doc, stdout, _) = r.check(&[]);
+    assert_eq!(code, 2, "{stdout}");
+    let p = policy(&doc, "subnet");
+    assert_eq!(p["status"], "error");
+    let err = p["field_errors"][0].as_str().unwrap();
+    assert!(err.contains("subnet-id") && err.contains("`subnet`") && err.contains("v2.log"), "{err}");
+}
+
+#[test]
+fn bad_records_are_problems_and_good_ones_still_count() {
+    let r = Repo::new();
+    let good = rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2");
+    let text = format!("{HEADER}\n{good}\nnot a record\n{good}\n");
+    r.policy("retail", RETAIL).raw("b.log", text.as_bytes());
+    let (code, doc, stdout, _) = r.check(&[]);
+    assert_eq!(code, 2, "{stdout}");
+    assert_eq!(doc["run"]["problems_total"], 1);
+    assert_eq!(doc["run"]["problems"][0]["line"], 3);
+    assert_eq!(policy(&doc, "retail")["counts"]["allowed"], 2);
+    assert!(stdout.contains("b.log:3:"), "{stdout}");
+}
+
+#[test]
+fn since_and_until_restrict_records() {
+    let r = Repo::new();
+    r.policy("retail", RETAIL).archive(
+        "a.log.gz",
+        &[
+            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
+            &rec("10.0.2.15", "10.20.40.12", 40005, 1433, 6, T0 + 7200, "ACCEPT", "2"),
+        ],
+    );
+    let (code, doc, ..) = r.check(&["--until", "2025-11-02T01:00:00Z"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(policy(&doc, "retail")["counts"]["in_scope"], 1);
+    let (code, doc, ..) = r.check(&["--since", "2025-11-02T01:00:00Z"]);
+    assert_eq!(code, 1);
+    assert_eq!(policy(&doc, "retail")["counts"]["in_scope"], 1);
+}
+
+#[test]
+fn exit_two_when_nothing_can_be_read() {
+    let r = Repo::new();
+    r.policy("retail", RETAIL);
+    let out = r.run(&["check", "--logs", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no flow-log archives found under nowhere"));
+    let out = r.run(&["check", "--logs", "logs"]);
+    assert_eq!(out.status.code(), Some(2), "empty logs dir must not pass");
+}
+
+#[test]
+fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
+    let r = Repo::new();
+    r.policy("bad", "[scope]\npeer = [\"10.20.0.1/16\"]\n").archive(
+        "a.log.gz",
+        &[&rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2")],
+    );
+    let out = r.run(&["check", "--logs", "logs"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:2:"), "{err}");
+    assert!(err.contains("10.20.0.0/16"), "{err}");
+}
+
+#[test]
+fn inspect_summarises_archives_without_policies() {
+    let r = Repo::new();
+    r.archive(
+        "AWSLogs/111122223333/vpcflowlogs/us-gov-east-1/2025/11/02/111122223333_vpcflowlogs_us-gov-east-1_fl-0123abcd_20251102T0000Z_abcdef12.log.gz",
+        &[
+            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
+            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0 + 7200, "ACCEPT", "2"),
+        ],
+    )
+    .raw("notes.md", b"# not a log\n");
+    let out = r.run(&["inspect", "--logs", "logs", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let i = &doc["inspect"];
+    assert_eq!(i["archives_read"], 1);
+    assert_eq!(i["archives_skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(i["records"], 2);
+    assert_eq!(i["coverage"]["regions"][0], "us-gov-east-1");
+    assert_eq!(i["coverage"]["accounts"][0], "111122223333");
+    assert_eq!(i["coverage"]["longest_gap"]["seconds"], 7200 - 120);
+    let text = r.run(&["inspect", "--logs", "logs"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("2025-11-02T00:00:00Z"), "{text}");
+}
+
+#[test]
+fn two_gzip_members_and_a_truncated_one() {
+    let r = Repo::new();
+    let gz = |s: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(s.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let good = rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2");
+    let mut two = gz(&format!("{HEADER}\n{good}\n"));
+    two.extend(gz(&format!("{good}\n")));
+    r.raw("two.log.gz", &two);
+    let out = r.run(&["inspect", "--logs", "logs/two.log.gz", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["inspect"]["records"], 2);
+    assert_eq!(out.status.code(), Some(0));
+
+    let body: String = std::iter::once(format!("{HEADER}\n")).chain((0..3000).map(|_| format!("{good}\n"))).collect();
+    let whole = gz(&body);
+    r.raw("cut.log.gz", &whole[..whole.len() / 2]);
+    let out = r.run(&["inspect", "--logs", "logs/cut.log.gz"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("cut.log.gz: gzip data is corrupt or truncated"), "{text}");
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn bundled_policies_pass_on_bundled_fixtures() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .current_dir(repo_root())
+        .args(["check", "--today", "2026-11-26"])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_spec_only_example_finds_the_forgotten_batch_job() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .current_dir(repo_root())
+        .args(["check", "--policies", "examples/spec-only", "--today", "2026-11-26", "--format", "json"])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let convs = doc["policies"][0]["conversations"].as_array().unwrap();
+    assert_eq!(convs.len(), 1, "{convs:?}");
+    assert_eq!(convs[0]["client"], "10.0.2.15");
+    assert_eq!(convs[0]["server"], "10.20.40.12");
+    assert_eq!(convs[0]["server_port"], 1433);
+}
