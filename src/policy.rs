@@ -107,7 +107,6 @@ pub struct Scope {
     /// Actions judged (step 3): ACCEPT unless the scope says otherwise.
     pub(crate) actions: Bits,
     /// Where each key was written, for lint diagnostics.
-    #[allow(dead_code)] // read by lint, which lands next
     pub(crate) key_spans: Vec<(Key, Range<usize>)>,
 }
 
@@ -147,15 +146,12 @@ pub struct Rule {
     /// Byte span of its header, for diagnostics such as an unused allow rule.
     pub span: Range<usize>,
     pub(crate) matcher: Matcher,
-    #[allow(dead_code)] // read by lint, which lands next
     pub(crate) key_spans: Vec<(Key, Range<usize>)>,
-    #[allow(dead_code)] // read by lint, which lands next
     pub(crate) name_span: Option<Range<usize>>,
 }
 
 impl Rule {
     /// Where `key` was written in this rule, else the rule's header.
-    #[allow(dead_code)] // read by lint, which lands next
     pub(crate) fn span_of(&self, key: Key) -> Range<usize> {
         self.key_spans
             .iter()
@@ -171,6 +167,7 @@ pub struct Waiver {
     pub reason: String,
     /// Last day the waiver holds (inclusive).
     pub expires: time::Date,
+    pub(crate) expires_span: Range<usize>,
 }
 
 /// What to do about a kind of finding.

@@ -365,9 +365,9 @@ fn load_file(
                 );
                 None
             }
-            Some(e) => values::date(e, &mut d),
+            Some(e) => values::date(e, &mut d).map(|date| (date, e.value.span())),
         };
-        if let (Some(reason), Some(expires)) = (reason, expires) {
+        if let (Some(reason), Some((expires, expires_span))) = (reason, expires) {
             waivers.push(Waiver {
                 rule: Rule {
                     name: rule_name,
@@ -380,6 +380,7 @@ fn load_file(
                 },
                 reason,
                 expires,
+                expires_span,
             });
         }
     }
