@@ -1,0 +1,388 @@
+//! Policy mistakes found without any logs: rules that can never match, rules that add nothing,
+//! an allow that leaves nothing to block, waivers at or past their date, names used twice.
+//!
+//! Lint is conservative: it reports only what the sets prove. Each check compares, key by
+//! key, the value sets a rule and its scope were compiled into, and reasons only within one
+//! key (never, say, from a `src` in the scope to a `peer` in a rule), so a finding is always
+//! true and a missed finding is the price. What a rule effectively matches on a key is its own
+//! set intersected with the scope's, since only in-scope records reach the rules.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::diag::{self, Diagnostic, Label, Severity};
+
+use super::matcher::{End, IdKind, Key, Matcher};
+use super::sets::{AddrSet, Bits, IdSet, PortSet, ProtoSet, SetOps};
+use super::{Policy, PolicySet, Rule};
+
+/// A waiver expiring within this many days is worth a warning: time to renew or fix.
+pub const EXPIRING_DAYS: i64 = 14;
+
+/// Lints every policy of the set as of `today`, sorted by file and position.
+pub fn lint(set: &PolicySet, today: time::Date) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for policy in set.policies() {
+        lint_policy(policy, today, &mut out);
+    }
+    diag::sort(&mut out);
+    out
+}
+
+fn lint_policy(p: &Policy, today: time::Date, out: &mut Vec<Diagnostic>) {
+    duplicate_rule_names(p, out);
+    let allows: Vec<(&Rule, &str)> = p.allows.iter().map(|r| (r, "allow")).collect();
+    let waivers: Vec<(&Rule, &str)> = p.waivers.iter().map(|w| (&w.rule, "waiver")).collect();
+
+    // Rules that can match at all, and which of those match every in-scope record.
+    let mut live = Vec::new();
+    for &(rule, kind) in allows.iter().chain(&waivers) {
+        if let Some(key) = disjoint_key(p, rule) {
+            out.push(outside_scope(p, rule, kind, key));
+            continue;
+        }
+        let covers = covers(p, rule, None);
+        if covers {
+            out.push(
+                Diagnostic::error(
+                    "allow-covers-scope",
+                    format!("{kind} `{}` matches everything in the scope", rule.name),
+                )
+                .with_label(Label::primary(
+                    rule.file,
+                    rule.span.clone(),
+                    "covers the whole scope",
+                ))
+                .with_label(Label::secondary(p.file, p.span.clone(), "the scope"))
+                .with_note("the planned block would block nothing: narrow the rule, or the scope"),
+            );
+        }
+        live.push((rule, kind, covers));
+    }
+
+    // An allow after another that matches all it matches adds nothing; a waiver that an allow
+    // covers is never consulted. Rules covering the whole scope are reported above already.
+    let shadowers: Vec<&Rule> = live
+        .iter()
+        .filter(|(_, kind, covers)| *kind == "allow" && !covers)
+        .map(|(r, ..)| *r)
+        .collect();
+    for &(rule, kind, covers_scope) in &live {
+        if covers_scope {
+            continue;
+        }
+        let earlier = shadowers
+            .iter()
+            .take_while(|r| kind == "waiver" || !std::ptr::eq(**r, rule))
+            .find(|r| covers(p, rule, Some(&r.matcher)));
+        if let Some(by) = earlier {
+            let what = if kind == "waiver" {
+                "is never consulted"
+            } else {
+                "adds nothing"
+            };
+            out.push(
+                Diagnostic::warning(
+                    "rule-shadowed",
+                    format!(
+                        "{kind} `{}` {what}: allow `{}` matches every record it matches",
+                        rule.name, by.name
+                    ),
+                )
+                .with_label(Label::primary(rule.file, rule.span.clone(), "shadowed"))
+                .with_label(Label::secondary(
+                    by.file,
+                    by.span.clone(),
+                    "by this rule",
+                )),
+            );
+        }
+    }
+
+    for w in &p.waivers {
+        let days = (w.expires - today).whole_days();
+        let (severity, code, when) = if days < 0 {
+            (
+                Severity::Error,
+                "waiver-expired",
+                format!("expired on {}", w.expires),
+            )
+        } else if days <= EXPIRING_DAYS {
+            let in_days = match days {
+                0 => "today".to_string(),
+                1 => "tomorrow".to_string(),
+                n => format!("in {n} days"),
+            };
+            (
+                Severity::Warning,
+                "waiver-expiring",
+                format!("expires {in_days}, on {}", w.expires),
+            )
+        } else {
+            continue;
+        };
+        out.push(
+            Diagnostic::new(severity, code, format!("waiver `{}` {when}", w.rule.name))
+                .with_label(Label::primary(
+                    w.rule.file,
+                    w.expires_span.clone(),
+                    "the last day it holds",
+                ))
+                .with_note(format!("reason given: {}", w.reason))
+                .with_note("fix the traffic it waives, or renew it with a new date and reason"),
+        );
+    }
+}
+
+fn duplicate_rule_names(p: &Policy, out: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<&str, &Rule> = HashMap::new();
+    let rules = p.allows.iter().chain(p.waivers.iter().map(|w| &w.rule));
+    for rule in rules {
+        match first.get(rule.name.as_str()) {
+            None => {
+                first.insert(&rule.name, rule);
+            }
+            Some(earlier) => out.push(
+                Diagnostic::error(
+                    "duplicate-rule-name",
+                    format!("two rules of policy `{}` are named `{}`", p.name, rule.name),
+                )
+                .with_label(Label::primary(rule.file, name_span(rule), "named here"))
+                .with_label(Label::secondary(
+                    earlier.file,
+                    name_span(earlier),
+                    "and here",
+                ))
+                .with_note("reports identify rules by name; give each its own"),
+            ),
+        }
+    }
+}
+
+fn name_span(rule: &Rule) -> Range<usize> {
+    rule.name_span.clone().unwrap_or_else(|| rule.span.clone())
+}
+
+fn outside_scope(p: &Policy, rule: &Rule, kind: &str, key: Key) -> Diagnostic {
+    let mut d = Diagnostic::error(
+        "rule-outside-scope",
+        format!(
+            "{kind} `{}` can never match: its `{key}` lies outside the scope",
+            rule.name
+        ),
+    )
+    .with_label(Label::primary(
+        rule.file,
+        rule.span_of(key),
+        "nothing here is in scope",
+    ));
+    match p.scope.key_spans.iter().find(|(k, _)| *k == key) {
+        Some((_, span)) => d = d.with_label(Label::secondary(p.file, span.clone(), "the scope's")),
+        None if key == Key::Action => {
+            d = d.with_note(
+                "the scope judges ACCEPT records only (set `action` in [scope] to change that)",
+            )
+        }
+        None => {}
+    }
+    d
+}
+
+/// A key's compiled value set, whatever its kind, for comparisons.
+#[derive(Clone, Debug)]
+enum Set {
+    Addr(AddrSet),
+    Port(PortSet),
+    Proto(ProtoSet),
+    Id(IdSet),
+    Bits(Bits),
+}
+
+impl Set {
+    fn intersection(&self, other: &Set) -> Set {
+        match (self, other) {
+            (Set::Addr(a), Set::Addr(b)) => Set::Addr(a.intersection(b)),
+            (Set::Port(a), Set::Port(b)) => Set::Port(a.intersection(b)),
+            (Set::Proto(a), Set::Proto(b)) => Set::Proto(a.intersection(b)),
+            (Set::Id(a), Set::Id(b)) => Set::Id(a.intersection(b)),
+            (Set::Bits(a), Set::Bits(b)) => Set::Bits(a.intersection(b)),
+            _ => unreachable!("sets of one key have one kind"),
+        }
+    }
+
+    fn is_subset(&self, other: &Set) -> bool {
+        match (self, other) {
+            (Set::Addr(a), Set::Addr(b)) => a.is_subset(b),
+            (Set::Port(a), Set::Port(b)) => a.is_subset(b),
+            (Set::Proto(a), Set::Proto(b)) => a.is_subset(b),
+            (Set::Id(a), Set::Id(b)) => a.is_subset(b),
+            (Set::Bits(a), Set::Bits(b)) => a.is_subset(b),
+            _ => unreachable!("sets of one key have one kind"),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Set::Addr(s) => s.is_empty(),
+            Set::Port(s) => s.is_empty(),
+            Set::Proto(s) => s.is_empty(),
+            Set::Id(s) => s.is_empty(),
+            Set::Bits(s) => s.is_empty(),
+        }
+    }
+}
+
+fn get(m: &Matcher, key: Key) -> Option<Set> {
+    let end = |e: End| e as usize;
+    let id = |k: IdKind| k as usize;
+    match key {
+        Key::Src => m.addrs[end(End::Src)].clone().map(Set::Addr),
+        Key::Dst => m.addrs[end(End::Dst)].clone().map(Set::Addr),
+        Key::Peer => m.addrs[end(End::Peer)].clone().map(Set::Addr),
+        Key::Local => m.addrs[end(End::Local)].clone().map(Set::Addr),
+        Key::SrcPort => m.ports[end(End::Src)].clone().map(Set::Port),
+        Key::DstPort => m.ports[end(End::Dst)].clone().map(Set::Port),
+        Key::PeerPort => m.ports[end(End::Peer)].clone().map(Set::Port),
+        Key::LocalPort => m.ports[end(End::Local)].clone().map(Set::Port),
+        Key::Protocol => m.protocol.map(Set::Proto),
+        Key::Interface => m.ids[id(IdKind::Interface)].clone().map(Set::Id),
+        Key::Vpc => m.ids[id(IdKind::Vpc)].clone().map(Set::Id),
+        Key::Subnet => m.ids[id(IdKind::Subnet)].clone().map(Set::Id),
+        Key::Instance => m.ids[id(IdKind::Instance)].clone().map(Set::Id),
+        Key::Direction => m.direction.map(Set::Bits),
+        Key::Action => m.action.map(Set::Bits),
+    }
+}
+
+/// What the scope lets through on a key: its peer networks are the only possible peer ends,
+/// and its action list the only actions that reach the rules.
+fn scope_set(p: &Policy, key: Key) -> Option<Set> {
+    match key {
+        Key::Peer => p.scope.peer.clone().map(Set::Addr),
+        Key::Action => Some(Set::Bits(p.scope.actions)),
+        _ => get(&p.scope.matcher, key),
+    }
+}
+
+/// What a rule can match on a key, given the scope: `None` when neither constrains it.
+fn effective(p: &Policy, rule: &Rule, key: Key) -> Option<Set> {
+    match (get(&rule.matcher, key), scope_set(p, key)) {
+        (Some(r), Some(s)) => Some(r.intersection(&s)),
+        (r, s) => r.or(s),
+    }
+}
+
+/// The first key on which the rule and its scope share no value: the rule never matches.
+fn disjoint_key(p: &Policy, rule: &Rule) -> Option<Key> {
+    rule.matcher
+        .keys()
+        .into_iter()
+        .find(|&k| effective(p, rule, k).is_some_and(|s| s.is_empty()))
+}
+
+/// Whether every in-scope record that `rule` matches is matched by `by` too (`None`: by a rule
+/// without keys, i.e. whether `rule` matches every in-scope record). A key of `by` is met when
+/// what the rule and scope leave on that key is inside it; a key neither constrains is unknown,
+/// and a record may hold `-` there, so it is not met.
+fn covers(p: &Policy, rule: &Rule, by: Option<&Matcher>) -> bool {
+    match by {
+        None => rule.matcher.keys().into_iter().all(|k| {
+            let scope = scope_set(p, k);
+            let mine = get(&rule.matcher, k).expect("a key of the rule");
+            scope.is_some_and(|s| s.is_subset(&mine))
+        }),
+        Some(by) => by.keys().into_iter().all(|k| {
+            let theirs = get(by, k).expect("a key of the rule");
+            effective(p, rule, k).is_some_and(|s| s.is_subset(&theirs))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn lint_text(text: &str) -> Vec<String> {
+        let set = PolicySet::from_sources([("p.toml", text)]).unwrap_or_else(|e| panic!("{e}"));
+        lint(&set, date!(2026 - 06 - 01))
+            .iter()
+            .map(|d| {
+                let (_, line, col) = d.location(set.files()).unwrap();
+                format!("{} {line}:{col}", d.code)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_policy_has_no_findings() {
+        let text = "[scope]\npeer = '10.20.0.0/16'\n[[allow]]\nname = 'a'\npeer = '10.20.30.0/24'\nprotocol = 'tcp'\npeer_port = 443\n[[allow]]\nname = 'b'\npeer = '10.20.31.0/24'\n[[waive]]\nname = 'w'\npeer = '10.20.99.7'\nreason = 'r'\nexpires = 2027-01-31";
+        assert_eq!(lint_text(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn rules_outside_the_scope() {
+        let text = "[scope]\npeer = '10.20.0.0/16'\nprotocol = 'tcp'\n[[allow]]\npeer = '10.30.0.0/24'\n[[allow]]\nprotocol = ['udp', 'icmp']\n[[allow]]\naction = 'REJECT'\n[[waive]]\nreason = 'r'\nexpires = 2027-01-31\npeer = ['10.20.0.0/24', '10.30.0.0/24']\nprotocol = 'tcp'\ndst = '10.20.0.0/16'";
+        assert_eq!(
+            lint_text(text),
+            [
+                "rule-outside-scope 5:8",
+                "rule-outside-scope 7:12",
+                "rule-outside-scope 9:10"
+            ]
+        );
+    }
+
+    #[test]
+    fn allow_covering_the_scope() {
+        assert_eq!(
+            lint_text("[scope]\npeer = '10.20.0.0/16'\n[[allow]]\n"),
+            ["allow-covers-scope 3:1"]
+        );
+        assert_eq!(
+            lint_text("[scope]\npeer = '10.20.0.0/16'\nprotocol = 'tcp'\n[[allow]]\npeer = '10.0.0.0/8'\nprotocol = ['tcp', 'udp']\naction = ['ACCEPT']"),
+            ["allow-covers-scope 4:1"]
+        );
+        // A key the scope leaves open is not covered, even by every value: records may hold `-`.
+        assert_eq!(
+            lint_text("[scope]\npeer = '10.20.0.0/16'\n[[allow]]\ndst_port = '0-65535'"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            lint_text("[[waive]]\nreason = 'r'\nexpires = 2027-01-01"),
+            ["allow-covers-scope 1:1"]
+        );
+    }
+
+    #[test]
+    fn shadowed_rules_point_at_the_later_one() {
+        let text = "[scope]\npeer = '10.20.0.0/16'\n[[allow]]\nname = 'wide'\npeer = '10.20.30.0/24'\n[[allow]]\nname = 'narrow'\npeer = '10.20.30.7'\npeer_port = 443\n[[allow]]\nname = 'other'\npeer = '10.20.31.0/24'\n[[waive]]\nname = 'w'\nreason = 'r'\nexpires = 2027-01-31\npeer = '10.20.30.9'";
+        assert_eq!(lint_text(text), ["rule-shadowed 6:1", "rule-shadowed 13:1"]);
+        // The scope narrows what a rule can match: with scope tcp, `narrow` (no protocol) is
+        // inside `wide` (tcp).
+        let text = "[scope]\npeer = '10.0.0.0/8'\nprotocol = 'tcp'\n[[allow]]\npeer = '10.1.0.0/16'\nprotocol = 'tcp'\n[[allow]]\npeer = '10.1.2.0/24'";
+        assert_eq!(lint_text(text), ["rule-shadowed 7:1"]);
+        // An earlier narrower rule shadows nothing.
+        let text = "[scope]\npeer = '10.0.0.0/8'\n[[allow]]\npeer = '10.1.2.0/24'\n[[allow]]\npeer = '10.1.0.0/16'";
+        assert_eq!(lint_text(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn waiver_dates() {
+        let text = "[[allow]]\ndst_port=1\n[[waive]]\nreason = 'r'\nexpires = 2026-05-31\ndst_port = 2\n[[waive]]\nreason = 'r'\nexpires = 2026-06-01\ndst_port = 3\n[[waive]]\nreason = 'r'\nexpires = 2026-06-15\ndst_port = 4\n[[waive]]\nreason = 'r'\nexpires = 2026-06-16\ndst_port = 5";
+        assert_eq!(
+            lint_text(text),
+            [
+                "waiver-expired 5:11",
+                "waiver-expiring 9:11",
+                "waiver-expiring 13:11"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_rule_names_across_allows_and_waivers() {
+        let text = "[[allow]]\nname = 'x'\ndst_port = 1\n[[allow]]\nname = 'y'\ndst_port = 2\n[[waive]]\nname = 'x'\nreason = 'r'\nexpires = 2027-01-01\ndst_port = 3";
+        assert_eq!(lint_text(text), ["duplicate-rule-name 8:8"]);
+    }
+}
