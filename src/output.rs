@@ -1,0 +1,169 @@
+//! Output writers: the last stage of the pipeline, from a sorted [`Report`] to text.
+//!
+//! One small file per format, each a pure function of the report: [`human`] for terminals,
+//! [`json`] for machines, [`junit`] for CI test reports, [`github`] for workflow annotations
+//! and [`summary`] for the GitHub job summary. None of them prints, reads the environment or
+//! the clock, so the same report always gives the same bytes. [`Format`] picks the writer for
+//! `--format`; JUnit and the job summary are files written next to it.
+//!
+//! Every string in a report may come from an archive or a policy file that someone else wrote,
+//! so every writer passes data through the cleaners here ([`clean_text`], [`clean_line`])
+//! before its own escaping: no value can move a terminal cursor, end an XML section or start a
+//! workflow command.
+
+pub mod json;
+
+#[cfg(test)]
+pub(crate) mod sample;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::report::{Report, Status};
+
+/// Whether `c` must not reach any output as itself: C0 and C1 controls (ESC, NUL, CR, NEL...),
+/// DEL, the bidirectional overrides that make text display in another order than it reads
+/// ("Trojan Source"), and the two noncharacters XML forbids.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// Writes `c` as visible text: `\x1b` for ASCII controls, `\u{202e}` for the others.
+fn push_escaped(out: &mut String, c: char) {
+    use fmt::Write;
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x80 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+fn clean_with(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) && !keep(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Cleans multi-line text (messages, rendered lint findings): keeps line feeds and tabs, shows
+/// every other control or bidi override as a visible escape such as `\x1b`.
+pub fn clean_text(s: &str) -> Cow<'_, str> {
+    clean_with(s, |c| c == '\n' || c == '\t')
+}
+
+/// Cleans a value shown on one line (names, paths, table cells): every control character,
+/// line feeds and tabs included, becomes a visible escape such as `\n`.
+pub fn clean_line(s: &str) -> Cow<'_, str> {
+    clean_with(s, |_| false)
+}
+
+/// `1 policy`, `2 policies`.
+pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Why the failing policies fail, as a clause: `traffic would be blocked`, `evidence is too thin`.
+fn failure_reasons(report: &Report) -> String {
+    let failing = report.policies.iter().filter(|p| p.status == Status::Fail);
+    let (mut traffic, mut evidence) = (false, false);
+    for p in failing {
+        traffic |= !p.conversations.is_empty() || p.counts.would_block > 0;
+        evidence |= p
+            .demands
+            .iter()
+            .any(|d| d.status == crate::report::DemandStatus::Fail);
+    }
+    match (traffic, evidence) {
+        (true, true) => "traffic would be blocked, evidence demands not met".into(),
+        (false, true) => "evidence demands not met".into(),
+        _ => "traffic would be blocked".into(),
+    }
+}
+
+/// The one-line verdict every format ends with. It holds only counts, never data, so it is
+/// safe in any output as it is.
+pub fn verdict(report: &Report) -> String {
+    let (pass, fail, error) = report.status_counts();
+    let total = report.policies.len();
+    if report.is_untrusted() {
+        let mut why = Vec::new();
+        if report.run.problems_total > 0 {
+            why.push(format!(
+                "{} reading the evidence",
+                count(report.run.problems_total, "problem", "problems")
+            ));
+        }
+        if error > 0 {
+            why.push(format!(
+                "{} of {total} could not be judged",
+                count(error as u64, "policy", "policies")
+            ));
+        }
+        if fail > 0 {
+            why.push(format!("{fail} of {total} would fail"));
+        }
+        format!("UNTRUSTED: {} (exit 2)", why.join("; "))
+    } else if fail > 0 {
+        let verb = if total == 1 {
+            "policy fails"
+        } else {
+            "policies fail"
+        };
+        format!(
+            "FAIL: {fail} of {total} {verb}: {}",
+            failure_reasons(report)
+        )
+    } else {
+        let verb = if total == 1 {
+            "policy passes"
+        } else {
+            "policies pass"
+        };
+        format!("PASS: {pass} of {total} {verb}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaners_make_controls_visible() {
+        assert_eq!(clean_line("a\x1b[31mb\nc\0"), "a\\x1b[31mb\\nc\\x00");
+        assert_eq!(clean_text("a\r\nb\tc\u{9b}d"), "a\\r\nb\tc\\u{9b}d");
+        assert_eq!(clean_line("x\u{202e}y"), "x\\u{202e}y");
+        assert!(matches!(clean_line("plain 10.0.0.1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn verdicts_name_the_exit_status() {
+        let mut r = sample::report();
+        assert_eq!(
+            verdict(&r),
+            "UNTRUSTED: 1 problem reading the evidence; 1 of 2 would fail (exit 2)"
+        );
+        r = sample::trusted_report();
+        assert_eq!(
+            verdict(&r),
+            "FAIL: 1 of 2 policies fail: traffic would be blocked, evidence demands not met"
+        );
+        r.policies.remove(1);
+        assert_eq!(verdict(&r), "PASS: 1 of 1 policy passes");
+    }
+}
