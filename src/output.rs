@@ -12,6 +12,7 @@
 //! workflow command.
 
 pub mod json;
+pub mod junit;
 
 #[cfg(test)]
 pub(crate) mod sample;
@@ -19,7 +20,9 @@ pub(crate) mod sample;
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::report::{Report, Status};
+use std::net::IpAddr;
+
+use crate::report::{protocol_name, rfc3339, Conversation, ProblemReport, Report, Status};
 
 /// Whether `c` must not reach any output as itself: C0 and C1 controls (ESC, NUL, CR, NEL...),
 /// DEL, the bidirectional overrides that make text display in another order than it reads
@@ -70,6 +73,121 @@ pub fn clean_text(s: &str) -> Cow<'_, str> {
 /// line feeds and tabs included, becomes a visible escape such as `\n`.
 pub fn clean_line(s: &str) -> Cow<'_, str> {
     clean_with(s, |_| false)
+}
+
+/// `10.20.40.12:1433`, `[2a02:cf40::7]:443`, or `-` where the record had no address.
+pub(crate) fn server_port(c: &Conversation) -> String {
+    match (c.server, c.server_port) {
+        (Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+        (Some(a), Some(p)) => format!("{a}:{p}"),
+        (None, Some(p)) => format!("-:{p}"),
+        (a, None) => a.map_or_else(|| "-".to_string(), |a| a.to_string()),
+    }
+}
+
+/// RFC 3339 for a time, `-` for none.
+pub(crate) fn when(t: Option<u64>) -> String {
+    t.map_or_else(|| "-".to_string(), rfc3339)
+}
+
+/// Pads cells into aligned columns, two spaces apart; columns listed in `right` are
+/// right-aligned (numbers). Cells must already be clean single-line text.
+pub(crate) fn align(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                let pad = widths[i] - cell.chars().count();
+                if right.contains(&i) {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            line.truncate(line.trim_end().len());
+            line
+        })
+        .collect()
+}
+
+/// The would-be-blocked conversations as an aligned plain-text table, the first `max` of them
+/// in the report's order, then a line saying how many more there are and where to find them.
+pub(crate) fn conversation_table(
+    conversations: &[Conversation],
+    max: usize,
+    more: &str,
+) -> Vec<String> {
+    let shown = &conversations[..conversations.len().min(max)];
+    let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
+    let mut header: Vec<String> = [
+        "PROTO",
+        "CLIENT",
+        "SERVER:PORT",
+        "RECORDS",
+        "PACKETS",
+        "BYTES",
+        "FIRST SEEN",
+        "LAST SEEN",
+    ]
+    .map(String::from)
+    .to_vec();
+    // The example path is long, so it goes last; the waiver column only exists when needed.
+    if waivers {
+        header.push("EXPIRED WAIVER".into());
+    }
+    header.push("EXAMPLE".into());
+    let mut rows = vec![header];
+    for c in shown {
+        let mut row = vec![
+            protocol_name(c.protocol),
+            c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            server_port(c),
+            c.records.to_string(),
+            c.packets.to_string(),
+            c.bytes.to_string(),
+            when(c.first_start),
+            when(c.last_end),
+        ];
+        if waivers {
+            row.push(clean_line(c.expired_waiver.as_deref().unwrap_or("-")).into_owned());
+        }
+        row.push(format!(
+            "{}:{}",
+            clean_line(&c.example.archive),
+            c.example.line
+        ));
+        rows.push(row);
+    }
+    let mut lines = align(&rows, &[3, 4, 5]);
+    let hidden = conversations.len() - shown.len();
+    if hidden > 0 {
+        lines.push(format!(
+            "... and {} ({more})",
+            count(hidden as u64, "more conversation", "more conversations")
+        ));
+    }
+    lines
+}
+
+/// `archive:line: message` on one line, whatever the archive name or message hold.
+pub(crate) fn problem_line(p: &ProblemReport) -> String {
+    let (archive, message) = (clean_line(&p.archive), clean_line(&p.message));
+    match p.line {
+        Some(line) => format!("{archive}:{line}: {message}"),
+        None => format!("{archive}: {message}"),
+    }
 }
 
 /// `1 policy`, `2 policies`.
