@@ -11,6 +11,7 @@
 //! before its own escaping: no value can move a terminal cursor, end an XML section or start a
 //! workflow command.
 
+pub mod human;
 pub mod json;
 pub mod junit;
 
@@ -90,14 +91,31 @@ pub(crate) fn when(t: Option<u64>) -> String {
     t.map_or_else(|| "-".to_string(), rfc3339)
 }
 
+/// Width of a cell on screen: characters, not counting our own colour codes. Data is cleaned
+/// before it reaches a cell, so every ESC in one is ours.
+fn visible_width(s: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
 /// Pads cells into aligned columns, two spaces apart; columns listed in `right` are
-/// right-aligned (numbers). Cells must already be clean single-line text.
+/// right-aligned (numbers). Cells must already be clean single-line text (colour codes of our
+/// own are fine).
 pub(crate) fn align(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(visible_width(cell));
         }
     }
     rows.iter()
@@ -107,7 +125,7 @@ pub(crate) fn align(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
                 if i > 0 {
                     line.push_str("  ");
                 }
-                let pad = widths[i] - cell.chars().count();
+                let pad = widths[i] - visible_width(cell);
                 if right.contains(&i) {
                     line.extend(std::iter::repeat_n(' ', pad));
                     line.push_str(cell);
