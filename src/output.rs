@@ -11,6 +11,7 @@
 //! before its own escaping: no value can move a terminal cursor, end an XML section or start a
 //! workflow command.
 
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
@@ -20,10 +21,78 @@ pub(crate) mod sample;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::str::FromStr;
 
 use std::net::IpAddr;
 
 use crate::report::{protocol_name, rfc3339, Conversation, ProblemReport, Report, Status};
+
+/// A format for the main output of `flowgate check` (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The readable terminal report.
+    Human,
+    /// The whole report as one JSON document.
+    Json,
+    /// GitHub workflow commands (annotations) and a verdict line.
+    Github,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 3] = [Format::Human, Format::Json, Format::Github];
+    /// The names `--format` accepts, in the order of [`Format::ALL`].
+    pub const NAMES: [&'static str; 3] = ["human", "json", "github"];
+
+    /// The name `--format` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Github => "github",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn help(self) -> &'static str {
+        match self {
+            Format::Human => "readable report for a terminal",
+            Format::Json => "the complete report as JSON (every conversation)",
+            Format::Github => "GitHub Actions annotations and a verdict line",
+        }
+    }
+
+    /// Renders `report` in this format. `color` only affects [`Format::Human`].
+    pub fn render(self, report: &Report, color: bool) -> String {
+        match self {
+            Format::Human => human::render(report, color),
+            Format::Json => json::render(report),
+            Format::Github => github::render(report),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `--format` value that names no format.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format `{0}`; expected one of: human, json, github")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
+}
 
 /// Whether `c` must not reach any output as itself: C0 and C1 controls (ESC, NUL, CR, NEL...),
 /// DEL, the bidirectional overrides that make text display in another order than it reads
@@ -278,6 +347,15 @@ pub fn verdict(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for (f, name) in Format::ALL.into_iter().zip(Format::NAMES) {
+            assert_eq!(f.name(), name);
+            assert_eq!(name.parse::<Format>(), Ok(f));
+        }
+        assert!("xml".parse::<Format>().is_err());
+    }
 
     #[test]
     fn cleaners_make_controls_visible() {
