@@ -15,6 +15,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod summary;
 
 #[cfg(test)]
 pub(crate) mod sample;

@@ -1,6 +1,6 @@
 //! Hand-made reports for the writers' tests: realistic, and hostile where asked.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::report::{
     AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus, FormatUse,
@@ -21,12 +21,15 @@ pub fn conversation(i: u64, records: u64) -> Conversation {
     let v6 = i % 7 == 3;
     let (client, server) = if v6 {
         (
-            ip(&format!("2600:1f18:24e:c00::{:x}", 0x10 + i)),
+            Some(IpAddr::V6(Ipv6Addr::from(
+                0x2600_1f18_024e_0c00_0000_0000_0000_0010_u128 + u128::from(i),
+            ))),
             ip("2a02:cf40:1:2::7"),
         )
     } else {
         (
-            ip(&format!("10.0.{}.{}", 2 + i / 200, 10 + i % 200)),
+            // 10.0.2.10 onwards, as far as a test needs.
+            Some(IpAddr::V4(Ipv4Addr::from(0x0a00_020a + i as u32))),
             ip(&format!("10.20.40.{}", 12 + i % 5)),
         )
     };
