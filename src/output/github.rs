@@ -20,7 +20,7 @@ use crate::report::{DemandKind, DemandStatus, PolicyReport, Report, Status};
 const MAX_PER_LEVEL: usize = 10;
 /// Conversations named in a failing policy's message.
 const TOP_CONVERSATIONS: usize = 3;
-/// Problems named in the untrusted-run message.
+/// Problems (or field errors) named in one message.
 const TOP_PROBLEMS: usize = 5;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -196,7 +196,16 @@ fn errors(report: &Report) -> Vec<Annotation> {
             "policy {} could not be judged against every archive:",
             clean_line(&p.name)
         )];
-        lines.extend(p.field_errors.iter().map(|e| clean_line(e).into_owned()));
+        lines.extend(
+            p.field_errors
+                .iter()
+                .take(TOP_PROBLEMS)
+                .map(|e| clean_line(e).into_owned()),
+        );
+        let hidden = p.field_errors.len().saturating_sub(TOP_PROBLEMS);
+        if hidden > 0 {
+            lines.push(format!("and {hidden} more"));
+        }
         if !p.conversations.is_empty() {
             lines.push(blocked_message(p));
         }
@@ -391,6 +400,25 @@ mod tests {
         // Properties hold no raw `:` or `,` from data.
         let title = cmds[1].split("::").nth(1).unwrap();
         assert!(title.contains("title=flowgate%3A evil\\x1b[31m\\x00]]>&<script>alert(1)</script>\\n%3A%3Aerror%3A%3Apwned%250A\\r%3A%3Astop-commands%3A%3Ax"), "{title}");
+    }
+
+    #[test]
+    fn unjudgeable_policies_are_errors_at_their_scope() {
+        let mut report = sample::trusted_report();
+        let p = &mut report.policies[0];
+        p.status = Status::Error;
+        p.field_errors = (0..8)
+            .map(|i| format!("needs pkt-srcaddr (key addresses), which a{i}.log.gz lacks"))
+            .collect();
+        let text = render(&report);
+        let cmds = commands(&text);
+        assert!(cmds[0].starts_with(
+            "::error file=policies/partner-vpn.toml,line=6,title=flowgate%3A partner-vpn could not be judged::policy partner-vpn could not be judged against every archive:%0Aneeds pkt-srcaddr"
+        ));
+        assert!(cmds[0].ends_with("a4.log.gz lacks%0Aand 3 more"));
+        assert!(text.ends_with(
+            "flowgate: UNTRUSTED: 1 policy of 2 could not be judged; 1 of 2 would fail (exit 2)\n"
+        ));
     }
 
     #[test]
