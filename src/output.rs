@@ -22,9 +22,8 @@ pub(crate) mod sample;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::str::FromStr;
-
 use std::net::IpAddr;
+use std::str::FromStr;
 
 use crate::report::{protocol_name, rfc3339, Conversation, ProblemReport, Report, Status};
 
