@@ -1,0 +1,383 @@
+//! Output writers: the last stage of the pipeline, from a sorted [`Report`] to text.
+//!
+//! One small file per format, each a pure function of the report: [`human`] for terminals,
+//! [`json`] for machines, [`junit`] for CI test reports, [`github`] for workflow annotations
+//! and [`summary`] for the GitHub job summary. None of them prints, reads the environment or
+//! the clock, so the same report always gives the same bytes. [`Format`] picks the writer for
+//! `--format`; JUnit and the job summary are files written next to it.
+//!
+//! Every string in a report may come from an archive or a policy file that someone else wrote,
+//! so every writer passes data through the cleaners here ([`clean_text`], [`clean_line`])
+//! before its own escaping: no value can move a terminal cursor, end an XML section or start a
+//! workflow command.
+
+pub mod github;
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod summary;
+
+#[cfg(test)]
+pub(crate) mod sample;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use crate::report::{protocol_name, rfc3339, Conversation, ProblemReport, Report, Status};
+
+/// A format for the main output of `flowgate check` (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The readable terminal report.
+    Human,
+    /// The whole report as one JSON document.
+    Json,
+    /// GitHub workflow commands (annotations) and a verdict line.
+    Github,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 3] = [Format::Human, Format::Json, Format::Github];
+    /// The names `--format` accepts, in the order of [`Format::ALL`].
+    pub const NAMES: [&'static str; 3] = ["human", "json", "github"];
+
+    /// The name `--format` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Github => "github",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn help(self) -> &'static str {
+        match self {
+            Format::Human => "readable report for a terminal",
+            Format::Json => "the complete report as JSON (every conversation)",
+            Format::Github => "GitHub Actions annotations and a verdict line",
+        }
+    }
+
+    /// Renders `report` in this format. `color` only affects [`Format::Human`].
+    pub fn render(self, report: &Report, color: bool) -> String {
+        match self {
+            Format::Human => human::render(report, color),
+            Format::Json => json::render(report),
+            Format::Github => github::render(report),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `--format` value that names no format.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format `{0}`; expected one of: human, json, github")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_string()))
+    }
+}
+
+/// Whether `c` must not reach any output as itself: C0 and C1 controls (ESC, NUL, CR, NEL...),
+/// DEL, the bidirectional overrides that make text display in another order than it reads
+/// ("Trojan Source"), and the two noncharacters XML forbids.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// Writes `c` as visible text: `\x1b` for ASCII controls, `\u{202e}` for the others.
+fn push_escaped(out: &mut String, c: char) {
+    use fmt::Write;
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x80 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+fn clean_with(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) && !keep(c) {
+            push_escaped(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Cleans multi-line text (messages, rendered lint findings): keeps line feeds and tabs, shows
+/// every other control or bidi override as a visible escape such as `\x1b`.
+pub fn clean_text(s: &str) -> Cow<'_, str> {
+    clean_with(s, |c| c == '\n' || c == '\t')
+}
+
+/// Cleans a value shown on one line (names, paths, table cells): every control character,
+/// line feeds and tabs included, becomes a visible escape such as `\n`.
+pub fn clean_line(s: &str) -> Cow<'_, str> {
+    clean_with(s, |_| false)
+}
+
+/// `10.20.40.12:1433`, `[2a02:cf40::7]:443`, or `-` where the record had no address.
+pub(crate) fn server_port(c: &Conversation) -> String {
+    match (c.server, c.server_port) {
+        (Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+        (Some(a), Some(p)) => format!("{a}:{p}"),
+        (None, Some(p)) => format!("-:{p}"),
+        (a, None) => a.map_or_else(|| "-".to_string(), |a| a.to_string()),
+    }
+}
+
+/// RFC 3339 for a time, `-` for none.
+pub(crate) fn when(t: Option<u64>) -> String {
+    t.map_or_else(|| "-".to_string(), rfc3339)
+}
+
+/// Width of a cell on screen: characters, not counting our own colour codes. Data is cleaned
+/// before it reaches a cell, so every ESC in one is ours.
+fn visible_width(s: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
+/// Pads cells into aligned columns, two spaces apart; columns listed in `right` are
+/// right-aligned (numbers). Cells must already be clean single-line text (colour codes of our
+/// own are fine).
+pub(crate) fn align(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(visible_width(cell));
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                let pad = widths[i] - visible_width(cell);
+                if right.contains(&i) {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(cell);
+                } else {
+                    line.push_str(cell);
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            line.truncate(line.trim_end().len());
+            line
+        })
+        .collect()
+}
+
+/// The would-be-blocked conversations as an aligned plain-text table, the first `max` of them
+/// in the report's order, then a line saying how many more there are and where to find them.
+pub(crate) fn conversation_table(
+    conversations: &[Conversation],
+    max: usize,
+    more: &str,
+) -> Vec<String> {
+    let shown = &conversations[..conversations.len().min(max)];
+    let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
+    let mut header: Vec<String> = [
+        "PROTO",
+        "CLIENT",
+        "SERVER:PORT",
+        "RECORDS",
+        "PACKETS",
+        "BYTES",
+        "FIRST SEEN",
+        "LAST SEEN",
+    ]
+    .map(String::from)
+    .to_vec();
+    // The example path is long, so it goes last; the waiver column only exists when needed.
+    if waivers {
+        header.push("EXPIRED WAIVER".into());
+    }
+    header.push("EXAMPLE".into());
+    let mut rows = vec![header];
+    for c in shown {
+        let mut row = vec![
+            protocol_name(c.protocol),
+            c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            server_port(c),
+            c.records.to_string(),
+            c.packets.to_string(),
+            c.bytes.to_string(),
+            when(c.first_start),
+            when(c.last_end),
+        ];
+        if waivers {
+            row.push(clean_line(c.expired_waiver.as_deref().unwrap_or("-")).into_owned());
+        }
+        row.push(format!(
+            "{}:{}",
+            clean_line(&c.example.archive),
+            c.example.line
+        ));
+        rows.push(row);
+    }
+    let mut lines = align(&rows, &[3, 4, 5]);
+    let hidden = conversations.len() - shown.len();
+    if hidden > 0 {
+        lines.push(format!(
+            "... and {} ({more})",
+            count(hidden as u64, "more conversation", "more conversations")
+        ));
+    }
+    lines
+}
+
+/// `archive:line: message` on one line, whatever the archive name or message hold.
+pub(crate) fn problem_line(p: &ProblemReport) -> String {
+    let (archive, message) = (clean_line(&p.archive), clean_line(&p.message));
+    match p.line {
+        Some(line) => format!("{archive}:{line}: {message}"),
+        None => format!("{archive}: {message}"),
+    }
+}
+
+/// `1 policy`, `2 policies`.
+pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Why the failing policies fail, as a clause: `traffic would be blocked`, `evidence is too thin`.
+fn failure_reasons(report: &Report) -> String {
+    let failing = report.policies.iter().filter(|p| p.status == Status::Fail);
+    let (mut traffic, mut evidence) = (false, false);
+    for p in failing {
+        traffic |= !p.conversations.is_empty() || p.counts.would_block > 0;
+        evidence |= p
+            .demands
+            .iter()
+            .any(|d| d.status == crate::report::DemandStatus::Fail);
+    }
+    match (traffic, evidence) {
+        (true, true) => "traffic would be blocked, evidence demands not met".into(),
+        (false, true) => "evidence demands not met".into(),
+        _ => "traffic would be blocked".into(),
+    }
+}
+
+/// The one-line verdict every format ends with. It holds only counts, never data, so it is
+/// safe in any output as it is.
+pub fn verdict(report: &Report) -> String {
+    let (pass, fail, error) = report.status_counts();
+    let total = report.policies.len();
+    if report.is_untrusted() {
+        let mut why = Vec::new();
+        if report.run.problems_total > 0 {
+            why.push(format!(
+                "{} reading the evidence",
+                count(report.run.problems_total, "problem", "problems")
+            ));
+        }
+        if error > 0 {
+            why.push(format!(
+                "{} of {total} could not be judged",
+                count(error as u64, "policy", "policies")
+            ));
+        }
+        if fail > 0 {
+            why.push(format!("{fail} of {total} would fail"));
+        }
+        format!("UNTRUSTED: {} (exit 2)", why.join("; "))
+    } else if fail > 0 {
+        let verb = if total == 1 {
+            "policy fails"
+        } else {
+            "policies fail"
+        };
+        format!(
+            "FAIL: {fail} of {total} {verb}: {}",
+            failure_reasons(report)
+        )
+    } else {
+        let verb = if total == 1 {
+            "policy passes"
+        } else {
+            "policies pass"
+        };
+        format!("PASS: {pass} of {total} {verb}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_round_trip() {
+        for (f, name) in Format::ALL.into_iter().zip(Format::NAMES) {
+            assert_eq!(f.name(), name);
+            assert_eq!(name.parse::<Format>(), Ok(f));
+        }
+        assert!("xml".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn cleaners_make_controls_visible() {
+        assert_eq!(clean_line("a\x1b[31mb\nc\0"), "a\\x1b[31mb\\nc\\x00");
+        assert_eq!(clean_text("a\r\nb\tc\u{9b}d"), "a\\r\nb\tc\\u{9b}d");
+        assert_eq!(clean_line("x\u{202e}y"), "x\\u{202e}y");
+        assert!(matches!(clean_line("plain 10.0.0.1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn verdicts_name_the_exit_status() {
+        let mut r = sample::report();
+        assert_eq!(
+            verdict(&r),
+            "UNTRUSTED: 1 problem reading the evidence; 1 of 2 would fail (exit 2)"
+        );
+        r = sample::trusted_report();
+        assert_eq!(
+            verdict(&r),
+            "FAIL: 1 of 2 policies fail: traffic would be blocked, evidence demands not met"
+        );
+        r.policies.remove(1);
+        assert_eq!(verdict(&r), "PASS: 1 of 1 policy passes");
+    }
+}

@@ -1,0 +1,435 @@
+//! `--format github`: GitHub Actions workflow commands that annotate the policy files.
+//!
+//! One `::error` per failing or unjudgeable policy (at its `[scope]` line), per expired waiver
+//! that still matches traffic (at the waiver's line) and one for a run whose evidence could not
+//! be read; one `::warning` per unused allow rule or waiver (at its line) and per evidence
+//! demand that warned. GitHub shows at most 10 of each per step, so they come most important
+//! first and, when there are more, the tenth says how many were left out. The output ends with
+//! one plain verdict line; the CLI decides what else to print.
+//!
+//! A workflow command only starts at the beginning of a line, so what keeps data from
+//! injecting one is escaping: `%`, CR and LF in messages, and also `:` and `,` in properties.
+//! Data is cleaned of control characters first.
+
+use std::fmt::Write;
+
+use super::{clean_line, clean_text, count, problem_line, verdict};
+use crate::report::{DemandKind, DemandStatus, PolicyReport, Report, Status};
+
+/// Annotations of one level GitHub shows per step.
+const MAX_PER_LEVEL: usize = 10;
+/// Conversations named in a failing policy's message.
+const TOP_CONVERSATIONS: usize = 3;
+/// Problems (or field errors) named in one message.
+const TOP_PROBLEMS: usize = 5;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Error,
+    Warning,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Level::Error => "errors",
+            Level::Warning => "warnings",
+        }
+    }
+}
+
+struct Annotation {
+    file: Option<String>,
+    line: Option<u64>,
+    title: String,
+    message: String,
+}
+
+/// Escapes a message: `%`, CR, LF. Control characters other than LF are first made visible.
+fn escape_data(s: &str) -> String {
+    clean_text(s)
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value (`file`, `title`): as data, and also `:` and `,`.
+fn escape_property(s: &str) -> String {
+    escape_data(&clean_line(s))
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
+fn write_annotation(out: &mut String, level: Level, a: &Annotation) {
+    let mut props = Vec::new();
+    if let Some(file) = &a.file {
+        props.push(format!("file={}", escape_property(file)));
+        if let Some(line) = a.line {
+            props.push(format!("line={line}"));
+        }
+    }
+    props.push(format!("title={}", escape_property(&a.title)));
+    let _ = writeln!(
+        out,
+        "::{} {}::{}",
+        level.command(),
+        props.join(","),
+        escape_data(&a.message)
+    );
+}
+
+/// Writes at most [`MAX_PER_LEVEL`] annotations; when there are more, the last one written
+/// says how many were left out.
+fn write_level(out: &mut String, level: Level, annotations: &[Annotation]) {
+    if annotations.len() <= MAX_PER_LEVEL {
+        for a in annotations {
+            write_annotation(out, level, a);
+        }
+        return;
+    }
+    let shown = MAX_PER_LEVEL - 1;
+    for a in &annotations[..shown] {
+        write_annotation(out, level, a);
+    }
+    let hidden = annotations.len() - shown;
+    let titles: Vec<&str> = annotations[shown..]
+        .iter()
+        .map(|a| a.title.as_str())
+        .collect();
+    let more = Annotation {
+        file: None,
+        line: None,
+        title: format!("flowgate: {hidden} more {}", level.plural()),
+        message: format!(
+            "GitHub shows {MAX_PER_LEVEL} {} per step; {hidden} more are in the flowgate report in the log:\n{}",
+            level.plural(),
+            titles.join("\n")
+        ),
+    };
+    write_annotation(out, level, &more);
+}
+
+/// `3 conversations (41 records) would be blocked:` and the top ones, one per line.
+fn blocked_message(p: &PolicyReport) -> String {
+    let mut m = format!(
+        "{} ({}) would be blocked:",
+        count(
+            p.conversations.len() as u64,
+            "conversation",
+            "conversations"
+        ),
+        count(p.counts.would_block, "record", "records")
+    );
+    for c in p.conversations.iter().take(TOP_CONVERSATIONS) {
+        let _ = write!(
+            m,
+            "\n{} ({})",
+            c.describe(),
+            count(c.records, "record", "records")
+        );
+        if let Some(w) = &c.expired_waiver {
+            let _ = write!(m, ", waiver \"{}\" expired", clean_line(w));
+        }
+    }
+    let hidden = p.conversations.len().saturating_sub(TOP_CONVERSATIONS);
+    if hidden > 0 {
+        let _ = write!(
+            m,
+            "\nand {}",
+            count(hidden as u64, "more conversation", "more conversations")
+        );
+    }
+    m
+}
+
+fn failed_demands(p: &PolicyReport) -> impl Iterator<Item = String> + '_ {
+    p.demands
+        .iter()
+        .filter(|d| d.status == DemandStatus::Fail)
+        .map(|d| format!("evidence {}: {}", d.kind.as_str(), clean_line(&d.message)))
+}
+
+/// Whether the policy wants to hear about rules of `kind` that matched nothing: unless its
+/// demand says `ignore` (the default is to warn).
+fn reports_unused(p: &PolicyReport, kind: DemandKind) -> bool {
+    !p.demands
+        .iter()
+        .any(|d| d.kind == kind && d.status == DemandStatus::Skipped)
+}
+
+fn errors(report: &Report) -> Vec<Annotation> {
+    let mut errors = Vec::new();
+    let run = &report.run;
+    if run.problems_total > 0 {
+        let first = run.problems.first();
+        let mut message = format!(
+            "{} reading the evidence, so the check cannot be trusted (exit 2):",
+            count(run.problems_total, "problem", "problems")
+        );
+        for p in run.problems.iter().take(TOP_PROBLEMS) {
+            let _ = write!(message, "\n{}", problem_line(p));
+        }
+        let shown = run.problems.len().min(TOP_PROBLEMS) as u64;
+        if run.problems_total > shown {
+            let _ = write!(
+                message,
+                "\nand {}",
+                count(run.problems_total - shown, "more problem", "more problems")
+            );
+        }
+        errors.push(Annotation {
+            file: first.map(|p| p.archive.clone()),
+            line: first.and_then(|p| p.line),
+            title: "flowgate: the evidence could not be read completely".into(),
+            message,
+        });
+    }
+    for p in report.policies.iter().filter(|p| p.status == Status::Error) {
+        let mut lines = vec![format!(
+            "policy {} could not be judged against every archive:",
+            clean_line(&p.name)
+        )];
+        lines.extend(
+            p.field_errors
+                .iter()
+                .take(TOP_PROBLEMS)
+                .map(|e| clean_line(e).into_owned()),
+        );
+        let hidden = p.field_errors.len().saturating_sub(TOP_PROBLEMS);
+        if hidden > 0 {
+            lines.push(format!("and {hidden} more"));
+        }
+        if !p.conversations.is_empty() {
+            lines.push(blocked_message(p));
+        }
+        errors.push(Annotation {
+            file: Some(p.path.clone()),
+            line: Some(p.line.into()),
+            title: format!("flowgate: {} could not be judged", p.name),
+            message: lines.join("\n"),
+        });
+    }
+    for p in report.policies.iter().filter(|p| p.status == Status::Fail) {
+        let mut lines = Vec::new();
+        if !p.conversations.is_empty() {
+            lines.push(blocked_message(p));
+        }
+        lines.extend(failed_demands(p));
+        errors.push(Annotation {
+            file: Some(p.path.clone()),
+            line: Some(p.line.into()),
+            title: format!("flowgate: {} FAIL", p.name),
+            message: lines.join("\n"),
+        });
+    }
+    for p in &report.policies {
+        for w in p.waivers.iter().filter(|w| w.expired && w.hits > 0) {
+            errors.push(Annotation {
+                file: Some(p.path.clone()),
+                line: Some(w.line.into()),
+                title: format!("flowgate: waiver {} expired", w.name),
+                message: format!(
+                    "waiver \"{}\" of policy {} expired on {} and still matches {}, which now would be blocked",
+                    clean_line(&w.name),
+                    clean_line(&p.name),
+                    w.expires,
+                    count(w.hits, "record", "records")
+                ),
+            });
+        }
+    }
+    errors
+}
+
+fn warnings(report: &Report) -> Vec<Annotation> {
+    let mut warnings = Vec::new();
+    for p in &report.policies {
+        // Unused rules are reported at their own lines below, not as a demand.
+        let demands = p.demands.iter().filter(|d| {
+            d.status == DemandStatus::Warn
+                && !matches!(d.kind, DemandKind::UnusedAllow | DemandKind::UnusedWaiver)
+        });
+        for d in demands {
+            warnings.push(Annotation {
+                file: Some(p.path.clone()),
+                line: Some(p.line.into()),
+                title: format!("flowgate: {} evidence {}", p.name, d.kind.as_str()),
+                message: d.message.clone(),
+            });
+        }
+    }
+    for p in &report.policies {
+        if reports_unused(p, DemandKind::UnusedAllow) {
+            for a in p.unused_allows() {
+                warnings.push(Annotation {
+                    file: Some(p.path.clone()),
+                    line: Some(a.line.into()),
+                    title: format!("flowgate: unused allow rule {}", a.name),
+                    message: format!(
+                        "allow rule \"{}\" of policy {} matched no traffic: the rule is obsolete or the sample misses what it is for",
+                        clean_line(&a.name),
+                        clean_line(&p.name)
+                    ),
+                });
+            }
+        }
+        if reports_unused(p, DemandKind::UnusedWaiver) {
+            for w in p.waivers.iter().filter(|w| w.hits == 0) {
+                warnings.push(Annotation {
+                    file: Some(p.path.clone()),
+                    line: Some(w.line.into()),
+                    title: format!("flowgate: unused waiver {}", w.name),
+                    message: format!(
+                        "waiver \"{}\" of policy {} matched no traffic",
+                        clean_line(&w.name),
+                        clean_line(&p.name)
+                    ),
+                });
+            }
+        }
+    }
+    warnings
+}
+
+/// The annotations, errors first, then warnings, each capped at 10; then a plain line
+/// `flowgate: <verdict>`.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    write_level(&mut out, Level::Error, &errors(report));
+    write_level(&mut out, Level::Warning, &warnings(report));
+    let _ = writeln!(out, "flowgate: {}", verdict(report));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    fn commands(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| l.starts_with("::")).collect()
+    }
+
+    #[test]
+    fn annotations_point_at_policy_lines() {
+        let text = render(&sample::report());
+        let cmds = commands(&text);
+        assert_eq!(cmds.len(), 5, "{text}");
+        assert!(cmds[0].starts_with("::error file=fixtures/AWSLogs/"));
+        assert!(cmds[1].starts_with(
+            "::error file=policies/retail-dedicated-line.toml,line=7,title=flowgate%3A retail-dedicated-line FAIL::25 conversations (700 records) would be blocked:%0Atcp 10.0.2.10 -> 10.20.40.12:1433 (40 records)%0A"
+        ));
+        assert!(cmds[1].contains("%0Aand 22 more conversations%0Aevidence window: the archives cover 2d 23h; the policy demands 30d"));
+        assert!(cmds[2].starts_with(
+            "::error file=policies/retail-dedicated-line.toml,line=22,title=flowgate%3A waiver legacy monitoring agent expired::"
+        ));
+        assert!(cmds[3].starts_with("::warning file=policies/retail-dedicated-line.toml,line=7,title=flowgate%3A retail-dedicated-line evidence skipdata::3 SKIPDATA"));
+        assert!(cmds[4].starts_with("::warning file=policies/retail-dedicated-line.toml,line=16,title=flowgate%3A unused allow rule old batch window::"));
+        assert_eq!(
+            text.lines().last(),
+            Some("flowgate: UNTRUSTED: 1 problem reading the evidence; 1 of 2 would fail (exit 2)")
+        );
+    }
+
+    #[test]
+    fn ignored_unused_rules_are_not_reported() {
+        let mut report = sample::trusted_report();
+        report.policies[1].demands[4].status = DemandStatus::Skipped;
+        let text = render(&report);
+        assert!(!text.contains("unused allow rule"));
+        assert_eq!(commands(&text).len(), 3);
+    }
+
+    #[test]
+    fn at_most_ten_per_level_and_the_tenth_counts_the_rest() {
+        let mut report = sample::trusted_report();
+        let failing = report.policies[1].clone();
+        report.policies = (0..14)
+            .map(|i| {
+                let mut p = failing.clone();
+                p.name = format!("policy-{i:02}");
+                p
+            })
+            .collect();
+        let text = render(&report);
+        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("::error")).collect();
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("::warning"))
+            .collect();
+        assert_eq!((errors.len(), warnings.len()), (10, 10));
+        // 14 failing policies and 14 expired waivers: 28 errors, 9 shown.
+        assert!(
+            errors[9].starts_with("::error title=flowgate%3A 19 more errors::"),
+            "{}",
+            errors[9]
+        );
+        // Failing policies come before expired waivers.
+        assert!(errors[8].contains("policy-08 FAIL"));
+        assert!(warnings[9].starts_with("::warning title=flowgate%3A 19 more warnings::"));
+    }
+
+    #[test]
+    fn hostile_values_cannot_start_a_command() {
+        let report = sample::hostile_report();
+        let text = render(&report);
+        // Exactly the commands flowgate meant: problems, the failing policy, the expired
+        // waiver; the skipdata demand and the unused allow rule.
+        let cmds = commands(&text);
+        assert_eq!(cmds.len(), 5, "{text}");
+        assert_eq!(cmds.iter().filter(|l| l.starts_with("::error ")).count(), 3);
+        assert_eq!(
+            cmds.iter().filter(|l| l.starts_with("::warning ")).count(),
+            2
+        );
+        assert_eq!(text.lines().count(), 6);
+        assert!(!text.contains('\r') && !text.contains('\x1b') && !text.contains('\0'));
+        // A literal `%0A` in data stays literal.
+        assert!(text.contains("pwned%250A"));
+        // Every line is one flowgate wrote; data stayed inside them.
+        assert!(text.lines().all(|l| l.starts_with("::error ")
+            || l.starts_with("::warning ")
+            || l.starts_with("flowgate: ")));
+        // Properties hold no raw `:` or `,` from data.
+        let title = cmds[1].split("::").nth(1).unwrap();
+        assert!(title.contains("title=flowgate%3A evil\\x1b[31m\\x00]]>&<script>alert(1)</script>\\n%3A%3Aerror%3A%3Apwned%250A\\r%3A%3Astop-commands%3A%3Ax"), "{title}");
+    }
+
+    #[test]
+    fn unjudgeable_policies_are_errors_at_their_scope() {
+        let mut report = sample::trusted_report();
+        let p = &mut report.policies[0];
+        p.status = Status::Error;
+        p.field_errors = (0..8)
+            .map(|i| format!("needs pkt-srcaddr (key addresses), which a{i}.log.gz lacks"))
+            .collect();
+        let text = render(&report);
+        let cmds = commands(&text);
+        assert!(cmds[0].starts_with(
+            "::error file=policies/partner-vpn.toml,line=6,title=flowgate%3A partner-vpn could not be judged::policy partner-vpn could not be judged against every archive:%0Aneeds pkt-srcaddr"
+        ));
+        assert!(cmds[0].ends_with("a4.log.gz lacks%0Aand 3 more"));
+        assert!(text.ends_with(
+            "flowgate: UNTRUSTED: 1 policy of 2 could not be judged; 1 of 2 would fail (exit 2)\n"
+        ));
+    }
+
+    #[test]
+    fn passing_runs_say_so_without_annotations() {
+        let mut report = sample::trusted_report();
+        report.policies.remove(1);
+        assert_eq!(render(&report), "flowgate: PASS: 1 of 1 policy passes\n");
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(render(&sample::report()));
+    }
+}

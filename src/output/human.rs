@@ -1,0 +1,413 @@
+//! `--format human`: the report a person reads in a terminal or a CI log.
+//!
+//! One block per policy in the report's order (verdict, counts, the would-be-blocked
+//! conversations as a table, allow rules, waivers, evidence demands), then what the run read,
+//! then one verdict line. Long lists are capped (20 conversations, 20 problems) with a line
+//! saying how many more there are; `--json` has everything. Colour, when asked for, touches
+//! only our own verdict words: every data string goes through [`clean_line`] or
+//! [`clean_text`], so nothing in an archive name or a policy can send escape sequences.
+
+use std::fmt::Write;
+
+use super::{
+    align, clean_line, clean_text, conversation_table, count, problem_line, verdict, when,
+};
+use crate::report::{DemandStatus, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
+
+/// Conversations shown per policy.
+const MAX_CONVERSATIONS: usize = 20;
+/// Problems shown in full.
+const MAX_PROBLEMS: usize = 20;
+/// Skipped archive names shown.
+const MAX_SKIPPED: usize = 5;
+
+#[derive(Clone, Copy)]
+enum Paint {
+    Green,
+    Red,
+    Yellow,
+}
+
+/// Our own words, coloured when the terminal wants it.
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, paint: Paint, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match paint {
+            Paint::Green => "1;32",
+            Paint::Red => "1;31",
+            Paint::Yellow => "1;33",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    fn status(&self, status: Status) -> String {
+        let paint = match status {
+            Status::Pass => Paint::Green,
+            Status::Fail | Status::Error => Paint::Red,
+        };
+        self.paint(paint, status.as_str())
+    }
+}
+
+fn push_indented(out: &mut String, indent: &str, lines: impl IntoIterator<Item = String>) {
+    for line in lines {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "{indent}{line}");
+        }
+    }
+}
+
+fn policy(out: &mut String, p: &PolicyReport, style: &Style) {
+    let _ = writeln!(
+        out,
+        "{} {} ({})",
+        style.status(p.status),
+        clean_line(&p.name),
+        clean_line(&p.path)
+    );
+    if let Some(d) = &p.description {
+        let _ = writeln!(out, "  {}", clean_line(d));
+    }
+    let who: Vec<String> = [("owner", &p.owner), ("ticket", &p.ticket)]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {}", clean_line(v))))
+        .collect();
+    if !who.is_empty() {
+        let _ = writeln!(out, "  {}", who.join(", "));
+    }
+    let c = &p.counts;
+    let _ = writeln!(
+        out,
+        "  records: {} scanned, {} in scope, {} allowed, {} already rejected, {} waived, {} would be blocked",
+        c.scanned, c.in_scope, c.allowed, c.already_rejected, c.waived, c.would_block
+    );
+    if p.in_scope_first.is_some() || p.in_scope_last.is_some() {
+        let _ = writeln!(
+            out,
+            "  in scope from {} to {}",
+            when(p.in_scope_first),
+            when(p.in_scope_last)
+        );
+    }
+
+    if !p.conversations.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  {}: {} ({})",
+            style.paint(Paint::Red, "would be blocked"),
+            count(
+                p.conversations.len() as u64,
+                "conversation",
+                "conversations"
+            ),
+            count(c.would_block, "record", "records")
+        );
+        let table = conversation_table(&p.conversations, MAX_CONVERSATIONS, "see --json for all");
+        push_indented(out, "    ", table);
+    }
+
+    if !p.allows.is_empty() {
+        out.push_str("\n  allow rules:\n");
+        let rows: Vec<Vec<String>> = p
+            .allows
+            .iter()
+            .map(|a| {
+                let hits = if a.hits == 0 {
+                    style.paint(Paint::Yellow, "unused")
+                } else {
+                    count(a.hits, "record", "records")
+                };
+                vec![
+                    clean_line(&a.name).into_owned(),
+                    format!("line {}", a.line),
+                    hits,
+                ]
+            })
+            .collect();
+        push_indented(out, "    ", align(&rows, &[]));
+    }
+
+    if !p.waivers.is_empty() {
+        out.push_str("\n  waivers:\n");
+        let rows: Vec<Vec<String>> = p
+            .waivers
+            .iter()
+            .map(|w| {
+                let (expiry, hits) = if w.expired {
+                    let what = if w.hits == 0 {
+                        "unused".to_string()
+                    } else {
+                        format!(
+                            "{} now would be blocked",
+                            count(w.hits, "record", "records")
+                        )
+                    };
+                    (
+                        style.paint(Paint::Red, &format!("EXPIRED {}", w.expires)),
+                        what,
+                    )
+                } else if w.hits == 0 {
+                    (
+                        format!("expires {}", w.expires),
+                        style.paint(Paint::Yellow, "unused"),
+                    )
+                } else {
+                    let what = format!("{} excused", count(w.hits, "record", "records"));
+                    (format!("expires {}", w.expires), what)
+                };
+                vec![
+                    clean_line(&w.name).into_owned(),
+                    format!("line {}", w.line),
+                    expiry,
+                    hits,
+                    clean_line(&w.reason).into_owned(),
+                ]
+            })
+            .collect();
+        push_indented(out, "    ", align(&rows, &[]));
+    }
+
+    let demands: Vec<Vec<String>> = p
+        .demands
+        .iter()
+        .filter(|d| d.status != DemandStatus::Skipped)
+        .map(|d| {
+            let (word, message) = match d.status {
+                DemandStatus::Pass => ("pass".to_string(), String::new()),
+                DemandStatus::Warn => (
+                    style.paint(Paint::Yellow, "warn"),
+                    clean_line(&d.message).into_owned(),
+                ),
+                _ => (
+                    style.paint(Paint::Red, "FAIL"),
+                    clean_line(&d.message).into_owned(),
+                ),
+            };
+            vec![word, d.kind.as_str().to_string(), message]
+        })
+        .collect();
+    if !demands.is_empty() {
+        out.push_str("\n  evidence:\n");
+        push_indented(out, "    ", align(&demands, &[]));
+    }
+
+    if !p.field_errors.is_empty() {
+        out.push_str("\n  could not be judged against every archive:\n");
+        push_indented(
+            out,
+            "    ",
+            p.field_errors.iter().map(|e| clean_line(e).into_owned()),
+        );
+    }
+    out.push('\n');
+}
+
+fn run(out: &mut String, r: &RunSummary) {
+    out.push_str("run:\n");
+    let mut archives = format!("  archives: {} read", r.archives_read);
+    if !r.archives_skipped.is_empty() {
+        let names: Vec<String> = r
+            .archives_skipped
+            .iter()
+            .take(MAX_SKIPPED)
+            .map(|a| clean_line(a).into_owned())
+            .collect();
+        let more = r.archives_skipped.len().saturating_sub(MAX_SKIPPED);
+        let _ = write!(
+            archives,
+            ", {} skipped as not flow logs ({}{})",
+            r.archives_skipped.len(),
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let _ = writeln!(out, "{archives}");
+    let _ = writeln!(
+        out,
+        "  records: {} ({}), {} NODATA, {} SKIPDATA",
+        r.records,
+        count(r.lines, "line", "lines"),
+        r.nodata,
+        r.skipdata
+    );
+    let cov = &r.coverage;
+    let _ = writeln!(out, "  evidence window: {}", cov.describe());
+    if cov.hours_without_records > 0 {
+        let _ = writeln!(
+            out,
+            "  hours without records: {}",
+            cov.hours_without_records
+        );
+    }
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|s| clean_line(s).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "  interfaces: {}, accounts: {}, regions: {}",
+        cov.interfaces,
+        if cov.accounts.is_empty() {
+            "-".into()
+        } else {
+            list(&cov.accounts)
+        },
+        if cov.regions.is_empty() {
+            "-".into()
+        } else {
+            list(&cov.regions)
+        },
+    );
+    if !r.formats.is_empty() {
+        out.push_str("  formats:\n");
+        for f in &r.formats {
+            let _ = writeln!(
+                out,
+                "    {}: {}",
+                count(f.archives, "archive", "archives"),
+                clean_line(&f.fields)
+            );
+        }
+    }
+    if !r.unknown_fields.is_empty() {
+        let _ = writeln!(
+            out,
+            "  unknown fields (carried, not read): {}",
+            list(&r.unknown_fields)
+        );
+    }
+    if r.problems_total > 0 {
+        let _ = writeln!(out, "  problems: {}", r.problems_total);
+        push_indented(
+            out,
+            "    ",
+            r.problems.iter().take(MAX_PROBLEMS).map(problem_line),
+        );
+        let shown = r.problems.len().min(MAX_PROBLEMS) as u64;
+        if r.problems_total > shown {
+            let _ = writeln!(
+                out,
+                "    and {}",
+                count(r.problems_total - shown, "more problem", "more problems")
+            );
+        }
+    }
+}
+
+/// The report as terminal text. `color` adds ANSI colours to flowgate's own verdict words and
+/// to nothing else.
+pub fn render(report: &Report, color: bool) -> String {
+    let style = Style { color };
+    let mut out = String::new();
+    for p in &report.policies {
+        policy(&mut out, p, &style);
+    }
+    run(&mut out, &report.run);
+    if !report.lint.is_empty() {
+        out.push_str("\nlint:\n");
+        for finding in &report.lint {
+            push_indented(
+                &mut out,
+                "  ",
+                clean_text(&finding.rendered).lines().map(str::to_string),
+            );
+        }
+    }
+    let verdict = verdict(report);
+    let paint = match report.exit_code() {
+        EXIT_PASS => Paint::Green,
+        _ => Paint::Red,
+    };
+    let _ = writeln!(out, "\n{}", style.paint(paint, &verdict));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    #[test]
+    fn plain_output_is_plain() {
+        let text = render(&sample::report(), false);
+        assert!(!text.contains('\x1b'));
+        assert!(text.starts_with("PASS partner-vpn (policies/partner-vpn.toml)\n"));
+        assert!(
+            text.contains("\nFAIL retail-dedicated-line (policies/retail-dedicated-line.toml)\n")
+        );
+        assert!(text.contains("... and 5 more conversations (see --json for all)"));
+        assert!(text.contains("    old batch window  line 16  unused\n"));
+        assert!(text.ends_with(
+            "\nUNTRUSTED: 1 problem reading the evidence; 1 of 2 would fail (exit 2)\n"
+        ));
+    }
+
+    #[test]
+    fn colour_touches_only_our_words() {
+        let text = render(&sample::report(), true);
+        assert!(text.starts_with("\x1b[1;32mPASS\x1b[0m partner-vpn"));
+        assert!(text.contains("\x1b[1;31mFAIL\x1b[0m retail-dedicated-line"));
+        // Colour codes do not count towards column widths.
+        assert!(text.contains("    \x1b[1;31mFAIL\x1b[0m  window        the archives"));
+        assert!(text.contains("    \x1b[1;33mwarn\x1b[0m  unused-allow  allow rule"));
+    }
+
+    #[test]
+    fn hostile_values_cannot_reach_the_terminal() {
+        for color in [false, true] {
+            let text = render(&sample::hostile_report(), color);
+            assert!(!text.contains('\r') && !text.contains('\0'));
+            // The only escapes left are our own colour codes.
+            let stripped = text
+                .replace("\x1b[1;31m", "")
+                .replace("\x1b[1;32m", "")
+                .replace("\x1b[1;33m", "")
+                .replace("\x1b[0m", "");
+            assert!(!stripped.contains('\x1b'), "{stripped}");
+            assert!(text.contains("evil\\x1b[31m\\x00"));
+            // A newline in data never starts a line of its own.
+            assert!(!text.lines().any(|l| l.starts_with("::")));
+        }
+    }
+
+    #[test]
+    fn problems_are_capped() {
+        let mut report = sample::report();
+        let p = report.run.problems[0].clone();
+        report.run.problems = vec![p; 25];
+        report.run.problems_total = 31;
+        let text = render(&report, false);
+        assert_eq!(text.matches("expected 14 fields, found 9").count(), 20);
+        assert!(text.contains("    and 11 more problems\n"));
+    }
+
+    #[test]
+    fn verdicts() {
+        let mut report = sample::trusted_report();
+        let text = render(&report, false);
+        assert!(text.ends_with(
+            "\nFAIL: 1 of 2 policies fail: traffic would be blocked, evidence demands not met\n"
+        ));
+        report.policies.remove(1);
+        assert!(render(&report, false).ends_with("\nPASS: 1 of 1 policy passes\n"));
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(render(&sample::report(), false));
+    }
+}

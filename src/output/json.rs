@@ -1,0 +1,100 @@
+//! `--format json` and `--json FILE`: the whole report as one JSON document.
+//!
+//! This is the complete record of a run, so nothing is capped: every conversation, problem
+//! kept and demand is here, in the report's order. The document starts with
+//! `schema_version` ([`JSON_SCHEMA_VERSION`]) and `tool`, then the report's own fields; the
+//! layout is documented field by field in `docs/outputs.md`. serde_json escapes control
+//! characters in strings, so data needs no cleaning here.
+
+use serde::Serialize;
+
+use crate::report::{Report, JSON_SCHEMA_VERSION};
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    tool: &'static str,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+/// The report as pretty-printed JSON, ending in a newline.
+pub fn render(report: &Report) -> String {
+    let doc = Document {
+        schema_version: JSON_SCHEMA_VERSION,
+        tool: "flowgate",
+        report,
+    };
+    // Serialising plain data with string keys cannot fail.
+    let mut text = serde_json::to_string_pretty(&doc).expect("the report serialises");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+    use serde_json::Value;
+
+    #[test]
+    fn parses_back_with_every_part() {
+        let report = sample::report();
+        let v: Value = serde_json::from_str(&render(&report)).unwrap();
+        assert_eq!(v["schema_version"], JSON_SCHEMA_VERSION);
+        assert_eq!(v["tool"], "flowgate");
+        assert_eq!(v["tool_version"], "0.1.0");
+        assert_eq!(v["today"], "2026-03-15");
+        assert_eq!(v["run"]["problems_total"], 1);
+        assert_eq!(v["run"]["coverage"]["days"].as_array().unwrap().len(), 3);
+
+        let policies = v["policies"].as_array().unwrap();
+        assert_eq!(policies.len(), 2);
+        let failing = &policies[1];
+        assert_eq!(failing["name"], "retail-dedicated-line");
+        assert_eq!(failing["status"], "fail");
+        assert_eq!(failing["conversations"].as_array().unwrap().len(), 25);
+        let first = &failing["conversations"][0];
+        assert_eq!(first["client"], "10.0.2.10");
+        assert_eq!(first["server_port"], 1433);
+        assert_eq!(first["example"]["line"], 2);
+        assert_eq!(failing["demands"][1]["kind"], "window");
+        assert_eq!(failing["demands"][4]["kind"], "unused-allow");
+        assert_eq!(failing["demands"][1]["status"], "fail");
+        assert_eq!(failing["waivers"][0]["expired"], true);
+        assert_eq!(v["lint"][0]["code"], "shadowed-rule");
+    }
+
+    #[test]
+    fn conversations_are_not_capped() {
+        let mut report = sample::report();
+        report.policies[1].conversations = (0..5000).map(|i| sample::conversation(i, 1)).collect();
+        let v: Value = serde_json::from_str(&render(&report)).unwrap();
+        assert_eq!(
+            v["policies"][1]["conversations"].as_array().unwrap().len(),
+            5000
+        );
+    }
+
+    #[test]
+    fn hostile_strings_survive_as_data() {
+        let report = sample::hostile_report();
+        let text = render(&report);
+        assert!(!text.contains('\x1b') && !text.contains('\0') && !text.contains('\r'));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["policies"][0]["name"], format!("{}0", sample::HOSTILE));
+    }
+
+    #[test]
+    fn same_report_same_bytes() {
+        assert_eq!(render(&sample::report()), render(&sample::report()));
+    }
+
+    #[test]
+    fn snapshot() {
+        // Two conversations show their layout; the other 23 would only make the file longer.
+        let mut report = sample::report();
+        report.policies[1].conversations.truncate(2);
+        insta::assert_snapshot!(render(&report));
+    }
+}

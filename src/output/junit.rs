@@ -1,0 +1,474 @@
+//! `--junit FILE`: the check as JUnit XML, so a CI system shows a red test per broken promise.
+//!
+//! Layout (see `docs/outputs.md`): one `<testsuite>` per policy, named after it; one
+//! `<testcase>` per question the policy answers: `no traffic would be blocked`, `allow: <rule>`,
+//! `waiver: <name>`, `evidence: <demand>`, `archives read cleanly`. Test names never hold
+//! counts or times, so CI tools that compare runs see the same tests every time; the numbers go
+//! in `message`, in the element body (some consumers read only one of them) and in
+//! `system-out`. Every test case carries `classname="flowgate.<policy>"` and `file=<policy
+//! path>`.
+//!
+//! The `junit-report` crate stamps the current time, writes CDATA without guarding `]]>` and
+//! writes control characters raw, so this writer fixes the timestamp (the report's `today` at
+//! midnight UTC), sets every duration to zero, and cleans every string before the crate sees
+//! it. Its attribute values are escaped by the crate (`&`, `<`, quotes); tests parse the output
+//! back.
+
+use std::collections::HashMap;
+
+use junit_report::{
+    Duration, OffsetDateTime, ReportBuilder, TestCase, TestCaseBuilder, TestResult, TestSuite,
+    TestSuiteBuilder,
+};
+
+use super::{clean_line, clean_text, conversation_table, count, problem_line};
+use crate::report::{DemandStatus, PolicyReport, Report, RunSummary};
+
+/// Conversations listed in a failure body; the JSON report has all of them.
+const MAX_CONVERSATIONS: usize = 100;
+
+/// A single-line value for an attribute or a name: no control characters, no line breaks.
+fn attr(s: &str) -> String {
+    clean_line(s).into_owned()
+}
+
+/// Text for a CDATA section: control characters made visible, and `]]>` split across two
+/// sections so that it cannot end the one it is in. A parser joins them back into the text.
+fn body(s: &str) -> String {
+    clean_text(s).replace("]]>", "]]]]><![CDATA[>")
+}
+
+/// The timestamp every suite carries: `today` at midnight UTC, so the same report gives the
+/// same bytes (the crate would stamp the wall clock).
+fn timestamp(today: &str) -> OffsetDateTime {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(today, &format)
+        .map(|d| d.midnight().assume_utc())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Test cases of one policy, all sharing its classname and file.
+struct Cases {
+    classname: String,
+    file: String,
+    cases: Vec<TestCase>,
+    /// Names used so far, to keep names unique when two rules share a name.
+    seen: HashMap<String, usize>,
+}
+
+impl Cases {
+    fn new(policy: &PolicyReport) -> Self {
+        Cases {
+            classname: attr(&format!("flowgate.{}", policy.name)),
+            file: attr(&policy.path),
+            cases: Vec::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// A unique test name: a repeated name gets ` (2)`, ` (3)`... in the order of the file.
+    fn name(&mut self, name: &str) -> String {
+        let name = attr(name);
+        let n = self.seen.entry(name.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            name
+        } else {
+            format!("{name} ({n})")
+        }
+    }
+
+    fn push(&mut self, mut builder: TestCaseBuilder, out: Option<&str>) {
+        builder
+            .set_classname(&self.classname)
+            .set_filepath(&self.file);
+        if let Some(out) = out {
+            builder.set_system_out(&body(out));
+        }
+        self.cases.push(builder.build());
+    }
+
+    fn success(&mut self, name: &str, out: Option<&str>) {
+        let name = self.name(name);
+        self.push(TestCaseBuilder::success(&name, Duration::ZERO), out);
+    }
+
+    /// A failure with the same text as `message` and as the body; `detail` follows in the body.
+    fn failure(&mut self, name: &str, kind: &str, message: &str, detail: &str) {
+        let name = self.name(name);
+        let mut b = TestCaseBuilder::failure(&name, Duration::ZERO, kind, &attr(message));
+        b.set_trace(&body(&join(message, detail)));
+        self.push(b, None);
+    }
+
+    fn error(&mut self, name: &str, kind: &str, message: &str, detail: &str) {
+        let name = self.name(name);
+        let mut b = TestCaseBuilder::error(&name, Duration::ZERO, kind, &attr(message));
+        b.set_trace(&body(&join(message, detail)));
+        self.push(b, None);
+    }
+
+    fn skipped(&mut self, name: &str, message: &str) {
+        let name = self.name(name);
+        let mut b = TestCaseBuilder::skipped(&name);
+        // The builder cannot give a skipped case a body; GitLab shows only the body.
+        b.testcase.result = TestResult::SkippedWithCause {
+            type_: "skipped".into(),
+            message: attr(message),
+            cause: Some(body(message)),
+        };
+        self.push(b, None);
+    }
+}
+
+fn join(message: &str, detail: &str) -> String {
+    if detail.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message}\n\n{detail}")
+    }
+}
+
+fn traffic_case(cases: &mut Cases, p: &PolicyReport) {
+    const NAME: &str = "no traffic would be blocked";
+    if p.conversations.is_empty() && p.counts.would_block == 0 {
+        let out = format!(
+            "{} in scope: {} allowed, {} already rejected, {} waived",
+            count(p.counts.in_scope, "record", "records"),
+            p.counts.allowed,
+            p.counts.already_rejected,
+            p.counts.waived
+        );
+        cases.success(NAME, Some(&out));
+        return;
+    }
+    let mut message = format!(
+        "{} ({}) would be blocked",
+        count(
+            p.conversations.len() as u64,
+            "conversation",
+            "conversations"
+        ),
+        count(p.counts.would_block, "record", "records")
+    );
+    let expired = p
+        .conversations
+        .iter()
+        .filter(|c| c.expired_waiver.is_some())
+        .count();
+    if expired > 0 {
+        message.push_str(&format!(
+            "; {expired} of them only because a waiver expired"
+        ));
+    }
+    let table = conversation_table(
+        &p.conversations,
+        MAX_CONVERSATIONS,
+        "see the JSON report for all",
+    )
+    .join("\n");
+    cases.failure(NAME, "would-block", &message, &table);
+}
+
+fn allow_cases(cases: &mut Cases, p: &PolicyReport) {
+    for a in &p.allows {
+        let name = format!("allow: {}", a.name);
+        if a.hits == 0 {
+            cases.skipped(&name, &format!("matched no traffic (line {})", a.line));
+        } else {
+            let out = format!("matched {}", count(a.hits, "record", "records"));
+            cases.success(&name, Some(&out));
+        }
+    }
+}
+
+fn waiver_cases(cases: &mut Cases, p: &PolicyReport) {
+    for w in &p.waivers {
+        let name = format!("waiver: {}", w.name);
+        if w.hits == 0 {
+            cases.skipped(
+                &name,
+                &format!(
+                    "matched no traffic (line {}, expires {})",
+                    w.line, w.expires
+                ),
+            );
+        } else if w.expired {
+            let message = format!(
+                "expired on {} and still matches {}, which now would be blocked",
+                w.expires,
+                count(w.hits, "record", "records")
+            );
+            let detail = format!("line {}; reason: {}", w.line, w.reason);
+            cases.failure(&name, "waiver-expired", &message, &detail);
+        } else {
+            let out = format!(
+                "excused {} until {}: {}",
+                count(w.hits, "record", "records"),
+                w.expires,
+                w.reason
+            );
+            cases.success(&name, Some(&out));
+        }
+    }
+}
+
+fn demand_cases(cases: &mut Cases, p: &PolicyReport) {
+    for d in &p.demands {
+        let name = format!("evidence: {}", d.kind.as_str());
+        match d.status {
+            DemandStatus::Fail => cases.failure(&name, "evidence", &d.message, ""),
+            DemandStatus::Pass => cases.success(&name, Some(&d.message)),
+            DemandStatus::Warn => cases.success(&name, Some(&format!("warning: {}", d.message))),
+            DemandStatus::Skipped => cases.skipped(&name, &d.message),
+        }
+    }
+}
+
+fn archives_case(cases: &mut Cases, p: &PolicyReport, run: &RunSummary) {
+    const NAME: &str = "archives read cleanly";
+    let mut reasons = Vec::new();
+    let mut detail = Vec::new();
+    if run.problems_total > 0 {
+        reasons.push(format!(
+            "{} reading the evidence",
+            count(run.problems_total, "problem", "problems")
+        ));
+        detail.extend(run.problems.iter().map(problem_line));
+        let hidden = run.problems_total.saturating_sub(run.problems.len() as u64);
+        if hidden > 0 {
+            detail.push(format!(
+                "and {}",
+                count(hidden, "more problem", "more problems")
+            ));
+        }
+    }
+    if !p.field_errors.is_empty() {
+        reasons.push(format!(
+            "{} this policy could not be judged against",
+            count(p.field_errors.len() as u64, "archive", "archives")
+        ));
+        detail.extend(p.field_errors.iter().map(|e| attr(e)));
+    }
+    if reasons.is_empty() {
+        let out = format!(
+            "{} read, {}",
+            count(run.archives_read, "archive", "archives"),
+            count(run.records, "record", "records")
+        );
+        cases.success(NAME, Some(&out));
+    } else {
+        cases.error(NAME, "untrusted", &reasons.join("; "), &detail.join("\n"));
+    }
+}
+
+fn suite(p: &PolicyReport, report: &Report) -> TestSuite {
+    let mut cases = Cases::new(p);
+    traffic_case(&mut cases, p);
+    allow_cases(&mut cases, p);
+    waiver_cases(&mut cases, p);
+    demand_cases(&mut cases, p);
+    archives_case(&mut cases, p, &report.run);
+
+    let mut about = vec![format!("{} {}", p.status.as_str(), p.name)];
+    about.extend(p.description.iter().cloned());
+    about.extend(p.owner.iter().map(|o| format!("owner: {o}")));
+    about.extend(p.ticket.iter().map(|t| format!("ticket: {t}")));
+    about.push(format!("evidence: {}", report.run.coverage.describe()));
+
+    TestSuiteBuilder::new(&attr(&p.name))
+        .set_timestamp(timestamp(&report.today))
+        .add_testcases(cases.cases)
+        .set_system_out(&body(&about.join("\n")))
+        .build()
+}
+
+/// The report as a JUnit XML document, ending in a newline. Identical reports give identical
+/// bytes.
+pub fn render(report: &Report) -> String {
+    let junit = ReportBuilder::new()
+        .add_testsuites(report.policies.iter().map(|p| suite(p, report)))
+        .build();
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and every string was cleaned to valid XML text.
+    junit.write_xml(&mut out).expect("JUnit XML is written");
+    let mut text = String::from_utf8(out).expect("JUnit XML is UTF-8");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    /// The parsed document as indented lines: what every consumer reads, reviewable by eye.
+    fn tree(xml: &str) -> String {
+        fn walk(node: roxmltree::Node, depth: usize, out: &mut String) {
+            let pad = "  ".repeat(depth);
+            if node.is_element() {
+                out.push_str(&format!("{pad}<{}", node.tag_name().name()));
+                for a in node.attributes() {
+                    out.push_str(&format!(" {}={:?}", a.name(), a.value()));
+                }
+                out.push_str(">\n");
+                for child in node.children() {
+                    walk(child, depth + 1, out);
+                }
+            } else if let Some(text) = node.text() {
+                for line in text.lines() {
+                    out.push_str(&format!("{pad}| {line}\n"));
+                }
+            }
+        }
+        let doc = roxmltree::Document::parse(xml).expect("valid XML");
+        let mut out = String::new();
+        walk(doc.root_element(), 0, &mut out);
+        out
+    }
+
+    fn parse(xml: &str) -> roxmltree::Document<'_> {
+        roxmltree::Document::parse(xml).expect("valid XML")
+    }
+
+    fn suites<'a>(doc: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
+        doc.root_element()
+            .children()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .collect()
+    }
+
+    fn case_names(suite: roxmltree::Node) -> Vec<String> {
+        suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .map(|n| n.attribute("name").unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn one_suite_per_policy_one_case_per_question() {
+        let xml = render(&sample::report());
+        let doc = parse(&xml);
+        let suites = suites(&doc);
+        assert_eq!(suites.len(), 2);
+        assert_eq!(suites[0].attribute("name"), Some("partner-vpn"));
+        assert_eq!(suites[1].attribute("name"), Some("retail-dedicated-line"));
+        assert_eq!(
+            case_names(suites[1]),
+            [
+                "no traffic would be blocked",
+                "allow: settlement API",
+                "allow: old batch window",
+                "waiver: legacy monitoring agent",
+                "waiver: dr drill",
+                "evidence: traffic",
+                "evidence: window",
+                "evidence: gaps",
+                "evidence: skipdata",
+                "evidence: unused-allow",
+                "archives read cleanly",
+            ]
+        );
+        // would-block, expired waiver, window demand
+        assert_eq!(suites[1].attribute("failures"), Some("3"));
+        assert_eq!(suites[1].attribute("errors"), Some("1"));
+        assert_eq!(suites[0].attribute("failures"), Some("0"));
+        assert_eq!(
+            suites[0].attribute("timestamp"),
+            Some("2026-03-15T00:00:00Z")
+        );
+
+        let blocked = suites[1].first_element_child().unwrap();
+        assert_eq!(
+            blocked.attribute("classname"),
+            Some("flowgate.retail-dedicated-line")
+        );
+        assert_eq!(
+            blocked.attribute("file"),
+            Some("policies/retail-dedicated-line.toml")
+        );
+        let failure = blocked.first_element_child().unwrap();
+        assert_eq!(failure.tag_name().name(), "failure");
+        let message = failure.attribute("message").unwrap();
+        assert_eq!(
+            message,
+            "25 conversations (700 records) would be blocked; \
+             1 of them only because a waiver expired"
+        );
+        let text = failure.text().unwrap();
+        assert!(text.starts_with(message));
+        assert!(text.contains("[2a02:cf40:1:2::7]:443"));
+    }
+
+    #[test]
+    fn names_hold_no_counts() {
+        let xml = render(&sample::report());
+        let doc = parse(&xml);
+        for tc in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
+            let name = tc.attribute("name").unwrap();
+            assert!(!name.chars().any(|c| c.is_ascii_digit()), "{name}");
+        }
+    }
+
+    #[test]
+    fn same_report_same_bytes() {
+        assert_eq!(render(&sample::report()), render(&sample::report()));
+        assert!(render(&sample::report()).contains(r#"time="0""#));
+    }
+
+    #[test]
+    fn hostile_values_cannot_break_the_xml() {
+        let report = sample::hostile_report();
+        let xml = render(&report);
+        assert!(!xml.contains('\x1b') && !xml.contains('\0'));
+        let doc = parse(&xml);
+        let suites = suites(&doc);
+        assert_eq!(suites.len(), 2);
+        let name = suites[0].attribute("name").unwrap();
+        assert!(name.starts_with("evil\\x1b[31m\\x00]]>&<script>"), "{name}");
+        assert!(name.contains("\\n::error::pwned%0A\\r::stop-commands::x"));
+        assert_eq!(case_names(suites[1]).len(), 11);
+        let failures: usize = suites
+            .iter()
+            .map(|s| s.attribute("failures").unwrap().parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(failures, 3);
+        // `]]>` in a CDATA body comes back whole.
+        let archives = suites[0]
+            .children()
+            .find(|n| n.attribute("name") == Some("archives read cleanly"))
+            .and_then(|n| n.first_element_child())
+            .unwrap();
+        assert_eq!(archives.tag_name().name(), "error");
+        assert!(archives.text().unwrap().contains("]]>&<script>"));
+        // No element came from data.
+        assert!(doc.descendants().all(|n| n.tag_name().name() != "script"));
+    }
+
+    #[test]
+    fn repeated_rule_names_stay_unique() {
+        let mut report = sample::report();
+        report.policies[1].allows[1].name = "settlement API".into();
+        let xml = render(&report);
+        let doc = parse(&xml);
+        let names = case_names(suites(&doc)[1]);
+        assert!(names.contains(&"allow: settlement API (2)".to_string()));
+    }
+
+    #[test]
+    fn clean_policies_pass_every_case() {
+        let mut report = sample::trusted_report();
+        report.policies.remove(1);
+        let xml = render(&report);
+        let doc = parse(&xml);
+        let s = suites(&doc)[0];
+        assert_eq!(s.attribute("failures"), Some("0"));
+        assert_eq!(s.attribute("errors"), Some("0"));
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(tree(&render(&sample::report())));
+    }
+}

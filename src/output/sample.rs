@@ -1,0 +1,297 @@
+//! Hand-made reports for the writers' tests: realistic, and hostile where asked.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::report::{
+    AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus, FormatUse,
+    Gap, LintFinding, Location, PolicyReport, ProblemReport, Report, RunSummary, Status, WaiverUse,
+};
+
+/// 2026-03-02T00:00:00Z
+pub const T0: u64 = 1_772_409_600;
+const ARCHIVE: &str = "fixtures/AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/03/02/\
+                       111122223333_vpcflowlogs_eu-west-1_fl-0a1b2c3d_20260302T0000Z_4f3e.log.gz";
+
+fn ip(s: &str) -> Option<IpAddr> {
+    Some(s.parse().expect("test address"))
+}
+
+/// A conversation with round numbers derived from `i`.
+pub fn conversation(i: u64, records: u64) -> Conversation {
+    let v6 = i % 7 == 3;
+    let (client, server) = if v6 {
+        (
+            Some(IpAddr::V6(Ipv6Addr::from(
+                0x2600_1f18_024e_0c00_0000_0000_0000_0010_u128 + u128::from(i),
+            ))),
+            ip("2a02:cf40:1:2::7"),
+        )
+    } else {
+        (
+            // 10.0.2.10 onwards, as far as a test needs.
+            Some(IpAddr::V4(Ipv4Addr::from(0x0a00_020a + i as u32))),
+            ip(&format!("10.20.40.{}", 12 + i % 5)),
+        )
+    };
+    Conversation {
+        protocol: Some(if i % 5 == 4 { 17 } else { 6 }),
+        client,
+        server,
+        server_port: Some([1433, 5432, 22, 443, 53][(i % 5) as usize]),
+        records,
+        packets: records * 12,
+        bytes: records * 12 * 870,
+        first_start: Some(T0 + 60 * i),
+        last_end: Some(T0 + 86_400 + 120 * i),
+        example: Location {
+            archive: ARCHIVE.to_string(),
+            line: 2 + i * 31,
+        },
+        expired_waiver: None,
+    }
+}
+
+fn coverage() -> CoverageReport {
+    CoverageReport {
+        first_start: Some(T0),
+        last_end: Some(T0 + 3 * 86_400 - 60),
+        window_seconds: 3 * 86_400 - 60,
+        days: vec![
+            "2026-03-02".into(),
+            "2026-03-03".into(),
+            "2026-03-04".into(),
+        ],
+        hours_without_records: 2,
+        longest_gap: Some(Gap {
+            from: T0 + 86_400 + 3_600,
+            to: T0 + 86_400 + 3 * 3_600,
+            seconds: 2 * 3_600,
+        }),
+        interfaces: 4,
+        accounts: vec!["111122223333".into()],
+        regions: vec!["eu-west-1".into()],
+    }
+}
+
+fn passing_policy() -> PolicyReport {
+    PolicyReport {
+        name: "partner-vpn".into(),
+        path: "policies/partner-vpn.toml".into(),
+        line: 6,
+        description: Some("Partner VPN keeps only SFTP to the exchange host".into()),
+        owner: Some("integration-team".into()),
+        ticket: None,
+        status: Status::Pass,
+        counts: Counts {
+            scanned: 48_211,
+            in_scope: 912,
+            allowed: 900,
+            already_rejected: 12,
+            waived: 0,
+            would_block: 0,
+        },
+        in_scope_first: Some(T0 + 120),
+        in_scope_last: Some(T0 + 2 * 86_400),
+        conversations: vec![],
+        allows: vec![AllowUse {
+            name: "sftp to exchange".into(),
+            line: 10,
+            hits: 900,
+        }],
+        waivers: vec![],
+        demands: vec![
+            Demand {
+                kind: DemandKind::Traffic,
+                status: DemandStatus::Pass,
+                message: "912 records in scope".into(),
+            },
+            Demand {
+                kind: DemandKind::Window,
+                status: DemandStatus::Skipped,
+                message: "no min_window demanded".into(),
+            },
+        ],
+        field_errors: vec![],
+    }
+}
+
+fn failing_policy() -> PolicyReport {
+    let mut conversations: Vec<Conversation> =
+        (0..25).map(|i| conversation(i, 40 - i.min(30))).collect();
+    conversations[2].expired_waiver = Some("legacy monitoring agent".into());
+    let would_block = conversations.iter().map(|c| c.records).sum();
+    PolicyReport {
+        name: "retail-dedicated-line".into(),
+        path: "policies/retail-dedicated-line.toml".into(),
+        line: 7,
+        description: Some(
+            "Retailer blocks everything on the line except the settlement subnet".into(),
+        ),
+        owner: Some("retail-hub".into()),
+        ticket: Some("NET-1234".into()),
+        status: Status::Fail,
+        counts: Counts {
+            scanned: 48_211,
+            in_scope: 3_310,
+            allowed: 2_410,
+            already_rejected: 61,
+            waived: 139,
+            would_block,
+        },
+        in_scope_first: Some(T0),
+        in_scope_last: Some(T0 + 3 * 86_400 - 60),
+        conversations,
+        allows: vec![
+            AllowUse {
+                name: "settlement API".into(),
+                line: 10,
+                hits: 2_410,
+            },
+            AllowUse {
+                name: "old batch window".into(),
+                line: 16,
+                hits: 0,
+            },
+        ],
+        waivers: vec![
+            WaiverUse {
+                name: "legacy monitoring agent".into(),
+                line: 22,
+                reason: "agent is retired with NET-1300".into(),
+                expires: "2026-01-31".into(),
+                expired: true,
+                hits: 38,
+            },
+            WaiverUse {
+                name: "dr drill".into(),
+                line: 28,
+                reason: "quarterly disaster recovery test".into(),
+                expires: "2026-12-31".into(),
+                expired: false,
+                hits: 139,
+            },
+        ],
+        demands: vec![
+            Demand {
+                kind: DemandKind::Traffic,
+                status: DemandStatus::Pass,
+                message: "3310 records in scope".into(),
+            },
+            Demand {
+                kind: DemandKind::Window,
+                status: DemandStatus::Fail,
+                message: "the archives cover 2d 23h; the policy demands 30d".into(),
+            },
+            Demand {
+                kind: DemandKind::Gaps,
+                status: DemandStatus::Pass,
+                message: "longest gap 2h 0m; the policy allows 4h".into(),
+            },
+            Demand {
+                kind: DemandKind::Skipdata,
+                status: DemandStatus::Warn,
+                message: "3 SKIPDATA records: some flows were not logged".into(),
+            },
+            Demand {
+                kind: DemandKind::UnusedAllow,
+                status: DemandStatus::Warn,
+                message: "allow rule \"old batch window\" matched no traffic".into(),
+            },
+        ],
+        field_errors: vec![],
+    }
+}
+
+/// The realistic report: one passing policy, one failing with 25 conversations (IPv6 among
+/// them, one under an expired waiver), an unused allow rule, failing and warning demands, a
+/// problem reading the evidence and a lint finding.
+pub fn report() -> Report {
+    Report {
+        tool_version: "0.1.0".into(),
+        today: "2026-03-15".into(),
+        since: None,
+        until: None,
+        run: RunSummary {
+            archives_read: 14,
+            archives_skipped: vec!["fixtures/README.md".into()],
+            lines: 48_240,
+            records: 48_226,
+            nodata: 12,
+            skipdata: 3,
+            problems_total: 1,
+            problems: vec![ProblemReport {
+                archive: ARCHIVE.into(),
+                line: Some(417),
+                message: "expected 14 fields, found 9".into(),
+            }],
+            formats: vec![FormatUse {
+                fields: "version account-id interface-id srcaddr dstaddr srcport dstport \
+                         protocol packets bytes start end action log-status"
+                    .into(),
+                archives: 14,
+            }],
+            unknown_fields: vec![],
+            coverage: coverage(),
+        },
+        policies: vec![passing_policy(), failing_policy()],
+        lint: vec![LintFinding {
+            policy: "retail-dedicated-line".into(),
+            severity: "warning".into(),
+            code: "shadowed-rule".into(),
+            message: "allow rule \"old batch window\" is shadowed by \"settlement API\"".into(),
+            path: "policies/retail-dedicated-line.toml".into(),
+            line: 16,
+            rendered: "warning[shadowed-rule]: allow rule \"old batch window\" is shadowed by \"settlement API\"\n   \
+                       ┌─ policies/retail-dedicated-line.toml:16:1\n   \
+                       │\n16 │ [[allow]]\n   │ ^^^^^^^^^ never matches: \"settlement API\" (line 10) matches first\n"
+                .into(),
+        }],
+    }
+}
+
+/// The same report with the evidence read cleanly, so its verdict is FAIL rather than UNTRUSTED.
+pub fn trusted_report() -> Report {
+    let mut r = report();
+    r.run.problems_total = 0;
+    r.run.problems.clear();
+    r
+}
+
+/// Values an attacker controls (policy files in a pull request, archive names, ids) written to
+/// break out of every output format.
+pub const HOSTILE: &str =
+    "evil\x1b[31m\0]]>&<script>alert(1)</script>\n::error::pwned%0A\r::stop-commands::x|*_`[x](y)";
+
+/// A report whose every name, path and message is hostile.
+pub fn hostile_report() -> Report {
+    let mut r = report();
+    r.run.problems[0].archive = format!("fixtures/{HOSTILE}.log.gz");
+    r.run.problems[0].message = HOSTILE.into();
+    r.run.archives_skipped = vec![HOSTILE.into()];
+    r.run.unknown_fields = vec![HOSTILE.into()];
+    r.lint[0].rendered = HOSTILE.into();
+    for (i, p) in r.policies.iter_mut().enumerate() {
+        p.name = format!("{HOSTILE}{i}");
+        p.path = format!("policies/{HOSTILE}{i}.toml");
+        p.description = Some(HOSTILE.into());
+        p.owner = Some(HOSTILE.into());
+        for a in &mut p.allows {
+            a.name = format!("{HOSTILE}{}", a.line);
+        }
+        for w in &mut p.waivers {
+            w.name = format!("{HOSTILE}{}", w.line);
+            w.reason = HOSTILE.into();
+        }
+        for d in &mut p.demands {
+            d.message = HOSTILE.into();
+        }
+        for c in &mut p.conversations {
+            c.example.archive = HOSTILE.into();
+            if c.expired_waiver.is_some() {
+                c.expired_waiver = Some(HOSTILE.into());
+            }
+        }
+        p.field_errors = vec![HOSTILE.into()];
+    }
+    r
+}

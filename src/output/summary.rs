@@ -1,0 +1,345 @@
+//! The GitHub job summary (`$GITHUB_STEP_SUMMARY`): the check as Markdown on the run's page.
+//!
+//! A heading with the verdict, a table of policies, the top conversations of each failing
+//! policy, unused allow rules, evidence demands that failed or warned, the evidence window and
+//! the problems. GitHub renders this Markdown as HTML, so every data value is escaped: it can
+//! neither add HTML nor links nor break out of a table cell. GitHub refuses a summary over
+//! 1 MiB per step, so the text is built from whole blocks (a heading, a paragraph, one table
+//! row) and, when they do not all fit in the limit the CLI passes, stops at a block boundary
+//! with a note pointing at the JSON report.
+
+use std::fmt::Write;
+
+use super::{clean_line, count, problem_line, server_port, verdict, when};
+use crate::report::{protocol_name, DemandStatus, PolicyReport, Report, Status};
+
+/// Conversations shown per failing policy.
+const TOP_CONVERSATIONS: usize = 10;
+/// Problems listed by name.
+const TOP_PROBLEMS: usize = 10;
+/// Appended when the summary had to be cut.
+const TRUNCATED: &str = "\n**summary truncated; see the JSON report**\n";
+
+/// A data value as Markdown text that renders as itself: control characters made visible,
+/// HTML characters as entities, Markdown punctuation backslash-escaped (`|` included, so a
+/// value stays in its table cell).
+fn md(s: &str) -> String {
+    let clean = clean_line(s);
+    let mut out = String::with_capacity(clean.len() + 8);
+    for c in clean.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // `(` and `!` need no escape: a link or image also needs `[`.
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '~' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn row(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+fn status(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✅ PASS",
+        Status::Fail => "❌ FAIL",
+        Status::Error => "⚠️ ERROR",
+    }
+}
+
+fn policies_table(blocks: &mut Vec<String>, report: &Report) {
+    blocks.push(
+        "| policy | verdict | in scope | allowed | would block | conversations |\n\
+         | --- | --- | ---: | ---: | ---: | ---: |\n"
+            .to_string(),
+    );
+    for p in &report.policies {
+        blocks.push(row(&[
+            md(&p.name),
+            status(p.status).to_string(),
+            p.counts.in_scope.to_string(),
+            p.counts.allowed.to_string(),
+            p.counts.would_block.to_string(),
+            p.conversations.len().to_string(),
+        ]));
+    }
+}
+
+fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
+    let shown = &p.conversations[..p.conversations.len().min(TOP_CONVERSATIONS)];
+    let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
+    let mut head = format!(
+        "\n### {}: would be blocked\n\n{} ({}) would be blocked.\n\n",
+        md(&p.name),
+        count(
+            p.conversations.len() as u64,
+            "conversation",
+            "conversations"
+        ),
+        count(p.counts.would_block, "record", "records"),
+    );
+    let mut header = vec![
+        "protocol",
+        "client",
+        "server",
+        "records",
+        "packets",
+        "bytes",
+        "first seen",
+        "last seen",
+    ];
+    let mut align = vec!["---", "---", "---", "---:", "---:", "---:", "---", "---"];
+    if waivers {
+        header.push("expired waiver");
+        align.push("---");
+    }
+    header.push("example");
+    align.push("---");
+    head.push_str(&row(&header
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()));
+    head.push_str(&row(&align
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()));
+    blocks.push(head);
+    for c in shown {
+        let mut cells = vec![
+            protocol_name(c.protocol),
+            c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
+            server_port(c),
+            c.records.to_string(),
+            c.packets.to_string(),
+            c.bytes.to_string(),
+            when(c.first_start),
+            when(c.last_end),
+        ];
+        if waivers {
+            cells.push(
+                c.expired_waiver
+                    .as_deref()
+                    .map_or_else(|| "-".to_string(), md),
+            );
+        }
+        cells.push(format!("{}:{}", md(&c.example.archive), c.example.line));
+        blocks.push(row(&cells));
+    }
+    let hidden = p.conversations.len() - shown.len();
+    if hidden > 0 {
+        blocks.push(format!(
+            "\nand {}; the JSON report lists every one.\n",
+            count(hidden as u64, "more conversation", "more conversations")
+        ));
+    }
+}
+
+fn unused_allows(blocks: &mut Vec<String>, report: &Report) {
+    let unused: Vec<String> = report
+        .policies
+        .iter()
+        .flat_map(|p| {
+            p.unused_allows().map(move |a| {
+                format!(
+                    "- {}: allow rule {} (line {})\n",
+                    md(&p.name),
+                    md(&a.name),
+                    a.line
+                )
+            })
+        })
+        .collect();
+    if !unused.is_empty() {
+        blocks.push("\n### Allow rules that matched no traffic\n\n".into());
+        blocks.extend(unused);
+    }
+}
+
+fn demands(blocks: &mut Vec<String>, report: &Report) {
+    let items: Vec<String> = report
+        .policies
+        .iter()
+        .flat_map(|p| {
+            p.demands
+                .iter()
+                .filter(|d| matches!(d.status, DemandStatus::Fail | DemandStatus::Warn))
+                .map(move |d| {
+                    let word = if d.status == DemandStatus::Fail {
+                        "**FAIL**"
+                    } else {
+                        "warn"
+                    };
+                    format!(
+                        "- {word} {} {}: {}\n",
+                        md(&p.name),
+                        d.kind.as_str(),
+                        md(&d.message)
+                    )
+                })
+        })
+        .collect();
+    if !items.is_empty() {
+        blocks.push("\n### Evidence demands not met\n\n".into());
+        blocks.extend(items);
+    }
+}
+
+fn evidence(blocks: &mut Vec<String>, report: &Report) {
+    let run = &report.run;
+    let mut text = String::from("\n### Evidence\n\n");
+    let _ = writeln!(text, "- window: {}", md(&run.coverage.describe()));
+    let _ = writeln!(
+        text,
+        "- {} read, {} ({} NODATA, {} SKIPDATA)",
+        count(run.archives_read, "archive", "archives"),
+        count(run.records, "record", "records"),
+        run.nodata,
+        run.skipdata
+    );
+    let _ = writeln!(
+        text,
+        "- problems reading the evidence: {}",
+        run.problems_total
+    );
+    blocks.push(text);
+    if run.problems_total > 0 {
+        blocks.push("\n### Problems\n\n".into());
+        for p in run.problems.iter().take(TOP_PROBLEMS) {
+            blocks.push(format!("- {}\n", md(&problem_line(p))));
+        }
+        let shown = run.problems.len().min(TOP_PROBLEMS) as u64;
+        if run.problems_total > shown {
+            blocks.push(format!(
+                "- and {}\n",
+                count(run.problems_total - shown, "more problem", "more problems")
+            ));
+        }
+    }
+}
+
+/// Joins whole blocks while they fit in `limit` bytes; when some do not, ends with a note.
+/// The result never exceeds `limit` (when even the note does not fit, it is empty).
+fn fit(blocks: &[String], limit: usize) -> String {
+    let total: usize = blocks.iter().map(String::len).sum();
+    if total <= limit {
+        return blocks.concat();
+    }
+    let room = match limit.checked_sub(TRUNCATED.len()) {
+        Some(room) => room,
+        None => return String::new(),
+    };
+    let mut out = String::new();
+    for block in blocks {
+        if out.len() + block.len() > room {
+            break;
+        }
+        out.push_str(block);
+    }
+    out.push_str(TRUNCATED);
+    out
+}
+
+/// The summary as whole blocks, in order of importance.
+fn blocks(report: &Report) -> Vec<String> {
+    let mut blocks = vec![format!("## flowgate: {}\n\n", verdict(report))];
+    policies_table(&mut blocks, report);
+    for p in report
+        .policies
+        .iter()
+        .filter(|p| p.status != Status::Pass && !p.conversations.is_empty())
+    {
+        conversations(&mut blocks, p);
+    }
+    unused_allows(&mut blocks, report);
+    demands(&mut blocks, report);
+    evidence(&mut blocks, report);
+    blocks
+}
+
+/// The job summary as Markdown, at most `limit_bytes` long.
+pub fn render(report: &Report, limit_bytes: usize) -> String {
+    fit(&blocks(report), limit_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn markdown_in_data_renders_as_text() {
+        assert_eq!(
+            md("a|b<img src=x>&`c`*d*_e_[l](u)\\\n"),
+            "a\\|b&lt;img src=x&gt;&amp;\\`c\\`\\*d\\*\\_e\\_\\[l\\](u)\\\\\\\\n"
+        );
+    }
+
+    #[test]
+    fn hostile_values_stay_in_their_cells() {
+        let text = render(&sample::hostile_report(), MIB);
+        assert!(!text.contains('<') && !text.contains('\x1b') && !text.contains('\r'));
+        // Every table row has exactly as many unescaped pipes as its header.
+        for line in text.lines().filter(|l| l.starts_with('|')) {
+            let pipes = line
+                .replace("\\\\", "")
+                .replace("\\|", "")
+                .matches('|')
+                .count();
+            assert!(pipes == 7 || pipes == 11, "{pipes}: {line}");
+        }
+    }
+
+    #[test]
+    fn failing_policies_show_their_top_conversations() {
+        let text = render(&sample::report(), MIB);
+        assert!(text.starts_with("## flowgate: UNTRUSTED: "));
+        assert!(text.contains("| retail-dedicated-line | ❌ FAIL | 3310 | 2410 | 700 | 25 |"));
+        assert!(text.contains("and 15 more conversations; the JSON report lists every one."));
+        assert!(text.contains("| tcp | 2600:1f18:24e:c00::13 | [2a02:cf40:1:2::7]:443 |"));
+        assert!(!text.contains("truncated"));
+    }
+
+    #[test]
+    fn never_exceeds_the_limit() {
+        let mut report = sample::report();
+        report.policies[1].conversations =
+            (0..100_000).map(|i| sample::conversation(i, 1)).collect();
+        // Many small failing policies make the summary itself long.
+        let failing = sample::report().policies[1].clone();
+        for i in 0..1000 {
+            let mut p = failing.clone();
+            p.name = format!("politique-é✓-{i}");
+            report.policies.push(p);
+        }
+        let blocks = blocks(&report);
+        let full = blocks.concat();
+        assert!(full.len() > 1_000_000);
+        for limit in (0..20_000).step_by(7).chain([full.len() - 1, full.len()]) {
+            let text = fit(&blocks, limit);
+            assert!(text.len() <= limit, "{} > {limit}", text.len());
+            if limit < full.len() && limit >= TRUNCATED.len() {
+                assert!(text.ends_with(TRUNCATED));
+            }
+        }
+        assert_eq!(fit(&blocks, full.len()), full);
+        let summary = render(&report, MIB - 64 * 1024);
+        assert!(summary.len() <= MIB - 64 * 1024);
+        assert!(summary.ends_with(TRUNCATED));
+        // A cut summary still has its verdict.
+        assert!(render(&report, 500).starts_with("## flowgate: "));
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(render(&sample::report(), MIB));
+    }
+}
