@@ -30,6 +30,16 @@ pub enum Error {
     Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
+/// The archives found under `--logs`.
+#[derive(Debug)]
+pub struct Found {
+    pub archives: Vec<crate::flowlog::Archive>,
+    /// Files skipped because their name says they are not flow logs.
+    pub skipped: Vec<String>,
+    /// Paths that could not be read; each makes the run untrusted.
+    pub problems: Vec<Problem>,
+}
+
 /// A configured check. Defaults match a policy repository's layout: `policies/` and
 /// `fixtures/`, every core, today's date from the clock.
 ///
@@ -135,8 +145,14 @@ impl Check {
         cancel: Option<&AtomicBool>,
         on_archive: &(dyn Fn() + Sync),
     ) -> Result<Report, Error> {
-        let today = self.today.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
-        let (archives, skipped, discovery_problems) = self.discover()?;
+        let today = self
+            .today
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+        let Found {
+            archives,
+            skipped,
+            problems: discovery_problems,
+        } = self.discover()?;
         let plan = ScanPlan {
             scan: ScanOptions {
                 log_format: self.log_format.clone(),
@@ -153,7 +169,7 @@ impl Check {
         }
         let lint = crate::policy::lint::lint(policies, today)
             .iter()
-            .map(|d| LintFinding::from_diagnostic(policies, d))
+            .map(|d| lint_finding(policies, d))
             .collect();
         Ok(build(
             tally,
@@ -170,7 +186,9 @@ impl Check {
     }
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).
-    pub fn discover(&self) -> Result<(Vec<crate::flowlog::Archive>, Vec<String>, Vec<Problem>), Error> {
+    pub fn discover(
+        &self,
+    ) -> Result<(Vec<crate::flowlog::Archive>, Vec<String>, Vec<Problem>), Error> {
         let found = discover(&self.logs);
         let problems: Vec<Problem> = found
             .errors
@@ -189,7 +207,11 @@ impl Check {
             } else {
                 format!(
                     " ({})",
-                    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             };
             return Err(Error::NoArchives {
@@ -197,7 +219,33 @@ impl Check {
                 detail,
             });
         }
-        Ok((found.archives, found.skipped, problems))
+        Ok(Found {
+            archives: found.archives,
+            skipped: found.skipped,
+            problems,
+        })
+    }
+}
+
+/// A lint diagnostic as the report carries it: located, and rendered with its caret.
+fn lint_finding(policies: &PolicySet, d: &crate::diag::Diagnostic) -> LintFinding {
+    let files = policies.files();
+    let (path, line) = d
+        .location(files)
+        .map_or((String::new(), 0), |(p, l, _)| (p.display().to_string(), l));
+    let policy = policies
+        .policies()
+        .iter()
+        .find(|p| p.path.display().to_string() == path)
+        .map_or_else(String::new, |p| p.name.clone());
+    LintFinding {
+        policy,
+        severity: format!("{:?}", d.severity).to_lowercase(),
+        code: d.code.to_string(),
+        message: d.message.clone(),
+        path,
+        line,
+        rendered: crate::diag::render(files, std::slice::from_ref(d), false),
     }
 }
 

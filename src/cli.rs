@@ -69,7 +69,8 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
     let date = parse_date(s).map_err(|_| {
         format!("`{s}` is not a time: use RFC 3339 (2026-11-02T00:00:00Z), a date (2026-11-02) or Unix seconds")
     })?;
-    u64::try_from(date.midnight().assume_utc().unix_timestamp()).map_err(|_| format!("`{s}` is before 1970"))
+    u64::try_from(date.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| format!("`{s}` is before 1970"))
 }
 
 /// Runs the parsed command line and returns the exit status.
@@ -96,7 +97,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path.file_name().map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -69,7 +69,13 @@ pub fn run(
     Ok(builder.build()?.install(work))
 }
 
-fn scan_one(policies: &[Policy], index: usize, archive: &Archive, plan: &ScanPlan<'_>, tally: &mut Tally) {
+fn scan_one(
+    policies: &[Policy],
+    index: usize,
+    archive: &Archive,
+    plan: &ScanPlan<'_>,
+    tally: &mut Tally,
+) {
     if let Some(a) = &archive.meta.account {
         tally.coverage.accounts.insert(a.clone());
     }
@@ -124,7 +130,9 @@ impl Sink for Worker<'_, '_> {
                 .collect();
             self.enabled[i] = missing.is_empty();
             for (field, key) in missing {
-                self.tally.policies[i].field_errors.insert((self.index, field, key));
+                self.tally.policies[i]
+                    .field_errors
+                    .insert((self.index, field, key));
             }
         }
         let _ = archive;
@@ -160,7 +168,12 @@ impl Sink for Worker<'_, '_> {
             }
             let pt = &mut self.tally.policies[i];
             pt.counts.scanned += 1;
-            let verdict = policy.judge(flow, self.plan.today, &mut pt.allow_hits, &mut pt.waiver_hits);
+            let verdict = policy.judge(
+                flow,
+                self.plan.today,
+                &mut pt.allow_hits,
+                &mut pt.waiver_hits,
+            );
             if verdict != Verdict::OutOfScope {
                 pt.saw_in_scope(flow.start, flow.end);
             }
@@ -203,7 +216,10 @@ impl Sink for Worker<'_, '_> {
 /// `tcp-flags` value, SYN-ACK (the 16 bit) marks the sender as the server and a SYN (the 2
 /// bit) the receiver; otherwise the end with the lower port is the server, dst on a tie
 /// (so ICMP, whose ports are 0, always has dst as server).
-pub fn conversation_key(endpoints: (Option<IpAddr>, Option<IpAddr>), flow: &Flow<'_>) -> ConversationKey {
+pub fn conversation_key(
+    endpoints: (Option<IpAddr>, Option<IpAddr>),
+    flow: &Flow<'_>,
+) -> ConversationKey {
     let (src, dst) = endpoints;
     let src_is_server = match (flow.protocol, flow.tcp_flags) {
         (Some(6), Some(flags)) if flags & 0x10 != 0 => true,
@@ -268,22 +284,49 @@ mod tests {
     #[test]
     fn tcp_flags_decide_the_server() {
         // SYN-ACK from a high port: the sender is the server whatever the ports say.
-        assert_eq!(server(&flow(6, 50000, 443, Some(18))), ("10.0.0.1".into(), Some(50000)));
-        assert_eq!(server(&flow(6, 443, 50000, Some(19))), ("10.0.0.1".into(), Some(443)));
+        assert_eq!(
+            server(&flow(6, 50000, 443, Some(18))),
+            ("10.0.0.1".into(), Some(50000))
+        );
+        assert_eq!(
+            server(&flow(6, 443, 50000, Some(19))),
+            ("10.0.0.1".into(), Some(443))
+        );
         // SYN: the receiver is the server.
-        assert_eq!(server(&flow(6, 80, 50000, Some(2))), ("10.0.0.2".into(), Some(50000)));
-        assert_eq!(server(&flow(6, 80, 50000, Some(3))), ("10.0.0.2".into(), Some(50000)));
+        assert_eq!(
+            server(&flow(6, 80, 50000, Some(2))),
+            ("10.0.0.2".into(), Some(50000))
+        );
+        assert_eq!(
+            server(&flow(6, 80, 50000, Some(3))),
+            ("10.0.0.2".into(), Some(50000))
+        );
     }
 
     #[test]
     fn otherwise_the_lower_port_is_the_server() {
-        assert_eq!(server(&flow(6, 443, 50000, Some(0))), ("10.0.0.1".into(), Some(443)));
-        assert_eq!(server(&flow(6, 443, 50000, None)), ("10.0.0.1".into(), Some(443)));
-        assert_eq!(server(&flow(17, 53000, 53, None)), ("10.0.0.2".into(), Some(53)));
+        assert_eq!(
+            server(&flow(6, 443, 50000, Some(0))),
+            ("10.0.0.1".into(), Some(443))
+        );
+        assert_eq!(
+            server(&flow(6, 443, 50000, None)),
+            ("10.0.0.1".into(), Some(443))
+        );
+        assert_eq!(
+            server(&flow(17, 53000, 53, None)),
+            ("10.0.0.2".into(), Some(53))
+        );
         // Flags only count for TCP.
-        assert_eq!(server(&flow(17, 53, 53000, Some(18))), ("10.0.0.1".into(), Some(53)));
+        assert_eq!(
+            server(&flow(17, 53, 53000, Some(18))),
+            ("10.0.0.1".into(), Some(53))
+        );
         // A tie (and ICMP's zero ports) makes dst the server.
         assert_eq!(server(&flow(1, 0, 0, None)), ("10.0.0.2".into(), Some(0)));
-        assert_eq!(server(&flow(6, 8080, 8080, None)), ("10.0.0.2".into(), Some(8080)));
+        assert_eq!(
+            server(&flow(6, 8080, 8080, None)),
+            ("10.0.0.2".into(), Some(8080))
+        );
     }
 }

@@ -63,7 +63,17 @@ impl Repo {
     fn check(&self, extra: &[&str]) -> (i32, serde_json::Value, String, String) {
         let json = self.path("report.json");
         let _ = std::fs::remove_file(&json);
-        let mut args = vec!["check", "--policies", "policies", "--logs", "logs", "--today", "2026-11-26", "--json", "report.json"];
+        let mut args = vec![
+            "check",
+            "--policies",
+            "policies",
+            "--logs",
+            "logs",
+            "--today",
+            "2026-11-26",
+            "--json",
+            "report.json",
+        ];
         args.extend_from_slice(extra);
         let out = self.run(&args);
         let doc = std::fs::read_to_string(&json)
@@ -80,7 +90,16 @@ impl Repo {
 }
 
 /// A record in the test header's format.
-fn rec(src: &str, dst: &str, sp: u16, dp: u16, proto: u8, start: u64, action: &str, flags: &str) -> String {
+fn rec(
+    src: &str,
+    dst: &str,
+    sp: u16,
+    dp: u16,
+    proto: u8,
+    start: u64,
+    action: &str,
+    flags: &str,
+) -> String {
     format!("5 111122223333 eni-0aa11bb22cc33dd44 {src} {dst} {sp} {dp} {proto} 3 180 {start} {} {action} OK vpc-0a1b2c3d4e5f60718 {flags} egress", start + 60)
 }
 
@@ -176,14 +195,53 @@ fn passing_check_exits_zero_and_threads_do_not_change_reports() {
         r.archive(
             &format!("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2025/11/02/f{i:02}.log.gz"),
             &[
-                &rec("10.0.1.10", "10.20.30.5", 40001 + i, 443, 6, T0 + 300 * i as u64, "ACCEPT", "2"),
-                &rec("10.0.1.11", "10.20.99.7", 41000 + i, 9100, 6, T0 + 300 * i as u64, "ACCEPT", "2"),
-                &rec("10.0.1.12", "10.20.98.4", 42000 + i, 22, 6, T0 + 300 * i as u64, "ACCEPT", "2"),
+                &rec(
+                    "10.0.1.10",
+                    "10.20.30.5",
+                    40001 + i,
+                    443,
+                    6,
+                    T0 + 300 * i as u64,
+                    "ACCEPT",
+                    "2",
+                ),
+                &rec(
+                    "10.0.1.11",
+                    "10.20.99.7",
+                    41000 + i,
+                    9100,
+                    6,
+                    T0 + 300 * i as u64,
+                    "ACCEPT",
+                    "2",
+                ),
+                &rec(
+                    "10.0.1.12",
+                    "10.20.98.4",
+                    42000 + i,
+                    22,
+                    6,
+                    T0 + 300 * i as u64,
+                    "ACCEPT",
+                    "2",
+                ),
             ],
         );
     }
     let run = |threads: &str| {
-        let out = r.run(&["check", "--today", "2026-11-26", "--logs", "logs", "--threads", threads, "--json", "t.json", "--junit", "t.xml"]);
+        let out = r.run(&[
+            "check",
+            "--today",
+            "2026-11-26",
+            "--logs",
+            "logs",
+            "--threads",
+            threads,
+            "--json",
+            "t.json",
+            "--junit",
+            "t.xml",
+        ]);
         let json = std::fs::read(r.path("t.json")).unwrap();
         let xml = std::fs::read(r.path("t.xml")).unwrap();
         (out.status.code(), out.stdout, json, xml)
@@ -191,7 +249,10 @@ fn passing_check_exits_zero_and_threads_do_not_change_reports() {
     let one = run("1");
     let eight = run("8");
     assert_eq!(one.0, Some(1));
-    assert_eq!(one, eight, "reports differ between --threads 1 and --threads 8");
+    assert_eq!(
+        one, eight,
+        "reports differ between --threads 1 and --threads 8"
+    );
 }
 
 #[test]
@@ -199,20 +260,49 @@ fn junit_is_well_formed_and_names_are_stable() {
     let r = Repo::new();
     r.policy("retail", RETAIL).archive(
         "weird & <name> ]]>.log.gz",
-        &[&rec("10.0.2.15", "10.20.40.12", 40005, 1433, 6, T0, "ACCEPT", "2")],
+        &[&rec(
+            "10.0.2.15",
+            "10.20.40.12",
+            40005,
+            1433,
+            6,
+            T0,
+            "ACCEPT",
+            "2",
+        )],
     );
-    let out = r.run(&["check", "--logs", "logs", "--today", "2026-11-26", "--junit", "j.xml"]);
+    let out = r.run(&[
+        "check",
+        "--logs",
+        "logs",
+        "--today",
+        "2026-11-26",
+        "--junit",
+        "j.xml",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let xml = std::fs::read_to_string(r.path("j.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
-    let suite = doc.descendants().find(|n| n.has_tag_name("testsuite")).unwrap();
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
     assert_eq!(suite.attribute("name"), Some("retail"));
-    let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
     let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
     assert!(names.contains(&"no traffic would be blocked"), "{names:?}");
     assert!(names.contains(&"allow: settlement API"), "{names:?}");
-    assert!(names.iter().all(|n| !n.chars().any(|c| c.is_ascii_digit())), "counts in test names: {names:?}");
-    let blocked = cases.iter().find(|c| c.attribute("name") == Some("no traffic would be blocked")).unwrap();
+    assert!(
+        names.iter().all(|n| !n.chars().any(|c| c.is_ascii_digit())),
+        "counts in test names: {names:?}"
+    );
+    let blocked = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("no traffic would be blocked"))
+        .unwrap();
     assert_eq!(blocked.attribute("classname"), Some("flowgate.retail"));
     assert!(blocked.children().any(|n| n.has_tag_name("failure")));
 }
@@ -233,7 +323,10 @@ fn a_policy_needing_a_missing_field_is_untrusted() {
     let p = policy(&doc, "subnet");
     assert_eq!(p["status"], "error");
     let err = p["field_errors"][0].as_str().unwrap();
-    assert!(err.contains("subnet-id") && err.contains("`subnet`") && err.contains("v2.log"), "{err}");
+    assert!(
+        err.contains("subnet-id") && err.contains("`subnet`") && err.contains("v2.log"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -257,7 +350,16 @@ fn since_and_until_restrict_records() {
         "a.log.gz",
         &[
             &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
-            &rec("10.0.2.15", "10.20.40.12", 40005, 1433, 6, T0 + 7200, "ACCEPT", "2"),
+            &rec(
+                "10.0.2.15",
+                "10.20.40.12",
+                40005,
+                1433,
+                6,
+                T0 + 7200,
+                "ACCEPT",
+                "2",
+            ),
         ],
     );
     let (code, doc, ..) = r.check(&["--until", "2025-11-02T01:00:00Z"]);
@@ -274,7 +376,9 @@ fn exit_two_when_nothing_can_be_read() {
     r.policy("retail", RETAIL);
     let out = r.run(&["check", "--logs", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no flow-log archives found under nowhere"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no flow-log archives found under nowhere")
+    );
     let out = r.run(&["check", "--logs", "logs"]);
     assert_eq!(out.status.code(), Some(2), "empty logs dir must not pass");
 }
@@ -282,10 +386,20 @@ fn exit_two_when_nothing_can_be_read() {
 #[test]
 fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
     let r = Repo::new();
-    r.policy("bad", "[scope]\npeer = [\"10.20.0.1/16\"]\n").archive(
-        "a.log.gz",
-        &[&rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2")],
-    );
+    r.policy("bad", "[scope]\npeer = [\"10.20.0.1/16\"]\n")
+        .archive(
+            "a.log.gz",
+            &[&rec(
+                "10.0.1.10",
+                "10.20.30.5",
+                40001,
+                443,
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            )],
+        );
     let out = r.run(&["check", "--logs", "logs"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -305,7 +419,12 @@ fn inspect_summarises_archives_without_policies() {
     )
     .raw("notes.md", b"# not a log\n");
     let out = r.run(&["inspect", "--logs", "logs", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let i = &doc["inspect"];
     assert_eq!(i["archives_read"], 1);
@@ -336,13 +455,18 @@ fn two_gzip_members_and_a_truncated_one() {
     assert_eq!(doc["inspect"]["records"], 2);
     assert_eq!(out.status.code(), Some(0));
 
-    let body: String = std::iter::once(format!("{HEADER}\n")).chain((0..3000).map(|_| format!("{good}\n"))).collect();
+    let body: String = std::iter::once(format!("{HEADER}\n"))
+        .chain((0..3000).map(|_| format!("{good}\n")))
+        .collect();
     let whole = gz(&body);
     r.raw("cut.log.gz", &whole[..whole.len() / 2]);
     let out = r.run(&["inspect", "--logs", "logs/cut.log.gz"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("cut.log.gz: gzip data is corrupt or truncated"), "{text}");
+    assert!(
+        text.contains("cut.log.gz: gzip data is corrupt or truncated"),
+        "{text}"
+    );
 }
 
 fn repo_root() -> &'static Path {
@@ -359,14 +483,27 @@ fn bundled_policies_pass_on_bundled_fixtures() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn the_spec_only_example_finds_the_forgotten_batch_job() {
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
         .current_dir(repo_root())
-        .args(["check", "--policies", "examples/spec-only", "--today", "2026-11-26", "--format", "json"])
+        .args([
+            "check",
+            "--policies",
+            "examples/spec-only",
+            "--today",
+            "2026-11-26",
+            "--format",
+            "json",
+        ])
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use flowgate::flowlog::archive::{ArchiveMeta, Source};
-use flowgate::flowlog::{scan_archive, Action, Archive, Direction, Flow, Format, LogStatus, Problem, ScanOptions, Sink};
+use flowgate::flowlog::{
+    scan_archive, Action, Archive, Direction, Flow, Format, LogStatus, Problem, ScanOptions, Sink,
+};
 
 fn samples() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/flowlogs-samples");
@@ -109,15 +111,25 @@ fn awsdocs_accepted_rejected_headerless_with_log_format() {
     let path = d.join("awsdocs-vpc-user-guide-examples/accepted-rejected.log");
     let without = read(&path, None);
     assert!(without.records.is_empty());
-    assert!(without.problems[0].contains("no header line"), "{:?}", without.problems);
+    assert!(
+        without.problems[0].contains("no header line"),
+        "{:?}",
+        without.problems
+    );
 
     let c = read(&path, Some(V2));
     assert!(c.problems.is_empty(), "{:?}", c.problems);
     assert_eq!(c.records.len(), 2);
     let r = &c.records[0];
     assert_eq!((r.src, r.dst), (ip("172.31.16.139"), ip("172.31.16.21")));
-    assert_eq!((r.ports, r.protocol, r.packets, r.bytes), ((Some(20641), Some(22)), Some(6), Some(20), Some(4249)));
-    assert_eq!((r.start, r.end, r.action), (Some(1418530010), Some(1418530070), Some(Action::Accept)));
+    assert_eq!(
+        (r.ports, r.protocol, r.packets, r.bytes),
+        ((Some(20641), Some(22)), Some(6), Some(20), Some(4249))
+    );
+    assert_eq!(
+        (r.start, r.end, r.action),
+        (Some(1418530010), Some(1418530070), Some(Action::Accept))
+    );
     assert_eq!(r.account.as_deref(), Some("123456789010"));
     assert_eq!(c.records[1].action, Some(Action::Reject));
     assert_eq!(c.records[1].ports.1, Some(3389));
@@ -128,14 +140,23 @@ fn awsdocs_nodata_skipdata_icmp_ipv6() {
     let Some(d) = samples() else { return };
     let g = |n: &str| read(&d.join("awsdocs-vpc-user-guide-examples").join(n), Some(V2));
     let nd = g("no-data.log");
-    assert_eq!(nd.records.iter().map(|r| r.status).collect::<Vec<_>>(), [LogStatus::NoData, LogStatus::SkipData]);
-    assert_eq!((nd.records[0].src, nd.records[0].action, nd.records[0].start), (None, None, Some(1431280876)));
+    assert_eq!(
+        nd.records.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [LogStatus::NoData, LogStatus::SkipData]
+    );
+    assert_eq!(
+        (nd.records[0].src, nd.records[0].action, nd.records[0].start),
+        (None, None, Some(1431280876))
+    );
     let sg = g("security-groups.log");
     assert_eq!(sg.records[0].protocol, Some(1));
     assert_eq!(sg.records[0].ports, (Some(0), Some(0)));
     assert_eq!(sg.records[1].action, Some(Action::Reject));
     let v6 = g("ipv6.log");
-    assert_eq!(v6.records[0].src, ip("2001:db8:1234:a100:8d6e:3477:df66:f105"));
+    assert_eq!(
+        v6.records[0].src,
+        ip("2001:db8:1234:a100:8d6e:3477:df66:f105")
+    );
     assert_eq!(v6.records[0].bytes, Some(8855));
 }
 
@@ -148,7 +169,13 @@ fn awsdocs_custom_formats() {
     let tcp = read(&dir.join("tcp-flag.log"), Some(&fmt("tcp-flag.format.txt")));
     assert!(tcp.problems.is_empty(), "{:?}", tcp.problems);
     assert_eq!(tcp.records.len(), 8);
-    assert_eq!(tcp.records.iter().map(|r| r.tcp_flags.unwrap()).collect::<Vec<_>>(), [2, 18, 2, 18, 1, 1, 3, 19]);
+    assert_eq!(
+        tcp.records
+            .iter()
+            .map(|r| r.tcp_flags.unwrap())
+            .collect::<Vec<_>>(),
+        [2, 18, 2, 18, 1, 1, 3, 19]
+    );
     assert_eq!(tcp.records[0].vpc.as_deref(), Some("vpc-abcdefab012345678"));
     assert_eq!(tcp.records[0].pkt_src, ip("52.213.180.42"));
 
@@ -156,17 +183,30 @@ fn awsdocs_custom_formats() {
     let nat = read(&dir.join("nat.log"), Some(&fmt("nat.format.txt")));
     assert_eq!(nat.records.len(), 4);
     assert_eq!(nat.problems.len(), 2);
-    assert!(nat.problems[0].starts_with("nat.log:5: expected 6 fields"), "{:?}", nat.problems);
+    assert!(
+        nat.problems[0].starts_with("nat.log:5: expected 6 fields"),
+        "{:?}",
+        nat.problems
+    );
     assert_eq!(nat.records[0].instance, None);
-    assert_eq!((nat.records[0].dst, nat.records[0].pkt_dst), (ip("10.0.0.220"), ip("203.0.113.5")));
+    assert_eq!(
+        (nat.records[0].dst, nat.records[0].pkt_dst),
+        (ip("10.0.0.220"), ip("203.0.113.5"))
+    );
 
     let tgw = read(&dir.join("tgw.log"), Some(&fmt("tgw.format.txt")));
     assert_eq!(tgw.records.len(), 4);
-    assert_eq!(tgw.problems, ["tgw.log:2: expected 17 fields (as the header says), found 1"]);
+    assert_eq!(
+        tgw.problems,
+        ["tgw.log:2: expected 17 fields (as the header says), found 1"]
+    );
     assert_eq!(tgw.records[2].instance, None);
     assert_eq!(tgw.records[2].pkt_src, ip("10.20.33.164"));
 
-    let tp = read(&dir.join("traffic-path.log"), Some(&fmt("traffic-path.format.txt")));
+    let tp = read(
+        &dir.join("traffic-path.log"),
+        Some(&fmt("traffic-path.format.txt")),
+    );
     assert!(tp.problems.is_empty(), "{:?}", tp.problems);
     assert_eq!(tp.records[0].direction, Some(Direction::Ingress));
     assert_eq!(tp.records[1].direction, Some(Direction::Egress));
@@ -188,8 +228,14 @@ fn obsrvbl_headers_in_any_order_and_a_bogus_line() {
     assert_eq!(v3.records.len(), 2);
     let r = &v3.records[0];
     assert_eq!(r.account.as_deref(), Some("000000000000"));
-    assert_eq!((r.src, r.dst, r.pkt_src), (ip("172.18.160.68"), ip("172.18.160.93"), ip("192.168.0.1")));
-    assert_eq!((r.ports, r.tcp_flags, r.bytes), ((Some(443), Some(47460)), Some(19), Some(6392)));
+    assert_eq!(
+        (r.src, r.dst, r.pkt_src),
+        (ip("172.18.160.68"), ip("172.18.160.93"), ip("192.168.0.1"))
+    );
+    assert_eq!(
+        (r.ports, r.tcp_flags, r.bytes),
+        ((Some(443), Some(47460)), Some(19), Some(6392))
+    );
 
     let v4 = read(&dir.join("V4_FILE.txt"), None);
     assert!(v4.problems.is_empty(), "{:?}", v4.problems);
@@ -198,7 +244,11 @@ fn obsrvbl_headers_in_any_order_and_a_bogus_line() {
     let v5 = read(&dir.join("V5_FILE.txt"), None);
     assert_eq!(v5.records.len(), 2);
     assert_eq!(v5.problems.len(), 1);
-    assert!(v5.problems[0].ends_with("expected 29 fields (as the header says), found 2"), "{:?}", v5.problems);
+    assert!(
+        v5.problems[0].ends_with("expected 29 fields (as the header says), found 2"),
+        "{:?}",
+        v5.problems
+    );
     assert_eq!(v5.records[1].direction, Some(Direction::Egress));
 
     // Transit Gateway fields: known by name, carried; no typed field to check here.
@@ -212,10 +262,16 @@ fn obsrvbl_headers_in_any_order_and_a_bogus_line() {
 fn grafana_nat_gateway_files_with_packet_addresses() {
     let Some(d) = samples() else { return };
     let dir = d.join("grafana-vpc-flow-logs-analyzer");
-    let one = read(&dir.join("aws-flow-logs-10.3.11.57-142.250.185.91.log"), None);
+    let one = read(
+        &dir.join("aws-flow-logs-10.3.11.57-142.250.185.91.log"),
+        None,
+    );
     assert!(one.problems.is_empty(), "{:?}", one.problems);
     assert_eq!(one.records.len(), 31);
-    assert!(one.records.iter().all(|r| r.pkt_src == ip("10.3.11.57") || r.pkt_dst == ip("10.3.11.57")));
+    assert!(one
+        .records
+        .iter()
+        .all(|r| r.pkt_src == ip("10.3.11.57") || r.pkt_dst == ip("10.3.11.57")));
     let t = read(&dir.join("aws-test_flow_logs.log"), None);
     assert!(t.problems.is_empty(), "{:?}", t.problems);
     assert_eq!(t.records.len(), 6);
@@ -230,12 +286,18 @@ fn grafana_nat_gateway_files_with_packet_addresses() {
 #[test]
 fn gzip_objects_as_delivered() {
     let Some(d) = samples() else { return };
-    let loki = read(&d.join("grafana-loki-lambda-promtail/vpcflowlog.log.gz"), None);
+    let loki = read(
+        &d.join("grafana-loki-lambda-promtail/vpcflowlog.log.gz"),
+        None,
+    );
     assert!(loki.problems.is_empty(), "{:?}", loki.problems);
     assert_eq!(loki.formats, [V2]);
     assert_eq!(loki.records.len(), 3);
     assert_eq!(loki.records[0].dst, ip("3.239.232.29"));
-    assert_eq!(loki.records[0].interface.as_deref(), Some("eni-0050644426037aa0f"));
+    assert_eq!(
+        loki.records[0].interface.as_deref(),
+        Some("eni-0050644426037aa0f")
+    );
     // No newline after the last record.
     let cx = read(&d.join("coralogix-aws-shipper/vpcflow.log.gz"), None);
     assert!(cx.problems.is_empty(), "{:?}", cx.problems);

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{parse_date, parse_time, print, write_atomic, CommonArgs};
 use crate::check::{Check, Error};
-use crate::output::{self, OutputFormat};
+use crate::output::{self, Format as OutputFormat};
 use crate::report::EXIT_UNTRUSTED;
 
 /// GitHub refuses step summaries over 1 MiB; keep a margin for what other steps append.
@@ -26,8 +26,9 @@ pub struct CheckArgs {
     /// Write the full JSON report (every conversation, uncapped).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// What to print on stdout [default: github when GITHUB_ACTIONS=true, else human].
-    #[arg(long, value_enum)]
+    /// What to print on stdout: human, json or github [default: github when
+    /// GITHUB_ACTIONS=true, else human].
+    #[arg(long, value_parser = parse_format)]
     pub format: Option<OutputFormat>,
     /// Worker threads [default: every core].
     #[arg(long, value_name = "N")]
@@ -58,7 +59,9 @@ impl ColorChoice {
         match self {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         }
     }
 }
@@ -108,9 +111,20 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             .append(true)
             .open(&path)
             .and_then(|mut f| f.write_all(summary.as_bytes()))
-            .with_context(|| format!("cannot append the job summary to {}", PathBuf::from(path).display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot append the job summary to {}",
+                    PathBuf::from(path).display()
+                )
+            })?;
     }
-    let format = args.format.unwrap_or_else(OutputFormat::from_env);
+    let format = args.format.unwrap_or_else(|| {
+        if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+            OutputFormat::Github
+        } else {
+            OutputFormat::Human
+        }
+    });
     let text = match format {
         OutputFormat::Human => output::human::render(&report, args.color.enabled()),
         OutputFormat::Json => output::json::render(&report),
@@ -124,9 +138,18 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code())
 }
 
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse()
+        .map_err(|e: crate::output::UnknownFormat| e.to_string())
+}
+
 /// Prints why the run could not start and returns exit status 2.
 fn untrusted(e: &Error) -> u8 {
-    let _ = writeln!(std::io::stderr(), "error: {e}");
+    let text = match e {
+        Error::Policies(d) => d.render(std::io::stderr().is_terminal()),
+        other => format!("error: {other}\n"),
+    };
+    let _ = std::io::stderr().write_all(text.as_bytes());
     EXIT_UNTRUSTED
 }
 
@@ -143,8 +166,10 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::hidden();
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} archives read, {per_sec} [{elapsed}]")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {pos} archives read, {per_sec} [{elapsed}]",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             bar
         });

@@ -30,7 +30,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     if let Some(n) = args.threads {
         check = check.threads(n);
     }
-    let none = PolicySet::default();
+    let none = PolicySet::from_sources(Vec::<(std::path::PathBuf, String)>::new())?;
     let report = match check.run_with(&none, None, &|| {}) {
         Ok(r) => r,
         Err(e) => {
@@ -42,8 +42,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.json_file {
         write_atomic(path, json.as_bytes())?;
     }
-    print(&if args.json { json } else { render_text(&report.run) })?;
-    Ok(if report.run.problems_total > 0 { EXIT_UNTRUSTED } else { EXIT_PASS })
+    print(&if args.json {
+        json
+    } else {
+        render_text(&report.run)
+    })?;
+    Ok(if report.run.problems_total > 0 {
+        EXIT_UNTRUSTED
+    } else {
+        EXIT_PASS
+    })
 }
 
 /// The inspect document: `{"schema_version": 1, "tool": "flowgate", "inspect": {...}}`.
@@ -62,10 +70,15 @@ pub fn render_json(run: &RunSummary) -> String {
 /// The inspect summary for a person.
 pub fn render_text(run: &RunSummary) -> String {
     use std::fmt::Write;
-    let clean = crate::output::clean_terminal;
+    let clean = crate::output::clean_line;
     let mut out = String::new();
     let c = &run.coverage;
-    let _ = writeln!(out, "archives   {} read, {} skipped (not flow logs by name)", run.archives_read, run.archives_skipped.len());
+    let _ = writeln!(
+        out,
+        "archives   {} read, {} skipped (not flow logs by name)",
+        run.archives_read,
+        run.archives_skipped.len()
+    );
     for s in &run.archives_skipped {
         let _ = writeln!(out, "           skipped {}", clean(s));
     }
@@ -77,11 +90,24 @@ pub fn render_text(run: &RunSummary) -> String {
     );
     match (c.first_start, c.last_end) {
         (Some(s), Some(e)) => {
-            let _ = writeln!(out, "window     {} to {} ({})", rfc3339(s), rfc3339(e), human_duration(c.window_seconds));
+            let _ = writeln!(
+                out,
+                "window     {} to {} ({})",
+                rfc3339(s),
+                rfc3339(e),
+                human_duration(c.window_seconds)
+            );
             let _ = writeln!(out, "days       {} ({})", c.days.len(), c.days.join(", "));
             match c.longest_gap {
                 Some(g) => {
-                    let _ = writeln!(out, "gaps       longest {} from {} to {}; {} hours without any record", human_duration(g.seconds), rfc3339(g.from), rfc3339(g.to), c.hours_without_records);
+                    let _ = writeln!(
+                        out,
+                        "gaps       longest {} from {} to {}; {} hours without any record",
+                        human_duration(g.seconds),
+                        rfc3339(g.from),
+                        rfc3339(g.to),
+                        c.hours_without_records
+                    );
                 }
                 None => {
                     let _ = writeln!(out, "gaps       none");
@@ -93,18 +119,38 @@ pub fn render_text(run: &RunSummary) -> String {
         }
     }
     let _ = writeln!(out, "interfaces {}", c.interfaces);
-    let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", ") };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", ")
+        }
+    };
     let _ = writeln!(out, "accounts   {}", list(&c.accounts));
     let _ = writeln!(out, "regions    {}", list(&c.regions));
     let _ = writeln!(out, "formats    {}", run.formats.len());
     for f in &run.formats {
-        let _ = writeln!(out, "  {} archive{}: {}", f.archives, if f.archives == 1 { "" } else { "s" }, clean(&f.fields));
+        let _ = writeln!(
+            out,
+            "  {} archive{}: {}",
+            f.archives,
+            if f.archives == 1 { "" } else { "s" },
+            clean(&f.fields)
+        );
     }
     if !run.unknown_fields.is_empty() {
-        let _ = writeln!(out, "warning: header fields flowgate does not know were carried and ignored: {}", list(&run.unknown_fields));
+        let _ = writeln!(
+            out,
+            "warning: header fields flowgate does not know were carried and ignored: {}",
+            list(&run.unknown_fields)
+        );
     }
     if run.problems_total > 0 {
-        let _ = writeln!(out, "problems   {} (the evidence was not read completely: exit 2)", run.problems_total);
+        let _ = writeln!(
+            out,
+            "problems   {} (the evidence was not read completely: exit 2)",
+            run.problems_total
+        );
         for p in run.problems.iter().take(20) {
             let _ = writeln!(out, "  {}", clean(&p.to_string()));
         }

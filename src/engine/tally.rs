@@ -214,7 +214,11 @@ mod tests {
 
     #[test]
     fn problems_keep_the_first_by_place() {
-        let p = |a: &str, l| Problem { archive: a.into(), line: Some(l), message: "x".into() };
+        let p = |a: &str, l| Problem {
+            archive: a.into(),
+            line: Some(l),
+            message: "x".into(),
+        };
         let mut one = ProblemLog::default();
         one.push(p("b", 1));
         let mut two = ProblemLog::default();

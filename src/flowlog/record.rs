@@ -346,10 +346,7 @@ mod tests {
     #[test]
     fn ipv6_addresses_parse() {
         let f = Flow::parse(&v2(), b"2 210987654321 eni-0a7c91d2e4b5f6071 2001:db8:77::15 2001:db8:78::9:1 40112 22 6 31 6104 1762052410 1762052470 ACCEPT OK").unwrap();
-        assert_eq!(
-            f.src,
-            Some("2001:db8:77::15".parse().unwrap())
-        );
+        assert_eq!(f.src, Some("2001:db8:77::15".parse().unwrap()));
         let f = Flow::parse(&v2(), b"2 1 eni-1 2a02:cf40:: ::1 1 2 17 1 1 1 2 REJECT OK").unwrap();
         assert_eq!(f.src, Some("2a02:cf40::".parse().unwrap()));
     }

@@ -373,9 +373,15 @@ mod tests {
     #[test]
     fn empty_and_header_only_archives_are_problems() {
         let (c, _) = run(b"", &ScanOptions::default());
-        assert_eq!(c.problems, ["a.log: archive is empty: no header and no records"]);
+        assert_eq!(
+            c.problems,
+            ["a.log: archive is empty: no header and no records"]
+        );
         let (c, _) = run(HDR.as_bytes(), &ScanOptions::default());
-        assert_eq!(c.problems, ["a.log: archive holds no records (only a header or blank lines)"]);
+        assert_eq!(
+            c.problems,
+            ["a.log: archive holds no records (only a header or blank lines)"]
+        );
     }
 
     #[test]

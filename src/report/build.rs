@@ -36,7 +36,12 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         nodata: tally.nodata,
         skipdata: tally.skipdata,
         problems_total: tally.problems.total,
-        problems: tally.problems.kept.into_iter().map(ProblemReport::from).collect(),
+        problems: tally
+            .problems
+            .kept
+            .into_iter()
+            .map(ProblemReport::from)
+            .collect(),
         formats: tally
             .formats
             .into_iter()
@@ -71,7 +76,11 @@ fn policy_report(
     archives: &[Archive],
     today: time::Date,
 ) -> PolicyReport {
-    let archive_name = |i: usize| archives.get(i).map_or_else(|| format!("archive #{i}"), |a| a.display.clone());
+    let archive_name = |i: usize| {
+        archives
+            .get(i)
+            .map_or_else(|| format!("archive #{i}"), |a| a.display.clone())
+    };
     let mut conversations: Vec<Conversation> = pt
         .conversations
         .into_iter()
@@ -96,9 +105,14 @@ fn policy_report(
         })
         .collect();
     conversations.sort_by(|a, b| {
-        b.records
-            .cmp(&a.records)
-            .then_with(|| (a.protocol, a.client, a.server, a.server_port).cmp(&(b.protocol, b.client, b.server, b.server_port)))
+        b.records.cmp(&a.records).then_with(|| {
+            (a.protocol, a.client, a.server, a.server_port).cmp(&(
+                b.protocol,
+                b.client,
+                b.server,
+                b.server_port,
+            ))
+        })
     });
     let allows: Vec<AllowUse> = policy
         .allows
@@ -133,7 +147,14 @@ fn policy_report(
             )
         })
         .collect();
-    let demands = demands(&policy.evidence, pt.counts.in_scope, &run.coverage, run.skipdata, &allows, &waivers);
+    let demands = demands(
+        &policy.evidence,
+        pt.counts.in_scope,
+        &run.coverage,
+        run.skipdata,
+        &allows,
+        &waivers,
+    );
     let status = if !field_errors.is_empty() {
         Status::Error
     } else if !conversations.is_empty() || demands.iter().any(|d| d.status == DemandStatus::Fail) {
@@ -177,7 +198,11 @@ fn demands(
     allows: &[AllowUse],
     waivers: &[WaiverUse],
 ) -> Vec<Demand> {
-    let demand = |kind, status, message: String| Demand { kind, status, message };
+    let demand = |kind, status, message: String| Demand {
+        kind,
+        status,
+        message,
+    };
     let mut out = Vec::new();
 
     out.push(if in_scope > 0 {
@@ -253,7 +278,11 @@ fn demands(
         )
     });
 
-    let unused: Vec<&str> = allows.iter().filter(|a| a.hits == 0).map(|a| a.name.as_str()).collect();
+    let unused: Vec<&str> = allows
+        .iter()
+        .filter(|a| a.hits == 0)
+        .map(|a| a.name.as_str())
+        .collect();
     out.push(if unused.is_empty() {
         demand(DemandKind::UnusedAllow, DemandStatus::Pass, "every allow rule matched traffic".into())
     } else {
@@ -268,11 +297,23 @@ fn demands(
         )
     });
 
-    let unused_waivers: Vec<&str> = waivers.iter().filter(|w| w.hits == 0).map(|w| w.name.as_str()).collect();
+    let unused_waivers: Vec<&str> = waivers
+        .iter()
+        .filter(|w| w.hits == 0)
+        .map(|w| w.name.as_str())
+        .collect();
     out.push(if waivers.is_empty() {
-        demand(DemandKind::UnusedWaiver, DemandStatus::Skipped, "no waivers".into())
+        demand(
+            DemandKind::UnusedWaiver,
+            DemandStatus::Skipped,
+            "no waivers".into(),
+        )
     } else if unused_waivers.is_empty() {
-        demand(DemandKind::UnusedWaiver, DemandStatus::Pass, "every waiver matched traffic".into())
+        demand(
+            DemandKind::UnusedWaiver,
+            DemandStatus::Pass,
+            "every waiver matched traffic".into(),
+        )
     } else {
         demand(
             DemandKind::UnusedWaiver,
@@ -280,7 +321,11 @@ fn demands(
             format!(
                 "waiver{} matched no traffic and can be deleted: {}",
                 if unused_waivers.len() == 1 { "" } else { "s" },
-                unused_waivers.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                unused_waivers
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     });
