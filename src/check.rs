@@ -186,9 +186,7 @@ impl Check {
     }
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).
-    pub fn discover(
-        &self,
-    ) -> Result<(Vec<crate::flowlog::Archive>, Vec<String>, Vec<Problem>), Error> {
+    pub fn discover(&self) -> Result<Found, Error> {
         let found = discover(&self.logs);
         let problems: Vec<Problem> = found
             .errors

@@ -91,10 +91,8 @@ impl Repo {
 
 /// A record in the test header's format.
 fn rec(
-    src: &str,
-    dst: &str,
-    sp: u16,
-    dp: u16,
+    (src, sp): (&str, u16),
+    (dst, dp): (&str, u16),
     proto: u8,
     start: u64,
     action: &str,
@@ -143,19 +141,19 @@ fn every_verdict_branch_is_counted() {
         "a.log.gz",
         &[
             // out of scope
-            &rec("10.0.1.10", "8.8.8.8", 40000, 53, 17, T0, "ACCEPT", "0"),
+            &rec(("10.0.1.10", 40000), ("8.8.8.8", 53), 17, T0, "ACCEPT", "0"),
             // allowed, both directions
-            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
-            &rec("10.20.30.5", "10.0.1.10", 443, 40001, 6, T0, "ACCEPT", "18"),
+            &rec(("10.0.1.10", 40001), ("10.20.30.5", 443), 6, T0, "ACCEPT", "2"),
+            &rec(("10.20.30.5", 443), ("10.0.1.10", 40001), 6, T0, "ACCEPT", "18"),
             // already rejected
-            &rec("10.0.1.10", "10.20.50.9", 40002, 3389, 6, T0, "REJECT", "2"),
+            &rec(("10.0.1.10", 40002), ("10.20.50.9", 3389), 6, T0, "REJECT", "2"),
             // waived (unexpired)
-            &rec("10.0.1.11", "10.20.99.7", 40003, 9100, 6, T0 + 60, "ACCEPT", "2"),
+            &rec(("10.0.1.11", 40003), ("10.20.99.7", 9100), 6, T0 + 60, "ACCEPT", "2"),
             // expired waiver: a violation
-            &rec("10.0.1.12", "10.20.98.4", 40004, 22, 6, T0 + 120, "ACCEPT", "2"),
+            &rec(("10.0.1.12", 40004), ("10.20.98.4", 22), 6, T0 + 120, "ACCEPT", "2"),
             // violation
-            &rec("10.0.2.15", "10.20.40.12", 40005, 1433, 6, T0 + 180, "ACCEPT", "2"),
-            &rec("10.20.40.12", "10.0.2.15", 1433, 40005, 6, T0 + 180, "ACCEPT", "18"),
+            &rec(("10.0.2.15", 40005), ("10.20.40.12", 1433), 6, T0 + 180, "ACCEPT", "2"),
+            &rec(("10.20.40.12", 1433), ("10.0.2.15", 40005), 6, T0 + 180, "ACCEPT", "18"),
             "5 111122223333 eni-0aa11bb22cc33dd44 - - - - - - - 1762041600 1762041660 - NODATA vpc-0a1b2c3d4e5f60718 - -",
         ],
     );
@@ -196,30 +194,24 @@ fn passing_check_exits_zero_and_threads_do_not_change_reports() {
             &format!("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2025/11/02/f{i:02}.log.gz"),
             &[
                 &rec(
-                    "10.0.1.10",
-                    "10.20.30.5",
-                    40001 + i,
-                    443,
+                    ("10.0.1.10", 40001 + i),
+                    ("10.20.30.5", 443),
                     6,
                     T0 + 300 * i as u64,
                     "ACCEPT",
                     "2",
                 ),
                 &rec(
-                    "10.0.1.11",
-                    "10.20.99.7",
-                    41000 + i,
-                    9100,
+                    ("10.0.1.11", 41000 + i),
+                    ("10.20.99.7", 9100),
                     6,
                     T0 + 300 * i as u64,
                     "ACCEPT",
                     "2",
                 ),
                 &rec(
-                    "10.0.1.12",
-                    "10.20.98.4",
-                    42000 + i,
-                    22,
+                    ("10.0.1.12", 42000 + i),
+                    ("10.20.98.4", 22),
                     6,
                     T0 + 300 * i as u64,
                     "ACCEPT",
@@ -261,10 +253,8 @@ fn junit_is_well_formed_and_names_are_stable() {
     r.policy("retail", RETAIL).archive(
         "weird & <name> ]]>.log.gz",
         &[&rec(
-            "10.0.2.15",
-            "10.20.40.12",
-            40005,
-            1433,
+            ("10.0.2.15", 40005),
+            ("10.20.40.12", 1433),
             6,
             T0,
             "ACCEPT",
@@ -332,7 +322,14 @@ fn a_policy_needing_a_missing_field_is_untrusted() {
 #[test]
 fn bad_records_are_problems_and_good_ones_still_count() {
     let r = Repo::new();
-    let good = rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2");
+    let good = rec(
+        ("10.0.1.10", 40001),
+        ("10.20.30.5", 443),
+        6,
+        T0,
+        "ACCEPT",
+        "2",
+    );
     let text = format!("{HEADER}\n{good}\nnot a record\n{good}\n");
     r.policy("retail", RETAIL).raw("b.log", text.as_bytes());
     let (code, doc, stdout, _) = r.check(&[]);
@@ -349,12 +346,17 @@ fn since_and_until_restrict_records() {
     r.policy("retail", RETAIL).archive(
         "a.log.gz",
         &[
-            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
             &rec(
-                "10.0.2.15",
-                "10.20.40.12",
-                40005,
-                1433,
+                ("10.0.1.10", 40001),
+                ("10.20.30.5", 443),
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            ),
+            &rec(
+                ("10.0.2.15", 40005),
+                ("10.20.40.12", 1433),
                 6,
                 T0 + 7200,
                 "ACCEPT",
@@ -390,10 +392,8 @@ fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
         .archive(
             "a.log.gz",
             &[&rec(
-                "10.0.1.10",
-                "10.20.30.5",
-                40001,
-                443,
+                ("10.0.1.10", 40001),
+                ("10.20.30.5", 443),
                 6,
                 T0,
                 "ACCEPT",
@@ -413,8 +413,8 @@ fn inspect_summarises_archives_without_policies() {
     r.archive(
         "AWSLogs/111122223333/vpcflowlogs/us-gov-east-1/2025/11/02/111122223333_vpcflowlogs_us-gov-east-1_fl-0123abcd_20251102T0000Z_abcdef12.log.gz",
         &[
-            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2"),
-            &rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0 + 7200, "ACCEPT", "2"),
+            &rec(("10.0.1.10", 40001), ("10.20.30.5", 443), 6, T0, "ACCEPT", "2"),
+            &rec(("10.0.1.10", 40001), ("10.20.30.5", 443), 6, T0 + 7200, "ACCEPT", "2"),
         ],
     )
     .raw("notes.md", b"# not a log\n");
@@ -446,7 +446,14 @@ fn two_gzip_members_and_a_truncated_one() {
         e.write_all(s.as_bytes()).unwrap();
         e.finish().unwrap()
     };
-    let good = rec("10.0.1.10", "10.20.30.5", 40001, 443, 6, T0, "ACCEPT", "2");
+    let good = rec(
+        ("10.0.1.10", 40001),
+        ("10.20.30.5", 443),
+        6,
+        T0,
+        "ACCEPT",
+        "2",
+    );
     let mut two = gz(&format!("{HEADER}\n{good}\n"));
     two.extend(gz(&format!("{good}\n")));
     r.raw("two.log.gz", &two);
