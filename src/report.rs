@@ -331,7 +331,9 @@ pub fn human_duration(secs: u64) -> String {
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m"),
+        (0, _, 0) => format!("{h}h"),
         (0, _, _) => format!("{h}h {m}m"),
+        (_, 0, _) => format!("{d}d"),
         _ => format!("{d}d {h}h"),
     }
 }
@@ -363,6 +365,8 @@ mod tests {
         assert_eq!(human_duration(45), "45s");
         assert_eq!(human_duration(90 * 60), "1h 30m");
         assert_eq!(human_duration(3 * 86400 + 3600), "3d 1h");
+        assert_eq!(human_duration(30 * 86400), "30d");
+        assert_eq!(human_duration(2 * 3600), "2h");
     }
 
     #[test]

@@ -185,7 +185,7 @@ fn failing_policy() -> PolicyReport {
             Demand {
                 kind: DemandKind::Gaps,
                 status: DemandStatus::Pass,
-                message: "longest gap 2h 0m; the policy allows 4h".into(),
+                message: "longest gap 2h; the policy allows 4h".into(),
             },
             Demand {
                 kind: DemandKind::Skipdata,
