@@ -137,13 +137,27 @@ fn policy_report(
             hits,
         })
         .collect();
-    let field_errors: Vec<String> = pt
-        .field_errors
-        .iter()
-        .map(|&(i, field, key)| {
+    // One line per missing field, not per archive: a month of archives in the wrong format
+    // is one mistake, and a 9,000-line report would hide it.
+    let mut missing: std::collections::BTreeMap<(crate::flowlog::Field, &str), (usize, usize)> =
+        std::collections::BTreeMap::new();
+    for &(i, field, key) in &pt.field_errors {
+        let entry = missing.entry((field, key)).or_insert((0, i));
+        entry.0 += 1;
+        entry.1 = entry.1.min(i);
+    }
+    let field_errors: Vec<String> = missing
+        .into_iter()
+        .map(|((field, key), (count, first))| {
+            let which = if count == 1 {
+                archive_name(first)
+            } else {
+                format!("{count} archives (the first: {})", archive_name(first))
+            };
             format!(
-                "needs field `{field}` (for `{key}`), which {} does not have: the policy cannot be judged on it",
-                archive_name(i)
+                "needs field `{field}` (for `{key}`), which {which} {} not have: the policy cannot be judged on {}",
+                if count == 1 { "does" } else { "do" },
+                if count == 1 { "it" } else { "them" },
             )
         })
         .collect();
