@@ -41,9 +41,9 @@ pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<PolicySet, Diagnostics> {
                 Diagnostic::error(
                     "file-too-large",
                     format!(
-                        "`{}` is larger than {} KiB, too large for a policy file",
+                        "`{}` is larger than {} MiB, too large for a policy file",
                         path.display(),
-                        MAX_FILE_BYTES / 1024
+                        MAX_FILE_BYTES >> 20
                     ),
                 )
                 .with_note("policy files are small TOML files; is this path the right one?"),
@@ -268,11 +268,17 @@ fn load_file(
         // report mistakes the author did not make.
         for e in errors {
             let span = e.span().unwrap_or(0..0);
+            // toml says "unclosed array, expected `]`": the what in the message, the
+            // expectation under the caret.
+            let (what, expected) = match e.message().split_once(", expected ") {
+                Some((what, expected)) => (what, format!("expected {expected}")),
+                None => (e.message(), String::new()),
+            };
             d.error(
                 "toml-syntax",
                 span,
-                format!("invalid TOML: {}", e.message()),
-                e.message().to_string(),
+                format!("invalid TOML: {what}"),
+                expected,
             );
         }
         return (None, d.diags);
