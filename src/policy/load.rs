@@ -16,7 +16,7 @@ use toml::de::DeTable;
 
 use crate::diag::{self, Diagnostic, Diagnostics, FileId, Files, Label, Severity};
 
-use super::matcher::{End, Key, Matcher};
+use super::matcher::{End, Key, Matcher, Slot};
 use super::raw::{self, FileDiags, SectionCfg};
 use super::{values, EvidenceDemands, Policy, PolicySet, Rule, Scope, Waiver};
 
@@ -496,22 +496,13 @@ fn compile(
             continue;
         }
         spans.push((key, e.value.span()));
-        match key {
-            Key::Src => m.addrs[End::Src as usize] = values::addresses(e, d),
-            Key::Dst => m.addrs[End::Dst as usize] = values::addresses(e, d),
-            Key::Peer => m.addrs[End::Peer as usize] = values::addresses(e, d),
-            Key::Local => m.addrs[End::Local as usize] = values::addresses(e, d),
-            Key::SrcPort => m.ports[End::Src as usize] = values::ports(e, d),
-            Key::DstPort => m.ports[End::Dst as usize] = values::ports(e, d),
-            Key::PeerPort => m.ports[End::Peer as usize] = values::ports(e, d),
-            Key::LocalPort => m.ports[End::Local as usize] = values::ports(e, d),
-            Key::Protocol => m.protocol = values::protocols(e, d),
-            Key::Direction => m.direction = values::directions(e, d),
-            Key::Action => m.action = values::actions(e, d),
-            Key::Interface | Key::Vpc | Key::Subnet | Key::Instance => {
-                let kind = values::id_kind(key).expect("an id key");
-                m.ids[kind as usize] = values::ids(kind, e, d);
-            }
+        match key.slot() {
+            Slot::Addr(end) => m.addrs[end as usize] = values::addresses(e, d),
+            Slot::Port(end) => m.ports[end as usize] = values::ports(e, d),
+            Slot::Protocol => m.protocol = values::protocols(e, d),
+            Slot::Id(kind) => m.ids[kind as usize] = values::ids(kind, e, d),
+            Slot::Direction => m.direction = values::directions(e, d),
+            Slot::Action => m.action = values::actions(e, d),
         }
     }
     (m, spans)

@@ -14,7 +14,7 @@ use toml::Spanned;
 use crate::flowlog::{Action, Direction};
 
 use super::duration;
-use super::matcher::{action_bit, direction_bit, IdKind, Key};
+use super::matcher::{action_bit, direction_bit, IdKind};
 use super::raw::{closest, show, type_name, Entry, FileDiags};
 use super::sets::{AddrSet, Bits, IdSet, PortSet, ProtoSet};
 use super::Level;
@@ -494,16 +494,5 @@ pub(crate) fn date(e: &Entry<'_>, d: &mut FileDiags) -> Option<time::Date> {
             );
             None
         }
-    }
-}
-
-/// Which compiled slot a matching key fills.
-pub(crate) fn id_kind(key: Key) -> Option<IdKind> {
-    match key {
-        Key::Interface => Some(IdKind::Interface),
-        Key::Vpc => Some(IdKind::Vpc),
-        Key::Subnet => Some(IdKind::Subnet),
-        Key::Instance => Some(IdKind::Instance),
-        _ => None,
     }
 }
