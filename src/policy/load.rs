@@ -33,10 +33,7 @@ pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<PolicySet, Diagnostics> {
     for path in found {
         match read(&path) {
             Ok(text) => sources.push((path, text)),
-            Err(Unreadable::Io(e)) => diags.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read `{}`: {e}", path.display()),
-            )),
+            Err(Unreadable::Io(e)) => diags.push(io_error("", &path, e)),
             Err(Unreadable::TooLarge) => diags.push(
                 Diagnostic::error(
                     "file-too-large",
@@ -167,10 +164,7 @@ fn discover(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     for path in paths {
         let mut found = Vec::new();
         match fs::metadata(path) {
-            Err(e) => diags.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read `{}`: {e}", path.display()),
-            )),
+            Err(e) => diags.push(io_error("", path, e)),
             Ok(m) if m.is_dir() => {
                 walk(path, &mut found, diags);
                 found.sort();
@@ -194,10 +188,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            diags.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read directory `{}`: {e}", dir.display()),
-            ));
+            diags.push(io_error("directory ", dir, e));
             return;
         }
     };
@@ -205,10 +196,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                diags.push(Diagnostic::error(
-                    "io-error",
-                    format!("cannot read directory `{}`: {e}", dir.display()),
-                ));
+                diags.push(io_error("directory ", dir, e));
                 continue;
             }
         };
@@ -227,6 +215,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
             out.push(path);
         }
     }
+}
+
+/// `cannot read [directory ]`path`: reason`: the path matters more than the reason.
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        "io-error",
+        format!("cannot read {what}`{}`: {e}", path.display()),
+    )
 }
 
 enum Unreadable {
