@@ -27,6 +27,13 @@ struct SourceFile {
     line_starts: Vec<usize>,
 }
 
+impl SourceFile {
+    /// 0-based line of a byte offset (the last line for offsets past the end).
+    fn line_index(&self, byte: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= byte) - 1
+    }
+}
+
 /// The registry of policy sources, so diagnostics can show `path:line:col` and the line itself.
 #[derive(Clone, Debug, Default)]
 pub struct Files {
@@ -82,7 +89,7 @@ impl Files {
     pub fn line_col(&self, id: FileId, byte: usize) -> (u32, u32) {
         let file = self.file(id);
         let byte = byte.min(file.source.len());
-        let line = file.line_starts.partition_point(|&s| s <= byte) - 1;
+        let line = file.line_index(byte);
         let start = file.line_starts[line];
         let col = csfiles::column_index(&file.source, start..byte + 1, byte);
         (to_u32(line + 1), to_u32(col + 1))
@@ -128,8 +135,7 @@ impl<'a> csfiles::Files<'a> for Files {
     }
 
     fn line_index(&'a self, id: FileId, byte_index: usize) -> Result<usize, FilesError> {
-        let starts = &self.get(id)?.line_starts;
-        Ok(starts.partition_point(|&s| s <= byte_index) - 1)
+        Ok(self.get(id)?.line_index(byte_index))
     }
 
     fn line_range(&'a self, id: FileId, line_index: usize) -> Result<Range<usize>, FilesError> {

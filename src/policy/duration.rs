@@ -28,6 +28,11 @@ pub fn parse(text: &str) -> Result<u64, String> {
         let Some(unit) = after.chars().next() else {
             return Err(format!("`{num}` has no unit (w, d, h, m or s)"));
         };
+        if unit.is_whitespace() {
+            return Err(format!(
+                "write the unit right after `{num}`, without a space"
+            ));
+        }
         let Some(&(_, secs)) = UNITS.iter().find(|(u, _)| *u == unit) else {
             return Err(format!("unknown unit `{unit}` (use w, d, h, m or s)"));
         };

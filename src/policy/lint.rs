@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use crate::diag::{self, Diagnostic, Label, Severity};
 
-use super::matcher::{End, IdKind, Key, Matcher};
+use super::matcher::{Key, Matcher, Slot};
 use super::sets::{AddrSet, Bits, IdSet, PortSet, ProtoSet, SetOps};
 use super::{Policy, PolicySet, Rule};
 
@@ -41,7 +41,7 @@ fn lint_policy(p: &Policy, today: time::Date, out: &mut Vec<Diagnostic>) {
             out.push(outside_scope(p, rule, kind, key));
             continue;
         }
-        let covers = covers(p, rule, None);
+        let covers = covers_scope(p, rule);
         if covers {
             out.push(
                 Diagnostic::error(
@@ -74,7 +74,7 @@ fn lint_policy(p: &Policy, today: time::Date, out: &mut Vec<Diagnostic>) {
         let earlier = shadowers
             .iter()
             .take_while(|r| kind == "waiver" || !std::ptr::eq(**r, rule))
-            .find(|r| covers(p, rule, Some(&r.matcher)));
+            .find(|by| contains(p, by, rule));
         if let Some(by) = earlier {
             let what = if kind == "waiver" {
                 "is never consulted"
@@ -233,24 +233,13 @@ impl Set {
 }
 
 fn get(m: &Matcher, key: Key) -> Option<Set> {
-    let end = |e: End| e as usize;
-    let id = |k: IdKind| k as usize;
-    match key {
-        Key::Src => m.addrs[end(End::Src)].clone().map(Set::Addr),
-        Key::Dst => m.addrs[end(End::Dst)].clone().map(Set::Addr),
-        Key::Peer => m.addrs[end(End::Peer)].clone().map(Set::Addr),
-        Key::Local => m.addrs[end(End::Local)].clone().map(Set::Addr),
-        Key::SrcPort => m.ports[end(End::Src)].clone().map(Set::Port),
-        Key::DstPort => m.ports[end(End::Dst)].clone().map(Set::Port),
-        Key::PeerPort => m.ports[end(End::Peer)].clone().map(Set::Port),
-        Key::LocalPort => m.ports[end(End::Local)].clone().map(Set::Port),
-        Key::Protocol => m.protocol.map(Set::Proto),
-        Key::Interface => m.ids[id(IdKind::Interface)].clone().map(Set::Id),
-        Key::Vpc => m.ids[id(IdKind::Vpc)].clone().map(Set::Id),
-        Key::Subnet => m.ids[id(IdKind::Subnet)].clone().map(Set::Id),
-        Key::Instance => m.ids[id(IdKind::Instance)].clone().map(Set::Id),
-        Key::Direction => m.direction.map(Set::Bits),
-        Key::Action => m.action.map(Set::Bits),
+    match key.slot() {
+        Slot::Addr(end) => m.addrs[end as usize].clone().map(Set::Addr),
+        Slot::Port(end) => m.ports[end as usize].clone().map(Set::Port),
+        Slot::Protocol => m.protocol.map(Set::Proto),
+        Slot::Id(kind) => m.ids[kind as usize].clone().map(Set::Id),
+        Slot::Direction => m.direction.map(Set::Bits),
+        Slot::Action => m.action.map(Set::Bits),
     }
 }
 
@@ -280,22 +269,24 @@ fn disjoint_key(p: &Policy, rule: &Rule) -> Option<Key> {
         .find(|&k| effective(p, rule, k).is_some_and(|s| s.is_empty()))
 }
 
-/// Whether every in-scope record that `rule` matches is matched by `by` too (`None`: by a rule
-/// without keys, i.e. whether `rule` matches every in-scope record). A key of `by` is met when
-/// what the rule and scope leave on that key is inside it; a key neither constrains is unknown,
-/// and a record may hold `-` there, so it is not met.
-fn covers(p: &Policy, rule: &Rule, by: Option<&Matcher>) -> bool {
-    match by {
-        None => rule.matcher.keys().into_iter().all(|k| {
-            let scope = scope_set(p, k);
-            let mine = get(&rule.matcher, k).expect("a key of the rule");
-            scope.is_some_and(|s| s.is_subset(&mine))
-        }),
-        Some(by) => by.keys().into_iter().all(|k| {
-            let theirs = get(by, k).expect("a key of the rule");
-            effective(p, rule, k).is_some_and(|s| s.is_subset(&theirs))
-        }),
-    }
+/// Whether `rule` matches every record in scope: on each of its keys it holds at least what
+/// the scope lets through. A key the scope leaves open is not covered, even by every value,
+/// since a record may hold `-` there.
+fn covers_scope(p: &Policy, rule: &Rule) -> bool {
+    rule.matcher.keys().into_iter().all(|k| {
+        let mine = get(&rule.matcher, k).expect("a key of the rule");
+        scope_set(p, k).is_some_and(|s| s.is_subset(&mine))
+    })
+}
+
+/// Whether every in-scope record that `rule` matches is matched by `by` too: on each key of
+/// `by`, what the rule and scope leave is inside `by`'s set. A key neither constrains is not
+/// met, for the same reason as in [`covers_scope`].
+fn contains(p: &Policy, by: &Rule, rule: &Rule) -> bool {
+    by.matcher.keys().into_iter().all(|k| {
+        let theirs = get(&by.matcher, k).expect("a key of the rule");
+        effective(p, rule, k).is_some_and(|s| s.is_subset(&theirs))
+    })
 }
 
 #[cfg(test)]

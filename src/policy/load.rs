@@ -16,7 +16,7 @@ use toml::de::DeTable;
 
 use crate::diag::{self, Diagnostic, Diagnostics, FileId, Files, Label, Severity};
 
-use super::matcher::{End, Key, Matcher};
+use super::matcher::{End, Key, Matcher, Slot};
 use super::raw::{self, FileDiags, SectionCfg};
 use super::{values, EvidenceDemands, Policy, PolicySet, Rule, Scope, Waiver};
 
@@ -33,17 +33,14 @@ pub(crate) fn load_paths(paths: &[PathBuf]) -> Result<PolicySet, Diagnostics> {
     for path in found {
         match read(&path) {
             Ok(text) => sources.push((path, text)),
-            Err(Unreadable::Io(e)) => diags.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read `{}`: {e}", path.display()),
-            )),
+            Err(Unreadable::Io(e)) => diags.push(io_error("", &path, e)),
             Err(Unreadable::TooLarge) => diags.push(
                 Diagnostic::error(
                     "file-too-large",
                     format!(
-                        "`{}` is larger than {} KiB, too large for a policy file",
+                        "`{}` is larger than {} MiB, too large for a policy file",
                         path.display(),
-                        MAX_FILE_BYTES / 1024
+                        MAX_FILE_BYTES >> 20
                     ),
                 )
                 .with_note("policy files are small TOML files; is this path the right one?"),
@@ -167,10 +164,7 @@ fn discover(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     for path in paths {
         let mut found = Vec::new();
         match fs::metadata(path) {
-            Err(e) => diags.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read `{}`: {e}", path.display()),
-            )),
+            Err(e) => diags.push(io_error("", path, e)),
             Ok(m) if m.is_dir() => {
                 walk(path, &mut found, diags);
                 found.sort();
@@ -194,10 +188,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            diags.push(Diagnostic::error(
-                "io-error",
-                format!("cannot read directory `{}`: {e}", dir.display()),
-            ));
+            diags.push(io_error("directory ", dir, e));
             return;
         }
     };
@@ -205,10 +196,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                diags.push(Diagnostic::error(
-                    "io-error",
-                    format!("cannot read directory `{}`: {e}", dir.display()),
-                ));
+                diags.push(io_error("directory ", dir, e));
                 continue;
             }
         };
@@ -227,6 +215,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
             out.push(path);
         }
     }
+}
+
+/// `cannot read [directory ]`path`: reason`: the path matters more than the reason.
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Diagnostic {
+    Diagnostic::error(
+        "io-error",
+        format!("cannot read {what}`{}`: {e}", path.display()),
+    )
 }
 
 enum Unreadable {
@@ -268,11 +264,17 @@ fn load_file(
         // report mistakes the author did not make.
         for e in errors {
             let span = e.span().unwrap_or(0..0);
+            // toml says "unclosed array, expected `]`": the what in the message, the
+            // expectation under the caret.
+            let (what, expected) = match e.message().split_once(", expected ") {
+                Some((what, expected)) => (what, format!("expected {expected}")),
+                None => (e.message(), String::new()),
+            };
             d.error(
                 "toml-syntax",
                 span,
-                format!("invalid TOML: {}", e.message()),
-                e.message().to_string(),
+                format!("invalid TOML: {what}"),
+                expected,
             );
         }
         return (None, d.diags);
@@ -490,22 +492,13 @@ fn compile(
             continue;
         }
         spans.push((key, e.value.span()));
-        match key {
-            Key::Src => m.addrs[End::Src as usize] = values::addresses(e, d),
-            Key::Dst => m.addrs[End::Dst as usize] = values::addresses(e, d),
-            Key::Peer => m.addrs[End::Peer as usize] = values::addresses(e, d),
-            Key::Local => m.addrs[End::Local as usize] = values::addresses(e, d),
-            Key::SrcPort => m.ports[End::Src as usize] = values::ports(e, d),
-            Key::DstPort => m.ports[End::Dst as usize] = values::ports(e, d),
-            Key::PeerPort => m.ports[End::Peer as usize] = values::ports(e, d),
-            Key::LocalPort => m.ports[End::Local as usize] = values::ports(e, d),
-            Key::Protocol => m.protocol = values::protocols(e, d),
-            Key::Direction => m.direction = values::directions(e, d),
-            Key::Action => m.action = values::actions(e, d),
-            Key::Interface | Key::Vpc | Key::Subnet | Key::Instance => {
-                let kind = values::id_kind(key).expect("an id key");
-                m.ids[kind as usize] = values::ids(kind, e, d);
-            }
+        match key.slot() {
+            Slot::Addr(end) => m.addrs[end as usize] = values::addresses(e, d),
+            Slot::Port(end) => m.ports[end as usize] = values::ports(e, d),
+            Slot::Protocol => m.protocol = values::protocols(e, d),
+            Slot::Id(kind) => m.ids[kind as usize] = values::ids(kind, e, d),
+            Slot::Direction => m.direction = values::directions(e, d),
+            Slot::Action => m.action = values::actions(e, d),
         }
     }
     (m, spans)

@@ -75,6 +75,28 @@ impl Key {
         Key::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Where the key's compiled set lives in a [`Matcher`]: the one mapping from keys to
+    /// slots, shared by the loader that fills them and lint that compares them.
+    pub fn slot(self) -> Slot {
+        match self {
+            Key::Src => Slot::Addr(End::Src),
+            Key::Dst => Slot::Addr(End::Dst),
+            Key::Peer => Slot::Addr(End::Peer),
+            Key::Local => Slot::Addr(End::Local),
+            Key::SrcPort => Slot::Port(End::Src),
+            Key::DstPort => Slot::Port(End::Dst),
+            Key::PeerPort => Slot::Port(End::Peer),
+            Key::LocalPort => Slot::Port(End::Local),
+            Key::Protocol => Slot::Protocol,
+            Key::Interface => Slot::Id(IdKind::Interface),
+            Key::Vpc => Slot::Id(IdKind::Vpc),
+            Key::Subnet => Slot::Id(IdKind::Subnet),
+            Key::Instance => Slot::Id(IdKind::Instance),
+            Key::Direction => Slot::Direction,
+            Key::Action => Slot::Action,
+        }
+    }
+
     /// Keys that speak of the peer or local end, and so need a `peer` scope.
     pub fn needs_peer_scope(self) -> bool {
         matches!(
@@ -115,6 +137,17 @@ impl IdKind {
         IdKind::Subnet,
         IdKind::Instance,
     ];
+}
+
+/// A field of a [`Matcher`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Addr(End),
+    Port(End),
+    Protocol,
+    Id(IdKind),
+    Direction,
+    Action,
 }
 
 /// The bit of a direction in a direction set.
@@ -205,8 +238,9 @@ pub struct Matcher {
 }
 
 impl Matcher {
-    /// Whether the record matches every key. Cheap tests first: bit sets, then port ranges,
-    /// then address ranges, then string ids.
+    /// Whether the record matches every key. Cheap tests first: bit sets, then address ranges
+    /// (the key that tells rules apart most often, so most rules fail there), then port ranges,
+    /// then string ids.
     #[inline]
     pub fn matches(&self, s: &Subject<'_, '_>) -> bool {
         let f = s.flow;
@@ -225,16 +259,16 @@ impl Matcher {
                 return false;
             }
         }
-        for (end, set) in self.ports.iter().enumerate() {
+        for (end, set) in self.addrs.iter().enumerate() {
             if let Some(set) = set {
-                if !s.port(end).is_some_and(|p| set.contains(p)) {
+                if !s.addr(end).is_some_and(|a| set.contains(a)) {
                     return false;
                 }
             }
         }
-        for (end, set) in self.addrs.iter().enumerate() {
+        for (end, set) in self.ports.iter().enumerate() {
             if let Some(set) = set {
-                if !s.addr(end).is_some_and(|a| set.contains(a)) {
+                if !s.port(end).is_some_and(|p| set.contains(p)) {
                     return false;
                 }
             }
@@ -255,22 +289,13 @@ impl Matcher {
     }
 
     pub fn has(&self, key: Key) -> bool {
-        match key {
-            Key::Src => self.addrs[0].is_some(),
-            Key::Dst => self.addrs[1].is_some(),
-            Key::Peer => self.addrs[2].is_some(),
-            Key::Local => self.addrs[3].is_some(),
-            Key::SrcPort => self.ports[0].is_some(),
-            Key::DstPort => self.ports[1].is_some(),
-            Key::PeerPort => self.ports[2].is_some(),
-            Key::LocalPort => self.ports[3].is_some(),
-            Key::Protocol => self.protocol.is_some(),
-            Key::Interface => self.ids[0].is_some(),
-            Key::Vpc => self.ids[1].is_some(),
-            Key::Subnet => self.ids[2].is_some(),
-            Key::Instance => self.ids[3].is_some(),
-            Key::Direction => self.direction.is_some(),
-            Key::Action => self.action.is_some(),
+        match key.slot() {
+            Slot::Addr(end) => self.addrs[end as usize].is_some(),
+            Slot::Port(end) => self.ports[end as usize].is_some(),
+            Slot::Protocol => self.protocol.is_some(),
+            Slot::Id(kind) => self.ids[kind as usize].is_some(),
+            Slot::Direction => self.direction.is_some(),
+            Slot::Action => self.action.is_some(),
         }
     }
 

@@ -170,7 +170,12 @@ fn table<'a>(
             });
         return None;
     };
-    let section = format!("[{name}]");
+    // Rules are written `[[allow]]`; messages name them the same way.
+    let section = if name == "allow" || name == "waive" {
+        format!("[[{name}]]")
+    } else {
+        format!("[{name}]")
+    };
     Some(SectionCfg {
         span: value.span(),
         entries: known_entries(t, keys, &section, diags),
@@ -255,7 +260,7 @@ fn hint(name: &str, section: &str) -> Option<&'static str> {
         "cidr" | "cidrs" | "addr" | "address" | "net" | "network" | "networks" | "ip" | "ips" => {
             Some("addresses are `src`, `dst`, `peer` or `local`")
         }
-        "reason" | "expires" if section == "[allow]" => {
+        "reason" | "expires" if section == "[[allow]]" => {
             Some("only waivers have `reason` and `expires`: write this rule as `[[waive]]`")
         }
         _ => None,

@@ -14,7 +14,7 @@ use toml::Spanned;
 use crate::flowlog::{Action, Direction};
 
 use super::duration;
-use super::matcher::{action_bit, direction_bit, IdKind, Key};
+use super::matcher::{action_bit, direction_bit, IdKind};
 use super::raw::{closest, show, type_name, Entry, FileDiags};
 use super::sets::{AddrSet, Bits, IdSet, PortSet, ProtoSet};
 use super::Level;
@@ -257,17 +257,17 @@ pub(crate) fn protocols(e: &Entry<'_>, d: &mut FileDiags) -> Option<ProtoSet> {
 }
 
 fn protocol(v: &Value<'_>, d: &mut FileDiags) -> Option<u8> {
-    let out_of_range = |d: &mut FileDiags| {
+    let out_of_range = |d: &mut FileDiags, n: &dyn std::fmt::Display| {
         d.error(
             "unknown-protocol",
             v.span(),
+            format!("protocol {n} is out of range"),
             "protocol numbers are 0 to 255",
-            "out of range",
         );
     };
     if let Some(n) = integer(v.get_ref()) {
         return u8::try_from(n).ok().or_else(|| {
-            out_of_range(d);
+            out_of_range(d, &n);
             None
         });
     }
@@ -277,7 +277,7 @@ fn protocol(v: &Value<'_>, d: &mut FileDiags) -> Option<u8> {
     };
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse::<u8>().ok().or_else(|| {
-            out_of_range(d);
+            out_of_range(d, &show(s));
             None
         });
     }
@@ -330,11 +330,13 @@ pub(crate) fn ids(kind: IdKind, e: &Entry<'_>, d: &mut FileDiags) -> Option<IdSe
     Some(IdSet::from_ids(list))
 }
 
-/// One of a few fixed words (`ingress`, `ACCEPT`, `packet`), case-insensitive.
+/// One of a few fixed words (`ingress`, `ACCEPT`, `packet`), case-insensitive. `aliases` are
+/// words people use for them elsewhere (`inbound`, `deny`): not accepted, but suggested.
 fn word<T: Copy>(
     key: &str,
     v: &Value<'_>,
     choices: &[(&'static str, T)],
+    aliases: &[(&str, &str)],
     d: &mut FileDiags,
 ) -> Option<T> {
     let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
@@ -353,12 +355,15 @@ fn word<T: Copy>(
     );
     let lower: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    if let Some(best) = closest(&s.to_ascii_lowercase(), &lower) {
+    let typed = s.to_ascii_lowercase();
+    if let Some(best) = closest(&typed, &lower) {
         let i = lower
             .iter()
             .position(|l| *l == best)
             .expect("from the list");
         diag.notes.push(format!("did you mean `{}`?", names[i]));
+    } else if let Some((_, meant)) = aliases.iter().find(|(a, _)| typed.starts_with(a)) {
+        diag.notes.push(format!("did you mean `{meant}`?"));
     }
     None
 }
@@ -368,13 +373,21 @@ pub(crate) fn directions(e: &Entry<'_>, d: &mut FileDiags) -> Option<Bits> {
         ("ingress", Direction::Ingress),
         ("egress", Direction::Egress),
     ];
-    let list = each(e, d, |v, d| word(e.key, v, &choices, d))?;
+    let aliases = [("in", "ingress"), ("out", "egress")];
+    let list = each(e, d, |v, d| word(e.key, v, &choices, &aliases, d))?;
     Some(Bits(list.iter().fold(0, |b, &x| b | 1 << direction_bit(x))))
 }
 
 pub(crate) fn actions(e: &Entry<'_>, d: &mut FileDiags) -> Option<Bits> {
     let choices = [("ACCEPT", Action::Accept), ("REJECT", Action::Reject)];
-    let list = each(e, d, |v, d| word(e.key, v, &choices, d))?;
+    let aliases = [
+        ("allow", "ACCEPT"),
+        ("permit", "ACCEPT"),
+        ("deny", "REJECT"),
+        ("drop", "REJECT"),
+        ("block", "REJECT"),
+    ];
+    let list = each(e, d, |v, d| word(e.key, v, &choices, &aliases, d))?;
     Some(Bits(list.iter().fold(0, |b, &x| b | 1 << action_bit(x))))
 }
 
@@ -384,7 +397,8 @@ pub(crate) fn addresses_mode(e: &Entry<'_>, d: &mut FileDiags) -> Option<super::
         ("interface", Addresses::Interface),
         ("packet", Addresses::Packet),
     ];
-    word(e.key, e.value, &choices, d)
+    let aliases = [("pkt", "packet"), ("nat", "packet"), ("eni", "interface")];
+    word(e.key, e.value, &choices, &aliases, d)
 }
 
 pub(crate) fn level(e: &Entry<'_>, d: &mut FileDiags) -> Option<Level> {
@@ -393,20 +407,20 @@ pub(crate) fn level(e: &Entry<'_>, d: &mut FileDiags) -> Option<Level> {
         ("warn", Level::Warn),
         ("ignore", Level::Ignore),
     ];
+    let aliases = [
+        ("error", "fail"),
+        ("deny", "fail"),
+        ("warn", "warn"),
+        ("off", "ignore"),
+        ("none", "ignore"),
+        ("allow", "ignore"),
+    ];
     let before = d.diags.len();
-    let level = word(e.key, e.value, &choices, d);
+    let level = word(e.key, e.value, &choices, &aliases, d);
     // A level is its own kind of value, with its own code.
     if let Some(diag) = d.diags.get_mut(before) {
         if diag.code == "invalid-value" {
             diag.code = "invalid-level";
-            if diag.notes.is_empty() {
-                if let Some(s) = e.value.get_ref().as_str() {
-                    let s = s.to_ascii_lowercase();
-                    if let Some((n, _)) = choices.iter().find(|(n, _)| s.starts_with(n)) {
-                        diag.notes.push(format!("did you mean `{n}`?"));
-                    }
-                }
-            }
         }
     }
     level
@@ -480,16 +494,5 @@ pub(crate) fn date(e: &Entry<'_>, d: &mut FileDiags) -> Option<time::Date> {
             );
             None
         }
-    }
-}
-
-/// Which compiled slot a matching key fills.
-pub(crate) fn id_kind(key: Key) -> Option<IdKind> {
-    match key {
-        Key::Interface => Some(IdKind::Interface),
-        Key::Vpc => Some(IdKind::Vpc),
-        Key::Subnet => Some(IdKind::Subnet),
-        Key::Instance => Some(IdKind::Instance),
-        _ => None,
     }
 }
