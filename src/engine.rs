@@ -9,6 +9,7 @@
 pub mod tally;
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -88,8 +89,9 @@ fn scan_one(
         plan,
         tally,
         enabled: vec![false; policies.len()],
-        interfaces: HashSet::new(),
+        interfaces: HashSet::default(),
         formats_seen: HashSet::new(),
+        last_minutes: (u64::MAX, u64::MAX),
     };
     let stats = scan_archive(archive, &plan.scan, &mut worker);
     let Worker { interfaces, .. } = worker;
@@ -109,8 +111,34 @@ struct Worker<'a, 't> {
     enabled: Vec<bool>,
     /// Interfaces seen in this archive; a set per archive keeps the global set's string
     /// copies to one per interface and archive.
-    interfaces: HashSet<String>,
+    interfaces: HashSet<String, BuildHasherDefault<Fnv>>,
     formats_seen: HashSet<String>,
+    /// Minute span of the last record marked in the coverage map. Records of one archive
+    /// share a few minutes, so most need no map update at all.
+    last_minutes: (u64, u64),
+}
+
+/// FNV-1a: interface ids are short, trusted-length keys hashed once per record, where the
+/// default SipHash costs more than the rest of the record's bookkeeping.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl Sink for Worker<'_, '_> {
@@ -150,7 +178,12 @@ impl Sink for Worker<'_, '_> {
             }
         }
         if let (Some(s), Some(e)) = (flow.start, flow.end) {
-            self.tally.coverage.add(s, e);
+            self.tally.coverage.widen(s, e);
+            let minutes = (s / 60, e / 60);
+            if minutes != self.last_minutes {
+                self.tally.coverage.mark_minutes(s, e);
+                self.last_minutes = minutes;
+            }
         }
         if let Some(eni) = flow.interface {
             if !self.interfaces.contains(eni) {

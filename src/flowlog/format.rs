@@ -163,6 +163,8 @@ impl Column {
 pub struct Format {
     columns: Vec<Column>,
     position: Vec<Option<u8>>,
+    /// The known field of each column, for the record parser's single pass.
+    slots: Vec<Option<Field>>,
 }
 
 /// Why a header line or `--log-format` value is not a usable format.
@@ -222,7 +224,18 @@ impl Format {
         if position.iter().all(Option::is_none) {
             return Err(FormatError::NoKnownField(columns[0].name().to_string()));
         }
-        Ok(Format { columns, position })
+        let slots = columns
+            .iter()
+            .map(|c| match c {
+                Column::Known(f) => Some(*f),
+                Column::Unknown(_) => None,
+            })
+            .collect();
+        Ok(Format {
+            columns,
+            position,
+            slots,
+        })
     }
 
     /// Parses `--log-format`: AWS's `${version} ${srcaddr} ...` syntax or a plain list of names,
@@ -245,6 +258,14 @@ impl Format {
     /// headers mid-stream, and CloudWatch exports have none at all. A data line never passes,
     /// since it holds numbers, addresses or `-`.
     pub fn from_header_line(line: &[u8]) -> Option<Result<Format, FormatError>> {
+        // Every line passes through here, so reject data lines before allocating anything: the
+        // first token that is not a name (a number, an address, `-`) settles it.
+        let mut names = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .filter(|t| !t.is_empty());
+        if !names.all(is_name_like_bytes) {
+            return None;
+        }
         let text = std::str::from_utf8(line).ok()?;
         let tokens: Vec<&str> = text.split_ascii_whitespace().collect();
         if tokens.is_empty() || !tokens.iter().all(|t| is_name_like(t)) {
@@ -281,6 +302,12 @@ impl Format {
         self.position[field as usize].map(usize::from)
     }
 
+    /// The known field in each column (`None` for columns flowgate carries without reading).
+    #[inline]
+    pub fn slots(&self) -> &[Option<Field>] {
+        &self.slots
+    }
+
     /// Whether the format carries `field`.
     pub fn has(&self, field: Field) -> bool {
         self.position(field).is_some()
@@ -309,7 +336,10 @@ impl fmt::Display for Format {
 
 /// Field names are lower-case words joined by `-` (or `_`), possibly with digits.
 fn is_name_like(token: &str) -> bool {
-    let b = token.as_bytes();
+    is_name_like_bytes(token.as_bytes())
+}
+
+fn is_name_like_bytes(b: &[u8]) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && b[0].is_ascii_alphabetic()

@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::format::{Field, Format, MAX_FIELDS};
+use super::format::{Field, Format};
 
 /// `log-status`: whether the record describes traffic at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,89 +95,72 @@ pub enum RecordError {
 }
 
 impl<'a> Flow<'a> {
+    /// A record with every field absent.
+    const EMPTY: Flow<'static> = Flow {
+        status: LogStatus::Ok,
+        action: None,
+        src: None,
+        dst: None,
+        pkt_src: None,
+        pkt_dst: None,
+        src_port: None,
+        dst_port: None,
+        protocol: None,
+        packets: None,
+        bytes: None,
+        start: None,
+        end: None,
+        tcp_flags: None,
+        direction: None,
+        version: None,
+        account: None,
+        interface: None,
+        vpc: None,
+        subnet: None,
+        instance: None,
+    };
+
     /// Parses one line (without its line ending) of an archive in `format`.
+    ///
+    /// One pass over the line: each token is parsed as the field its column holds, straight
+    /// into the record, so nothing is collected or allocated on the way. Runs of spaces or
+    /// tabs separate once: AWS writes single spaces, its documentation has a doubled one, and
+    /// the token count is still checked against the header, so tolerating them loses nothing.
     pub fn parse(format: &Format, line: &'a [u8]) -> Result<Flow<'a>, RecordError> {
-        let mut tokens: [&'a [u8]; MAX_FIELDS] = [&[]; MAX_FIELDS];
-        let found = split_fields(line, &mut tokens);
-        if found != format.len() {
+        let slots = format.slots();
+        let mut flow = Flow::EMPTY;
+        let mut found = 0;
+        let mut first_error = None;
+        let mut rest = line;
+        loop {
+            let skip = rest
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(rest.len());
+            rest = &rest[skip..];
+            if rest.is_empty() {
+                break;
+            }
+            let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
+            let token = &rest[..end];
+            rest = &rest[end..];
+            if let Some(Some(field)) = slots.get(found) {
+                if token != b"-" && first_error.is_none() {
+                    // Keep counting after a bad value: a wrong token count explains more.
+                    first_error = flow.set(*field, token).err();
+                }
+            }
+            found += 1;
+        }
+        if found != slots.len() {
             return Err(RecordError::FieldCount {
-                expected: format.len(),
+                expected: slots.len(),
                 found,
             });
         }
-        let tok = |f: Field| -> Option<&'a [u8]> {
-            format.position(f).map(|i| tokens[i]).filter(|t| *t != b"-")
-        };
-        let bad = |field: Field, token: &[u8], what: &'static str| RecordError::BadValue {
-            field,
-            token: show_token(token),
-            what,
-        };
-
-        let status = match tok(Field::LogStatus) {
-            None => LogStatus::Ok,
-            Some(b"OK") => LogStatus::Ok,
-            Some(b"NODATA") => LogStatus::NoData,
-            Some(b"SKIPDATA") => LogStatus::SkipData,
-            Some(t) => return Err(bad(Field::LogStatus, t, "OK, NODATA or SKIPDATA")),
-        };
-        let action = match tok(Field::Action) {
-            None => None,
-            Some(b"ACCEPT") => Some(Action::Accept),
-            Some(b"REJECT") => Some(Action::Reject),
-            Some(t) => return Err(bad(Field::Action, t, "ACCEPT or REJECT")),
-        };
-        let direction = match tok(Field::FlowDirection) {
-            None => None,
-            Some(b"ingress") => Some(Direction::Ingress),
-            Some(b"egress") => Some(Direction::Egress),
-            Some(t) => return Err(bad(Field::FlowDirection, t, "ingress or egress")),
-        };
-        let addr = |f: Field| -> Result<Option<IpAddr>, RecordError> {
-            tok(f)
-                .map(|t| parse_addr(t).ok_or_else(|| bad(f, t, "an IPv4 or IPv6 address")))
-                .transpose()
-        };
-        let num = |f: Field, max: u64, what: &'static str| -> Result<Option<u64>, RecordError> {
-            tok(f)
-                .map(|t| {
-                    parse_u64(t)
-                        .filter(|&n| n <= max)
-                        .ok_or_else(|| bad(f, t, what))
-                })
-                .transpose()
-        };
-        let text = |f: Field| -> Result<Option<&'a str>, RecordError> {
-            tok(f)
-                .map(|t| std::str::from_utf8(t).map_err(|_| bad(f, t, "valid UTF-8")))
-                .transpose()
-        };
-        let port = |f: Field| num(f, 65535, "a port (0-65535)").map(|p| p.map(|p| p as u16));
-        let count = |f: Field| num(f, u64::MAX, "a count");
-
-        let flow = Flow {
-            status,
-            action,
-            src: addr(Field::SrcAddr)?,
-            dst: addr(Field::DstAddr)?,
-            pkt_src: addr(Field::PktSrcAddr)?,
-            pkt_dst: addr(Field::PktDstAddr)?,
-            src_port: port(Field::SrcPort)?,
-            dst_port: port(Field::DstPort)?,
-            protocol: num(Field::Protocol, 255, "a protocol number (0-255)")?.map(|p| p as u8),
-            packets: count(Field::Packets)?,
-            bytes: count(Field::Bytes)?,
-            start: num(Field::Start, u64::MAX, "a Unix time in seconds")?,
-            end: num(Field::End, u64::MAX, "a Unix time in seconds")?,
-            tcp_flags: num(Field::TcpFlags, 255, "TCP flags (0-255)")?.map(|f| f as u8),
-            direction,
-            version: num(Field::Version, 255, "a version number")?.map(|v| v as u8),
-            account: text(Field::AccountId)?,
-            interface: text(Field::InterfaceId)?,
-            vpc: text(Field::VpcId)?,
-            subnet: text(Field::SubnetId)?,
-            instance: text(Field::InstanceId)?,
-        };
+        if let Some(e) = first_error {
+            return Err(e);
+        }
         if let (Some(start), Some(end)) = (flow.start, flow.end) {
             if start > end {
                 return Err(RecordError::StartAfterEnd { start, end });
@@ -186,36 +169,71 @@ impl<'a> Flow<'a> {
         Ok(flow)
     }
 
+    /// Parses `token` as `field` into the record. Fields flowgate does not read are skipped.
+    #[inline]
+    fn set(&mut self, field: Field, token: &'a [u8]) -> Result<(), RecordError> {
+        let bad = |what: &'static str| RecordError::BadValue {
+            field,
+            token: show_token(token),
+            what,
+        };
+        let num = |max: u64, what: &'static str| {
+            parse_u64(token)
+                .filter(|&n| n <= max)
+                .ok_or_else(|| bad(what))
+        };
+        let addr = || parse_addr(token).ok_or_else(|| bad("an IPv4 or IPv6 address"));
+        let text = || std::str::from_utf8(token).map_err(|_| bad("valid UTF-8"));
+        match field {
+            Field::LogStatus => {
+                self.status = match token {
+                    b"OK" => LogStatus::Ok,
+                    b"NODATA" => LogStatus::NoData,
+                    b"SKIPDATA" => LogStatus::SkipData,
+                    _ => return Err(bad("OK, NODATA or SKIPDATA")),
+                }
+            }
+            Field::Action => {
+                self.action = Some(match token {
+                    b"ACCEPT" => Action::Accept,
+                    b"REJECT" => Action::Reject,
+                    _ => return Err(bad("ACCEPT or REJECT")),
+                })
+            }
+            Field::FlowDirection => {
+                self.direction = Some(match token {
+                    b"ingress" => Direction::Ingress,
+                    b"egress" => Direction::Egress,
+                    _ => return Err(bad("ingress or egress")),
+                })
+            }
+            Field::SrcAddr => self.src = Some(addr()?),
+            Field::DstAddr => self.dst = Some(addr()?),
+            Field::PktSrcAddr => self.pkt_src = Some(addr()?),
+            Field::PktDstAddr => self.pkt_dst = Some(addr()?),
+            Field::SrcPort => self.src_port = Some(num(65535, "a port (0-65535)")? as u16),
+            Field::DstPort => self.dst_port = Some(num(65535, "a port (0-65535)")? as u16),
+            Field::Protocol => self.protocol = Some(num(255, "a protocol number (0-255)")? as u8),
+            Field::Packets => self.packets = Some(num(u64::MAX, "a count")?),
+            Field::Bytes => self.bytes = Some(num(u64::MAX, "a count")?),
+            Field::Start => self.start = Some(num(u64::MAX, "a Unix time in seconds")?),
+            Field::End => self.end = Some(num(u64::MAX, "a Unix time in seconds")?),
+            Field::TcpFlags => self.tcp_flags = Some(num(255, "TCP flags (0-255)")? as u8),
+            Field::Version => self.version = Some(num(255, "a version number")? as u8),
+            Field::AccountId => self.account = Some(text()?),
+            Field::InterfaceId => self.interface = Some(text()?),
+            Field::VpcId => self.vpc = Some(text()?),
+            Field::SubnetId => self.subnet = Some(text()?),
+            Field::InstanceId => self.instance = Some(text()?),
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Whether the record describes traffic: `log-status` OK.
     pub fn is_traffic(&self) -> bool {
         self.status == LogStatus::Ok
     }
-}
-
-/// Splits on runs of spaces or tabs. AWS writes single spaces; the AWS documentation itself has
-/// a doubled space in one example, and treating it as one separator loses nothing because the
-/// token count is still checked against the header. Returns the number of tokens, which may
-/// exceed the slots filled when the line has more than `MAX_FIELDS` tokens.
-fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; MAX_FIELDS]) -> usize {
-    let mut n = 0;
-    let mut i = 0;
-    let len = line.len();
-    while i < len {
-        while i < len && (line[i] == b' ' || line[i] == b'\t') {
-            i += 1;
-        }
-        if i == len {
-            break;
-        }
-        let rest = &line[i..];
-        let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
-        if n < MAX_FIELDS {
-            out[n] = &rest[..end];
-        }
-        n += 1;
-        i += end;
-    }
-    n
 }
 
 /// Shows a token in an error message: lossy UTF-8, control characters escaped, and cut at 64

@@ -58,8 +58,19 @@ impl Coverage {
     /// Records the interval `[start, end]` of one record. Intervals longer than an hour are
     /// not real aggregation intervals (AWS uses at most 10 minutes); only their ends count.
     pub fn add(&mut self, start: u64, end: u64) {
+        self.widen(start, end);
+        self.mark_minutes(start, end);
+    }
+
+    /// Widens the window to `[start, end]` without marking minutes.
+    #[inline]
+    pub fn widen(&mut self, start: u64, end: u64) {
         self.first_start = Some(self.first_start.map_or(start, |f| f.min(start)));
         self.last_end = Some(self.last_end.map_or(end, |l| l.max(end)));
+    }
+
+    /// Marks the minutes from `start` to `end` as covered.
+    pub fn mark_minutes(&mut self, start: u64, end: u64) {
         let (a, b) = (start / 60, end / 60);
         if b - a <= 60 {
             for minute in a..=b {
