@@ -70,6 +70,67 @@ pub fn run(
     Ok(builder.build()?.install(work))
 }
 
+/// What the decompress-only pass read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadTotals {
+    pub archives: u64,
+    pub lines: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+/// Reads every archive through the same opener and line splitter as the check, parsing
+/// nothing: the floor a check is measured against (`flowgate inspect --read-only`).
+pub fn read_only(
+    archives: &[Archive],
+    threads: Option<usize>,
+) -> Result<ReadTotals, rayon::ThreadPoolBuildError> {
+    let work = || {
+        archives
+            .par_iter()
+            .map(|archive| {
+                let mut t = ReadTotals {
+                    archives: 1,
+                    ..Default::default()
+                };
+                let Ok(reader) = crate::flowlog::archive::open(archive) else {
+                    t.errors += 1;
+                    return t;
+                };
+                let mut lines = crate::flowlog::lines::LineReader::new(reader);
+                loop {
+                    match lines.next_line() {
+                        Ok(Some(crate::flowlog::lines::Line::Text { bytes, .. })) => {
+                            t.lines += 1;
+                            t.bytes += bytes.len() as u64 + 1;
+                        }
+                        Ok(Some(crate::flowlog::lines::Line::TooLong { length, .. })) => {
+                            t.lines += 1;
+                            t.bytes += length + 1;
+                        }
+                        Ok(None) => break,
+                        Err(_) => {
+                            t.errors += 1;
+                            break;
+                        }
+                    }
+                }
+                t
+            })
+            .reduce(ReadTotals::default, |a, b| ReadTotals {
+                archives: a.archives + b.archives,
+                lines: a.lines + b.lines,
+                bytes: a.bytes + b.bytes,
+                errors: a.errors + b.errors,
+            })
+    };
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = threads {
+        builder = builder.num_threads(n.max(1));
+    }
+    Ok(builder.build()?.install(work))
+}
+
 fn scan_one(
     policies: &[Policy],
     index: usize,
