@@ -131,19 +131,22 @@ impl<'a> Flow<'a> {
         let mut flow = Flow::EMPTY;
         let mut found = 0;
         let mut first_error = None;
-        let mut rest = line;
+        let (bytes, n) = (line, line.len());
+        let mut i = 0;
         loop {
-            let skip = rest
-                .iter()
-                .position(|&b| b != b' ' && b != b'\t')
-                .unwrap_or(rest.len());
-            rest = &rest[skip..];
-            if rest.is_empty() {
+            // A plain loop beats memchr here: tokens are a few bytes long, shorter than the
+            // set-up of a vectorised search.
+            while i < n && (bytes[i] == b' ' || bytes[i] == b'\t') {
+                i += 1;
+            }
+            if i == n {
                 break;
             }
-            let end = memchr::memchr2(b' ', b'\t', rest).unwrap_or(rest.len());
-            let token = &rest[..end];
-            rest = &rest[end..];
+            let begin = i;
+            while i < n && bytes[i] != b' ' && bytes[i] != b'\t' {
+                i += 1;
+            }
+            let token = &bytes[begin..i];
             if let Some(Some(field)) = slots.get(found) {
                 if token != b"-" && first_error.is_none() {
                     // Keep counting after a bad value: a wrong token count explains more.

@@ -73,8 +73,17 @@ impl Coverage {
     pub fn mark_minutes(&mut self, start: u64, end: u64) {
         let (a, b) = (start / 60, end / 60);
         if b - a <= 60 {
-            for minute in a..=b {
-                self.mark(minute);
+            // One map lookup per day touched, not per minute.
+            let mut minute = a;
+            while minute <= b {
+                let day_end = (minute / 1440 + 1) * 1440 - 1;
+                let last = b.min(day_end);
+                let day = self.days.entry(minute / 1440).or_insert([0; WORDS_PER_DAY]);
+                for m in minute..=last {
+                    let m = (m % 1440) as usize;
+                    day[m / 64] |= 1 << (m % 64);
+                }
+                minute = last + 1;
             }
         } else {
             self.mark(a);
@@ -235,6 +244,14 @@ mod tests {
         ba.merge(a);
         assert_eq!(ab, ba);
         assert_eq!(ab.report(), ba.report());
+    }
+
+    #[test]
+    fn intervals_across_midnight_mark_both_days() {
+        let mut c = Coverage::default();
+        c.add(DAY - 120, DAY + 60);
+        let minutes: Vec<u64> = c.minutes().collect();
+        assert_eq!(minutes, [1438, 1439, 1440, 1441]);
     }
 
     #[test]
