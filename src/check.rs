@@ -43,13 +43,33 @@ pub struct Found {
 /// A configured check. Defaults match a policy repository's layout: `policies/` and
 /// `fixtures/`, every core, today's date from the clock.
 ///
-/// ```no_run
+/// A policy repository's `tests/policies.rs` is this, with a fixed date so the test does not
+/// change verdict when a waiver expires overnight (this example checks flowgate's own
+/// `policies/` on its own `fixtures/`):
+///
+/// ```
+/// let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
 /// let report = flowgate::Check::new()
-///     .policies(["policies"])
-///     .logs(["fixtures"])
+///     .policies([root.join("policies")])
+///     .logs([root.join("fixtures")])
+///     .today(flowgate::date("2026-11-26").unwrap())
 ///     .run()
 ///     .expect("policies and archives load");
 /// report.assert_passes();
+/// ```
+///
+/// When some policy would block observed traffic, [`Report::assert_passes`] panics with the
+/// report `flowgate check` prints:
+///
+/// ```should_panic
+/// # let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+/// flowgate::Check::new()
+///     .policies([root.join("examples/spec-only")])
+///     .logs([root.join("fixtures")])
+///     .today(flowgate::date("2026-11-26").unwrap())
+///     .run()
+///     .unwrap()
+///     .assert_passes(); // retail-dedicated-line would block tcp 10.0.2.15 -> 10.20.40.12:1433
 /// ```
 #[derive(Clone, Debug)]
 pub struct Check {
@@ -258,14 +278,50 @@ fn join_paths(paths: &[PathBuf]) -> String {
 impl Report {
     /// Panics with the readable report unless every policy passed and the evidence was read
     /// cleanly. Meant for a policy repository's `cargo test`.
+    ///
+    /// The message opens with one line per failing policy naming its top would-be-blocked
+    /// conversations (what a test runner shows first), then the whole report exactly as
+    /// `flowgate check` prints it.
     #[track_caller]
     pub fn assert_passes(&self) {
         if self.exit_code() != crate::report::EXIT_PASS {
-            panic!(
-                "flowgate check failed (exit {}):\n\n{}",
-                self.exit_code(),
-                crate::output::human::render(self, false)
-            );
+            panic!("{}", self.failure_message());
         }
+    }
+
+    /// The message [`Report::assert_passes`] panics with.
+    pub fn failure_message(&self) -> String {
+        use crate::output::clean_line;
+        use std::fmt::Write;
+        /// Conversations named in the headline of each failing policy.
+        const TOP: usize = 3;
+        let mut m = format!(
+            "flowgate check failed (exit {}): {}\n",
+            self.exit_code(),
+            crate::output::verdict(self)
+        );
+        for p in self
+            .policies
+            .iter()
+            .filter(|p| p.status != crate::report::Status::Pass)
+        {
+            let _ = write!(m, "  {} {}", p.status.as_str(), clean_line(&p.name));
+            if !p.conversations.is_empty() {
+                let top: Vec<String> = p
+                    .conversations
+                    .iter()
+                    .take(TOP)
+                    .map(|c| c.describe())
+                    .collect();
+                let _ = write!(m, ": would block {}", top.join(", "));
+                if p.conversations.len() > TOP {
+                    let _ = write!(m, " and {} more", p.conversations.len() - TOP);
+                }
+            }
+            m.push('\n');
+        }
+        m.push('\n');
+        m.push_str(&crate::output::human::render(self, false));
+        m
     }
 }

@@ -4,6 +4,7 @@
 //! library returns values and errors, and only this layer writes to the terminal.
 
 mod check;
+mod init;
 mod inspect;
 mod lint;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Find policy mistakes without reading any logs.
     Lint(lint::LintArgs),
+    /// Scaffold a policy repository: an example policy, fixtures/, a CI workflow, a cargo test.
+    Init(init::InitArgs),
 }
 
 /// Options every subcommand shares.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Init(args) => init::run(args),
     };
     match result {
         Ok(code) => code,

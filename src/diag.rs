@@ -14,6 +14,8 @@ use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::{self as csfiles, Error as FilesError};
 use codespan_reporting::term;
 
+use crate::output::clean_line;
+
 /// Index of a file in [`Files`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId(u32);
@@ -46,27 +48,29 @@ impl Files {
     }
 
     /// Registers a source text read from `path` and returns its id. Control characters other
-    /// than tabs and line breaks are kept as `?`, so rendering a hostile file never writes
-    /// escape sequences to a terminal; byte offsets stay those of the original text.
+    /// than tabs and line breaks are kept as `?`, and so is a carriage return that does not end
+    /// a line (a terminal or a CI log would start a new line there, where a workflow command
+    /// could begin), so rendering a hostile file writes neither escape sequences nor commands;
+    /// byte offsets stay those of the original text.
     pub fn add(&mut self, path: impl Into<PathBuf>, source: impl Into<String>) -> FileId {
         let path = path.into();
         let mut source = source.into();
-        if source.bytes().any(is_hidden_control) {
-            source = source
-                .chars()
-                .map(|c| {
-                    if c.is_ascii() && is_hidden_control(c as u8) {
-                        '?'
-                    } else {
-                        c
-                    }
-                })
+        let bytes = source.as_bytes();
+        let hidden = |i: usize| {
+            is_hidden_control(bytes[i]) || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        };
+        if (0..bytes.len()).any(hidden) {
+            let cleaned: Vec<u8> = (0..bytes.len())
+                .map(|i| if hidden(i) { b'?' } else { bytes[i] })
                 .collect();
+            // Only ASCII bytes were replaced, by ASCII, so the text is still UTF-8.
+            source = String::from_utf8(cleaned).expect("ASCII replaced by ASCII");
         }
         let line_starts = csfiles::line_starts(&source).collect();
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 4 billion files"));
         self.files.push(SourceFile {
-            name: path.display().to_string(),
+            // Shown in every rendered diagnostic: a name cannot break the line either.
+            name: clean_line(&path.display().to_string()).into_owned(),
             path,
             source,
             line_starts,
@@ -283,14 +287,19 @@ impl Diagnostic {
                 } else {
                     cs::LabelStyle::Secondary
                 };
-                cs::Label::new(style, l.file, span).with_message(&l.message)
+                cs::Label::new(style, l.file, span).with_message(clean_line(&l.message))
             })
             .collect();
         cs::Diagnostic::new(severity)
             .with_code(self.code)
-            .with_message(&self.message)
+            .with_message(clean_line(&self.message))
             .with_labels(labels)
-            .with_notes(self.notes.clone())
+            .with_notes(
+                self.notes
+                    .iter()
+                    .map(|n| clean_line(n).into_owned())
+                    .collect(),
+            )
     }
 }
 
@@ -361,6 +370,22 @@ mod tests {
         let mut files = Files::new();
         let id = files.add("p/a.toml", "[scope]\npeer = \"10.0.0.1/8\"\n\nä = 1");
         (files, id)
+    }
+
+    #[test]
+    fn rendering_never_starts_a_line_with_data() {
+        let mut files = Files::new();
+        let id = files.add("p\n::error::f.toml", "a = 1 # x\r::error::cr\r\n");
+        assert_eq!(files.source(id), "a = 1 # x?::error::cr\r\n");
+        let d = Diagnostic::error("unknown-key", "key `k\n::error::m`")
+            .with_label(Label::primary(id, 0..1, "l\r::error::l"))
+            .with_note("n\n::error::n");
+        let text = render(&files, &[d], false);
+        assert!(!text.contains('\r'), "{text:?}");
+        assert!(
+            text.lines().all(|l| !l.trim_start().starts_with("::")),
+            "{text}"
+        );
     }
 
     #[test]

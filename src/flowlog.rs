@@ -1,7 +1,7 @@
 //! Reading AWS VPC Flow Logs: formats, records, archives.
 //!
 //! The pipeline's first stage. [`archive`] finds archives and opens them (gzip or plain),
-//! [`lines`] cuts them into bounded lines, [`format`] knows every documented field and reads
+//! [`lines`] cuts them into bounded lines, [`format`](mod@format) knows every documented field and reads
 //! header lines, [`record`] turns a line into a [`Flow`]. [`scan`] ties them together and
 //! hands records and problems to whoever is listening.
 

@@ -20,4 +20,7 @@ pub mod policy;
 pub mod report;
 
 pub use check::{Check, Error};
+/// A `YYYY-MM-DD` date for [`Check::today`], so a policy repository's test needs no date
+/// crate of its own: `flowgate::date("2026-11-26")`.
+pub use cli::parse_date as date;
 pub use report::Report;

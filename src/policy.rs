@@ -1,9 +1,9 @@
 //! Policies: what a planned block will see (the scope), what stays allowed, and what it demands.
 //!
-//! A [`PolicySet`] is loaded from TOML files ([`load`] checks every file and collects every
+//! A [`PolicySet`] is loaded from TOML files (`load` checks every file and collects every
 //! mistake before failing) into validated types whose matching keys are compiled
 //! ([`matcher`]). The engine then asks [`Policy::judge`] for the verdict of each record, steps
-//! 2-6 of DESIGN.md's "Verdict for one record and one policy"; [`lint`] finds mistakes that
+//! 2-6 of DESIGN.md's "Verdict for one record and one policy"; [`lint`](mod@lint) finds mistakes that
 //! need no logs. The reference for the file format is `docs/policy.md`.
 
 pub mod duration;

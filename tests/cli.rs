@@ -523,3 +523,310 @@ fn the_spec_only_example_finds_the_forgotten_batch_job() {
     assert_eq!(convs[0]["server"], "10.20.40.12");
     assert_eq!(convs[0]["server_port"], 1433);
 }
+
+/// Runs the binary as a GitHub Actions step would: `GITHUB_ACTIONS=true` and a step summary
+/// file. Returns (exit code, stdout, stderr).
+fn run_as_github_step(dir: &Path, args: &[&str], summary: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .current_dir(dir)
+        .args(args)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    )
+}
+
+/// The workflow commands in `text`: GitHub starts one at any line (after CR or LF) that begins
+/// with `::`, on stdout and stderr alike.
+fn workflow_commands(text: &str) -> Vec<&str> {
+    text.split(['\n', '\r'])
+        .filter(|l| l.trim_start().starts_with("::"))
+        .collect()
+}
+
+/// Whether `line` is an annotation as flowgate writes one: `::error` or `::warning`, then
+/// properties whose values hold no raw `:` or `,` (so none can end the property list early),
+/// then `::` and the escaped message.
+fn is_flowgate_annotation(line: &str) -> bool {
+    let Some(rest) = line
+        .strip_prefix("::error ")
+        .or_else(|| line.strip_prefix("::warning "))
+    else {
+        return false;
+    };
+    let Some((props, message)) = rest.split_once("::") else {
+        return false;
+    };
+    let props_ok = props.split(',').all(|p| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            matches!(k, "file" | "line" | "title") && !v.contains(':') && !v.is_empty()
+        })
+    });
+    props_ok && !message.contains(['\r', '\n', '\x1b', '\0'])
+}
+
+/// Table rows of one Markdown table keep the header's number of cells: no value broke out.
+fn assert_markdown_tables_intact(md: &str) {
+    let mut cells = None;
+    for line in md.lines() {
+        if !line.starts_with('|') {
+            cells = None;
+            continue;
+        }
+        let n = line
+            .replace("\\\\", "")
+            .replace("\\|", "")
+            .matches('|')
+            .count();
+        match cells {
+            None => cells = Some(n),
+            Some(c) => assert_eq!(c, n, "a table row lost its shape: {line}"),
+        }
+    }
+}
+
+/// Names and texts chosen to start workflow commands, HTML and terminal escapes if they were
+/// printed as they are.
+const HOSTILE_POLICY: &str = r#"
+[policy]
+name = "evil <script>alert(1)</script>\n::error file=x,line=1::pwned-name"
+description = "desc\r\n::warning::pwned-desc\u2028::error::pwned-ls\u0085::error::pwned-nel"
+owner = "o\n::error::pwned-owner"
+ticket = "%0A::error::pwned-ticket"
+
+[scope]
+peer = ["10.20.0.0/16"]
+
+[[allow]]
+name = "x\n::error::pwned"
+peer = ["10.20.77.0/24"]
+
+[[allow]]
+name = "ok ::warning::y, <b>|</b>"
+peer = ["10.20.30.0/24"]
+
+[[waive]]
+name = "w\n::error::pwned-waiver\r\n<script>x</script>\u001b[31m"
+peer = "10.20.98.0/24"
+reason = "r\n::error::pwned-reason\u0000"
+expires = 2026-10-31
+"#;
+
+#[test]
+fn github_step_output_holds_only_flowgates_commands() {
+    let r = Repo::new();
+    r.policy("evil", HOSTILE_POLICY);
+    // A file whose stem (the policy's default name) is itself a command.
+    r.policy(
+        "p\n::error::pwned-file %0A",
+        "[scope]\ndst_port = 1433\n[[allow]]\nname = \"::stop-commands::tok\"\ndst = \"192.0.2.1\"\n",
+    );
+    r.archive(
+        "%0A::warning::y/a.log.gz",
+        &[
+            &rec(
+                ("10.0.1.10", 40001),
+                ("10.20.30.5", 443),
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            ),
+            &rec(
+                ("10.0.2.15", 51566),
+                ("10.20.40.12", 1433),
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            ),
+            &rec(
+                ("10.0.2.16", 51567),
+                ("10.20.98.5", 22),
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            ),
+        ],
+    );
+    // A bad record in an archive whose directory name holds a line break: a problem whose
+    // path and text reach every output.
+    r.archive(
+        "b\n::error::pwned-archive\r<script>/c.log.gz",
+        &[
+            &rec(
+                ("10.0.1.11", 40002),
+                ("10.20.30.6", 443),
+                6,
+                T0 + 60,
+                "ACCEPT",
+                "2",
+            ),
+            "5 111122223333 eni-0aa11bb22cc33dd44 10.0.0.1\r::error::pwned-record x y z",
+        ],
+    );
+    let summary = r.path("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let (code, stdout, stderr) = run_as_github_step(
+        r.dir.path(),
+        &[
+            "check",
+            "--policies",
+            "policies",
+            "--logs",
+            "logs",
+            "--today",
+            "2026-11-26",
+        ],
+        &summary,
+    );
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+
+    // No command but the annotations flowgate meant, on either stream.
+    assert!(workflow_commands(&stderr).is_empty(), "{stderr}");
+    let cmds = workflow_commands(&stdout);
+    for c in &cmds {
+        assert!(is_flowgate_annotation(c), "not flowgate's: {c}\n{stdout}");
+    }
+    let errors = cmds.iter().filter(|c| c.starts_with("::error ")).count();
+    let warnings = cmds.iter().filter(|c| c.starts_with("::warning ")).count();
+    // Errors: the unreadable record, the two failing policies, the expired waiver.
+    // Warnings: the unused allow rules of both policies.
+    assert_eq!((errors, warnings), (4, 2), "{stdout}");
+    assert!(cmds.iter().all(|c| c.contains(" file=")), "{stdout}");
+    assert!(!stdout.contains(['\r', '\x1b', '\0', '\u{85}']));
+    // A literal `%0A` in data stays literal text, never a line break.
+    assert!(
+        cmds.iter()
+            .any(|c| c.contains("file=policies/p\\n%3A%3Aerror%3A%3Apwned-file %250A.toml,")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with(
+            "flowgate: UNTRUSTED: 1 problem reading the evidence; 2 of 2 would fail (exit 2)\n"
+        ),
+        "{stdout}"
+    );
+
+    // The summary was appended, stays under GitHub's cap and renders no HTML of the data.
+    let text = std::fs::read_to_string(&summary).unwrap();
+    let ours = text
+        .strip_prefix("earlier step\n")
+        .expect("the summary is appended, not overwritten");
+    assert!(ours.starts_with("## flowgate: UNTRUSTED"), "{ours}");
+    assert!(ours.len() < 1 << 20);
+    assert!(!ours.contains('<'), "{ours}");
+    assert!(!ours.contains(['\r', '\x1b', '\0']));
+    assert!(ours.contains(
+        "evil &lt;script&gt;alert(1)&lt;/script&gt;\\\\n::error file=x,line=1::pwned-name | "
+    ));
+    assert!(
+        ours.contains("| logs/%0A::warning::y/a.log.gz:3 |"),
+        "{ours}"
+    );
+    assert_markdown_tables_intact(ours);
+}
+
+#[test]
+fn github_step_summary_stays_under_the_cap() {
+    let r = Repo::new();
+    // 400 failing policies with long names and 12 conversations each: several MiB of summary
+    // if nothing capped it.
+    let long = "n|<i>*".repeat(100);
+    for i in 0..400 {
+        r.policy(
+            &format!("p{i:03}"),
+            &format!("[policy]\nname = \"{i:03}{long}\"\n[scope]\npeer = [\"10.20.0.0/16\"]\n"),
+        );
+    }
+    let records: Vec<String> = (0..12)
+        .map(|i| {
+            rec(
+                ("10.0.2.15", 50000 + i),
+                ("10.20.40.12", 1000 + i),
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            )
+        })
+        .collect();
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    r.archive(&format!("{}/a.log.gz", "d".repeat(200)), &records);
+    let summary = r.path("summary.md");
+    let (code, stdout, _) = run_as_github_step(
+        r.dir.path(),
+        &[
+            "check",
+            "--policies",
+            "policies",
+            "--logs",
+            "logs",
+            "--today",
+            "2026-11-26",
+        ],
+        &summary,
+    );
+    assert_eq!(code, 1);
+    // GitHub shows 10 annotations of a kind per step; the tenth counts the rest.
+    assert_eq!(workflow_commands(&stdout).len(), 10);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.len() < 1 << 20, "{} bytes", text.len());
+    assert!(
+        text.len() > 512 << 10,
+        "the cap is used, not undercut: {}",
+        text.len()
+    );
+    assert!(text.ends_with("**summary truncated; see the JSON report**\n"));
+    assert!(!text.contains('<'));
+    assert_markdown_tables_intact(&text);
+}
+
+#[test]
+fn github_step_with_broken_policies_writes_no_command() {
+    let r = Repo::new();
+    // A lone carriage return ends a line in a CI log: shown as it is, it would start one.
+    r.policy(
+        "a",
+        "[scope]\npeer = [\"10.20.0.0/16\"] # a\r::error::pwned-cr\n",
+    );
+    r.policy(
+        "b\r::error::pwned-file\n::warning::x",
+        "[scope]\npeer = [\"10.20.0.0/16\"]\nsrc = \"1.2.3.4/8\\n::error::bad\"\n[\"\\n::error::key\"]\n",
+    );
+    r.archive(
+        "a.log.gz",
+        &[&rec(
+            ("10.0.1.10", 40001),
+            ("10.20.30.5", 443),
+            6,
+            T0,
+            "ACCEPT",
+            "2",
+        )],
+    );
+    let summary = r.path("summary.md");
+    let (code, stdout, stderr) = run_as_github_step(
+        r.dir.path(),
+        &["check", "--policies", "policies", "--logs", "logs"],
+        &summary,
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("error["), "{stderr}");
+    assert!(workflow_commands(&stdout).is_empty(), "{stdout}");
+    assert!(workflow_commands(&stderr).is_empty(), "{stderr}");
+    assert!(!stderr.contains(['\r', '\x1b', '\0']), "{stderr:?}");
+
+    // The same for `lint`, which a workflow may run before `check`.
+    let (_, stdout, stderr) =
+        run_as_github_step(r.dir.path(), &["lint", "--policies", "policies"], &summary);
+    assert!(workflow_commands(&stdout).is_empty(), "{stdout}");
+    assert!(workflow_commands(&stderr).is_empty(), "{stderr}");
+}

@@ -333,6 +333,29 @@ pub fn render(report: &Report, color: bool) -> String {
         _ => Paint::Red,
     };
     let _ = writeln!(out, "\n{}", style.paint(paint, &verdict));
+    defuse_commands(out)
+}
+
+/// GitHub Actions reads a line that starts with `::` (after any indentation) as a workflow
+/// command, and `--format github` prints this report before its annotations. Every line
+/// flowgate writes starts with its own words, so only data can begin one with `::` (a rule
+/// named `::stop-commands::x` heads its table row): its first colon is shown as `\x3a`, in
+/// the style of the other escapes, and the line stays text.
+fn defuse_commands(text: String) -> String {
+    if !text.lines().any(|l| l.trim_start().starts_with("::")) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_start();
+        if body.starts_with("::") {
+            out.push_str(&line[..line.len() - body.len()]);
+            out.push_str("\\x3a");
+            out.push_str(&body[1..]);
+        } else {
+            out.push_str(line);
+        }
+    }
     out
 }
 
@@ -340,6 +363,18 @@ pub fn render(report: &Report, color: bool) -> String {
 mod tests {
     use super::*;
     use crate::output::sample;
+
+    #[test]
+    fn no_line_starts_a_workflow_command() {
+        let mut report = sample::trusted_report();
+        report.policies[1].allows[0].name = "::stop-commands::tok".into();
+        report.policies[1].description = Some("::error::pwned".into());
+        let text = render(&report, false);
+        assert!(text.contains("    \\x3a:stop-commands::tok"), "{text}");
+        assert!(text.contains("  \\x3a:error::pwned\n"), "{text}");
+        assert!(text.lines().all(|l| !l.trim_start().starts_with("::")));
+        assert_eq!(defuse_commands("a ::b\n".into()), "a ::b\n");
+    }
 
     #[test]
     fn plain_output_is_plain() {

@@ -1,0 +1,173 @@
+//! `flowgate init` through the real binary: what it writes, that it never overwrites, that
+//! the example policy lints clean and that the workflow passes actionlint.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const FILES: [&str; 6] = [
+    "policies/example.toml",
+    "fixtures/README.md",
+    ".github/workflows/policy-check.yml",
+    "Cargo.toml",
+    "tests/policies.rs",
+    ".gitignore",
+];
+
+fn flowgate(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .output()
+        .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every file under `dir` with its bytes, sorted.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn init_scaffolds_a_policy_repository_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("Retail Policies");
+    let out = flowgate(&["init", dir.to_str().unwrap()], tmp.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for f in FILES {
+        assert!(dir.join(f).is_file(), "{f} missing:\n{text}");
+        assert!(
+            text.contains(&format!("created  {}", dir.join(f).display())),
+            "{text}"
+        );
+    }
+    let written = snapshot(&dir);
+    assert_eq!(written.len(), FILES.len());
+
+    let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(cargo.contains("name = \"retail-policies\""), "{cargo}");
+    assert!(
+        cargo.contains(&format!("flowgate = \"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{cargo}"
+    );
+    let test = std::fs::read_to_string(dir.join("tests/policies.rs")).unwrap();
+    assert!(test.contains(".assert_passes()"), "{test}");
+    assert!(test.contains("flowgate::date(TODAY)"), "{test}");
+    let workflow = std::fs::read_to_string(dir.join(".github/workflows/policy-check.yml")).unwrap();
+    assert!(workflow.contains("cargo install flowgate --locked"));
+    assert!(workflow.contains(&format!(
+        "FLOWGATE_VERSION: \"{}\"",
+        env!("CARGO_PKG_VERSION")
+    )));
+    assert!(!workflow.contains("pull_request_target:"));
+    let readme = std::fs::read_to_string(dir.join("fixtures/README.md")).unwrap();
+    assert!(readme.contains("aws s3 sync") && readme.contains("flowgate sample"));
+    for (path, bytes) in &written {
+        let text = String::from_utf8_lossy(bytes);
+        // `${{ }}` is a GitHub expression; any other `{{` is a placeholder left over.
+        let left = text.matches("{{").count() - text.matches("${{").count();
+        assert_eq!(left, 0, "placeholder left in {path}");
+    }
+
+    // A second run reports every file as left alone and changes nothing, even an edit.
+    std::fs::write(dir.join("policies/example.toml"), "# mine\n").unwrap();
+    let before = snapshot(&dir);
+    let out = flowgate(&["init", dir.to_str().unwrap()], tmp.path());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.matches("exists, left alone").count(),
+        FILES.len(),
+        "{text}"
+    );
+    assert!(!text.contains("created"), "{text}");
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn the_example_policy_lints_clean_and_the_workflow_passes_actionlint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = flowgate(&["init", "repo"], tmp.path());
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tmp.path().join("repo");
+
+    let lint = flowgate(
+        &["lint", "--policies", "policies", "--today", "2026-11-26"],
+        &dir,
+    );
+    assert_eq!(
+        lint.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&lint),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(stdout(&lint).contains("1 policy linted: 0 errors, 0 warnings"));
+
+    match Command::new("actionlint")
+        .arg(".github/workflows/policy-check.yml")
+        .current_dir(&dir)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "actionlint rejects the workflow init writes:\n{}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => println!("note: actionlint not run ({e}); install it to check the workflow"),
+    }
+}
+
+#[test]
+fn init_keeps_what_is_there_whatever_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("policies/example.toml")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("Cargo.toml")).unwrap();
+    let out = flowgate(&["init"], dir);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("exists, left alone  ./policies/example.toml"),
+        "{text}"
+    );
+    assert!(dir.join("policies/example.toml").is_dir());
+    #[cfg(unix)]
+    {
+        assert!(text.contains("exists, left alone  ./Cargo.toml"), "{text}");
+        // The dangling symlink was not followed.
+        assert!(!dir.join("elsewhere").exists());
+    }
+    assert!(dir.join("tests/policies.rs").is_file());
+}
+
+#[test]
+fn init_exits_two_when_the_directory_cannot_be_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("file"), "not a directory").unwrap();
+    let out = flowgate(&["init", "file/sub"], tmp.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: cannot create file/sub"));
+    assert!(out.stdout.is_empty());
+}
