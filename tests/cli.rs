@@ -830,3 +830,240 @@ fn github_step_with_broken_policies_writes_no_command() {
     assert!(workflow_commands(&stdout).is_empty(), "{stdout}");
     assert!(workflow_commands(&stderr).is_empty(), "{stderr}");
 }
+
+// ----- Evidence demands: each one passing and failing on a crafted archive. -----
+
+/// A policy over the retail peer with one allow rule and the given `[evidence]` lines.
+fn evidence_policy(evidence: &str) -> String {
+    format!(
+        "[scope]\npeer = \"10.20.0.0/16\"\n\n[[allow]]\nname = \"settlement\"\npeer = \"10.20.30.0/24\"\n\n[evidence]\n{evidence}\n"
+    )
+}
+
+fn demand<'a>(doc: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    doc["policies"][0]["demands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no demand {kind} in {doc}"))
+}
+
+/// Settlement traffic every 10 minutes for `hours`, starting at T0.
+fn steady(hours: u64) -> Vec<String> {
+    (0..hours * 6)
+        .map(|i| {
+            rec(
+                ("10.0.1.10", 40000),
+                ("10.20.30.5", 443),
+                6,
+                T0 + i * 600,
+                "ACCEPT",
+                "2",
+            )
+        })
+        .collect()
+}
+
+fn run_evidence(evidence: &str, records: &[String]) -> (i32, serde_json::Value) {
+    let r = Repo::new();
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    r.policy("p", &evidence_policy(evidence))
+        .archive("a.log.gz", &refs);
+    let (code, doc, stdout, stderr) = r.check(&[]);
+    assert_ne!(code, 2, "{stdout}\n{stderr}");
+    (code, doc)
+}
+
+#[test]
+fn min_window_passes_and_fails_with_a_readable_reason() {
+    let (code, doc) = run_evidence("min_window = \"2h\"", &steady(3));
+    assert_eq!(code, 0);
+    assert_eq!(demand(&doc, "window")["status"], "pass");
+    let (code, doc) = run_evidence("min_window = \"30d\"", &steady(3));
+    assert_eq!(code, 1);
+    let d = demand(&doc, "window");
+    assert_eq!(d["status"], "fail");
+    let msg = d["message"].as_str().unwrap();
+    assert!(
+        msg.contains("cover only 2h 51m") && msg.contains("at least 30d"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn max_gap_fails_on_a_hole_in_the_logs() {
+    let (code, doc) = run_evidence("max_gap = \"30m\"", &steady(2));
+    assert_eq!((code, &demand(&doc, "gaps")["status"]), (0, &"pass".into()));
+    // An hour of records, then nothing for three hours, then one more.
+    let mut records = steady(1);
+    records.push(rec(
+        ("10.0.1.10", 40000),
+        ("10.20.30.5", 443),
+        6,
+        T0 + 4 * 3600,
+        "ACCEPT",
+        "2",
+    ));
+    let (code, doc) = run_evidence("max_gap = \"30m\"", &records);
+    assert_eq!(code, 1);
+    let d = demand(&doc, "gaps");
+    assert_eq!(d["status"], "fail");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than the 30m"),
+        "{d}"
+    );
+}
+
+#[test]
+fn skipdata_levels() {
+    let mut records = steady(1);
+    records.push(format!(
+        "5 111122223333 eni-0aa11bb22cc33dd44 - - - - - - - {T0} {} - SKIPDATA vpc-0a1b2c3d4e5f60718 - -",
+        T0 + 60
+    ));
+    let (code, doc) = run_evidence("skipdata = \"fail\"", &records);
+    assert_eq!(
+        (code, &demand(&doc, "skipdata")["status"]),
+        (1, &"fail".into())
+    );
+    let (code, doc) = run_evidence("", &records);
+    assert_eq!(
+        (code, &demand(&doc, "skipdata")["status"]),
+        (0, &"warn".into())
+    );
+    let (code, doc) = run_evidence("skipdata = \"ignore\"", &records);
+    assert_eq!(
+        (code, &demand(&doc, "skipdata")["status"]),
+        (0, &"skipped".into())
+    );
+    let (code, doc) = run_evidence("skipdata = \"fail\"", &steady(1));
+    assert_eq!(
+        (code, &demand(&doc, "skipdata")["status"]),
+        (0, &"pass".into())
+    );
+}
+
+#[test]
+fn unused_allow_rules_warn_or_fail() {
+    let only_batch: Vec<String> = vec![rec(
+        ("10.0.1.10", 40000),
+        ("10.20.40.12", 1433),
+        6,
+        T0,
+        "ACCEPT",
+        "2",
+    )];
+    let policy = "[scope]\npeer = \"10.20.0.0/16\"\n\n[[allow]]\nname = \"batch\"\npeer = \"10.20.40.12\"\n\n[[allow]]\nname = \"stale\"\npeer = \"10.20.77.0/24\"\n";
+    for (evidence, code, status) in [
+        ("", 0, "warn"),
+        ("[evidence]\nunused_allow = \"fail\"\n", 1, "fail"),
+        ("[evidence]\nunused_allow = \"ignore\"\n", 0, "skipped"),
+    ] {
+        let r = Repo::new();
+        let refs: Vec<&str> = only_batch.iter().map(String::as_str).collect();
+        r.policy("p", &format!("{policy}{evidence}"))
+            .archive("a.log.gz", &refs);
+        let (got, doc, ..) = r.check(&[]);
+        assert_eq!(got, code, "{evidence}");
+        let d = demand(&doc, "unused-allow");
+        assert_eq!(d["status"], status, "{evidence}");
+        if status != "skipped" {
+            assert!(d["message"].as_str().unwrap().contains("`stale`"), "{d}");
+        }
+        assert_eq!(doc["policies"][0]["allows"][1]["hits"], 0);
+    }
+}
+
+#[test]
+fn no_traffic_in_scope_proves_nothing_unless_allowed() {
+    let elsewhere = vec![rec(
+        ("10.0.1.10", 40000),
+        ("8.8.8.8", 53),
+        17,
+        T0,
+        "ACCEPT",
+        "0",
+    )];
+    let (code, doc) = run_evidence("", &elsewhere);
+    assert_eq!(code, 1);
+    let d = demand(&doc, "traffic");
+    assert_eq!(d["status"], "fail");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("this proves nothing"),
+        "{d}"
+    );
+    let (code, doc) = run_evidence("allow_empty = true\nunused_allow = \"ignore\"", &elsewhere);
+    assert_eq!(
+        (code, &demand(&doc, "traffic")["status"]),
+        (0, &"pass".into())
+    );
+}
+
+#[test]
+fn unused_waivers_are_reported() {
+    let r = Repo::new();
+    r.policy("retail", RETAIL).archive(
+        "a.log.gz",
+        &[&rec(
+            ("10.0.1.10", 40001),
+            ("10.20.30.5", 443),
+            6,
+            T0,
+            "ACCEPT",
+            "2",
+        )],
+    );
+    let (code, doc, stdout, _) = r.check(&[]);
+    assert_eq!(code, 0, "{stdout}");
+    let d = demand(&doc, "unused-waiver");
+    assert_eq!(d["status"], "warn");
+    let msg = d["message"].as_str().unwrap();
+    assert!(
+        msg.contains("`legacy agent`") && msg.contains("`old backup`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
+    let r = Repo::new();
+    r.archive(
+        "a.log.gz",
+        &[&rec(
+            ("10.0.1.10", 40001),
+            ("10.20.30.5", 443),
+            6,
+            T0,
+            "ACCEPT",
+            "2",
+        )],
+    );
+    let bytes = std::fs::read(r.path("logs/a.log.gz")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .current_dir(r.path(""))
+        .args(["inspect", "--logs", "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["inspect"]["records"], 1);
+
+    let out = r.run(&["inspect", "--logs", "logs", "--read-only"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("read-only: 1 archives, 2 lines,"),
+        "{text}"
+    );
+}
