@@ -83,7 +83,9 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
     let mut lines = LineReader::new(reader);
     let mut format: Option<Format> = None;
     loop {
-        if stats.records % 4096 == 0 && sink.cancelled() {
+        // Counted in lines, not records: a stretch of lines that are all problems (or a
+        // header-only tail) leaves the record count still, and must not hide a Ctrl-C.
+        if stats.lines % 4096 == 0 && sink.cancelled() {
             break;
         }
         let line = match lines.next_line() {
@@ -382,6 +384,33 @@ mod tests {
             c.problems,
             ["a.log: archive holds no records (only a header or blank lines)"]
         );
+    }
+
+    #[test]
+    fn cancel_is_seen_in_a_run_of_bad_lines() {
+        // Cancelled once the first record is in: the lines after it are all problems, so
+        // the record count stays at 1 and a check keyed on records would never look again.
+        struct StopAfterRecord(Collect);
+        impl Sink for StopAfterRecord {
+            fn format(&mut self, a: &Archive, f: &Format) {
+                self.0.format(a, f)
+            }
+            fn record(&mut self, a: &Archive, line: u64, f: &Flow<'_>) {
+                self.0.record(a, line, f)
+            }
+            fn problem(&mut self, p: Problem) {
+                self.0.problem(p)
+            }
+            fn cancelled(&self) -> bool {
+                !self.0.records.is_empty()
+            }
+        }
+        let data = format!("{HDR}{REC}{}", "bogus\n".repeat(50_000));
+        let (_d, a) = file(data.as_bytes());
+        let mut sink = StopAfterRecord(Collect::default());
+        let s = scan_archive(&a, &ScanOptions::default(), &mut sink);
+        assert_eq!(s.records, 1);
+        assert!(s.lines <= 4096, "read {} lines after the cancel", s.lines);
     }
 
     #[test]
