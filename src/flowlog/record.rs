@@ -90,6 +90,14 @@ pub enum RecordError {
         token: String,
         what: &'static str,
     },
+    /// A column (read or not) holding bytes no flow log writes: invalid UTF-8 or a control
+    /// character such as NUL or ESC. Such a line is damaged, and its other values are suspect.
+    #[error("{column}: `{token}` is not {what}")]
+    BadText {
+        column: String,
+        token: String,
+        what: &'static str,
+    },
     #[error("start {start} is after end {end}")]
     StartAfterEnd { start: u64, end: u64 },
 }
@@ -105,6 +113,7 @@ impl<'a> Flow<'a> {
                 found,
             });
         }
+        check_text(format, &tokens[..found], line)?;
         let tok = |f: Field| -> Option<&'a [u8]> {
             format.position(f).map(|i| tokens[i]).filter(|t| *t != b"-")
         };
@@ -216,6 +225,29 @@ fn split_fields<'a>(line: &'a [u8], out: &mut [&'a [u8]; MAX_FIELDS]) -> usize {
         i += end;
     }
     n
+}
+
+/// Every column must be text: AWS writes printable ASCII (and UTF-8 in tag values). A NUL
+/// from a disk hole, a stray ESC or a broken multi-byte sequence means the line is damaged,
+/// even in a column no policy reads, so the line is a problem rather than a record. The
+/// common all-ASCII line is settled by one pass over its bytes.
+fn check_text(format: &Format, tokens: &[&[u8]], line: &[u8]) -> Result<(), RecordError> {
+    if line.iter().all(|&b| matches!(b, b' '..=b'~' | b'\t')) {
+        return Ok(());
+    }
+    for (column, token) in format.columns().iter().zip(tokens) {
+        let what = match std::str::from_utf8(token) {
+            Err(_) => "valid UTF-8",
+            Ok(t) if t.chars().any(char::is_control) => "text (it holds a control character)",
+            Ok(_) => continue,
+        };
+        return Err(RecordError::BadText {
+            column: column.name().to_string(),
+            token: show_token(token),
+            what,
+        });
+    }
+    Ok(())
 }
 
 /// Shows a token in an error message: lossy UTF-8, control characters escaped, and cut at 64
@@ -422,6 +454,32 @@ mod tests {
         for (line, msg) in cases {
             assert_eq!(Flow::parse(&v2(), line).unwrap_err().to_string(), *msg);
         }
+    }
+
+    #[test]
+    fn damaged_bytes_in_any_column_are_errors() {
+        let fmt = Format::parse_spec("version srcaddr dstaddr az-id future-field").unwrap();
+        let cases: &[(&[u8], &str)] = &[
+            (
+                b"2 10.0.0.1 10.0.0.2 use1-az1\0 x",
+                "az-id: `use1-az1\\0` is not text (it holds a control character)",
+            ),
+            (
+                b"2 10.0.0.1 10.0.0.2 use1-az1 \x1b[2J",
+                "future-field: `\\u{1b}[2J` is not text (it holds a control character)",
+            ),
+            (
+                b"2 10.0.0.1 10.0.0.2 use1-az1 caf\xc3",
+                "future-field: `caf\u{fffd}` is not valid UTF-8",
+            ),
+        ];
+        for (line, msg) in cases {
+            assert_eq!(Flow::parse(&fmt, line).unwrap_err().to_string(), *msg);
+        }
+        let nul_id = b"2 1 eni-\0 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK";
+        assert!(Flow::parse(&v2(), nul_id).is_err());
+        // UTF-8 text, as in tag values, is fine.
+        assert!(Flow::parse(&fmt, "2 10.0.0.1 10.0.0.2 use1-az1 café".as_bytes()).is_ok());
     }
 
     #[test]
