@@ -39,20 +39,21 @@ impl Files {
     }
 
     /// Registers a source text read from `path` and returns its id. Control characters other
-    /// than tabs and line breaks are kept as `?`, so rendering a hostile file never writes
-    /// escape sequences to a terminal; byte offsets stay those of the original text.
+    /// than tabs and line breaks, and bidi overrides, are kept as a stand-in of the same UTF-8
+    /// length (`?`, `¿`, `\u{FFFD}`), so rendering a hostile file never writes escape
+    /// sequences to a terminal nor reorders what it shows; byte offsets stay those of the
+    /// original text.
     pub fn add(&mut self, path: impl Into<PathBuf>, source: impl Into<String>) -> FileId {
         let path = path.into();
         let mut source = source.into();
-        if source.bytes().any(is_hidden_control) {
+        if source.chars().any(is_hidden) {
             source = source
                 .chars()
-                .map(|c| {
-                    if c.is_ascii() && is_hidden_control(c as u8) {
-                        '?'
-                    } else {
-                        c
-                    }
+                .map(|c| match (is_hidden(c), c.len_utf8()) {
+                    (false, _) => c,
+                    (true, 1) => '?',
+                    (true, 2) => '¿',
+                    (true, _) => '\u{FFFD}',
                 })
                 .collect();
         }
@@ -106,8 +107,11 @@ impl Files {
     }
 }
 
-fn is_hidden_control(b: u8) -> bool {
-    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f
+/// Characters a rendered source line must not carry: controls (C0 but tab and line breaks,
+/// DEL, C1) and the bidi overrides that make a line display in another order than it reads.
+fn is_hidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -277,15 +281,21 @@ impl Diagnostic {
                 } else {
                     cs::LabelStyle::Secondary
                 };
-                cs::Label::new(style, l.file, span).with_message(&l.message)
+                cs::Label::new(style, l.file, span).with_message(one_line(&l.message))
             })
             .collect();
+        // Messages quote values from the policy (names, reasons); a line break in one would
+        // start a new line of output, where a CI runner reads `::command::` lines.
         cs::Diagnostic::new(severity)
             .with_code(self.code)
-            .with_message(&self.message)
+            .with_message(one_line(&self.message))
             .with_labels(labels)
-            .with_notes(self.notes.clone())
+            .with_notes(self.notes.iter().map(|n| one_line(n)).collect())
     }
+}
+
+fn one_line(s: &str) -> String {
+    crate::output::clean_line(s).into_owned()
 }
 
 /// Sorts diagnostics by file and position so every output lists them in source order.
@@ -365,6 +375,22 @@ mod tests {
         let a = files.source(id).find('ä').unwrap();
         assert_eq!(files.line_col(id, a + 2), (4, 2));
         assert_eq!(files.line_col(id, 10_000), (4, 6));
+    }
+
+    #[test]
+    fn hostile_messages_and_sources_render_on_their_own_lines() {
+        let mut files = Files::new();
+        let src = "name = \"a\u{202e}b\u{9b}c\u{1b}d\"\nx = 1";
+        let id = files.add("p.toml", src);
+        let name = "a\n::warning::INJECTED\u{202e}";
+        let d = Diagnostic::error("x", format!("rule `{name}`"))
+            .with_label(Label::primary(id, 7..19, name))
+            .with_note(name);
+        let out = render(&files, &[d], false);
+        assert!(!out.contains("\n::"), "{out}");
+        assert!(!out.chars().any(|c| is_hidden(c) || c == '\r'), "{out}");
+        // Stand-ins keep byte offsets: `x` is still found on line 2, column 1.
+        assert_eq!(files.line_col(id, src.find('x').unwrap()), (2, 1));
     }
 
     #[test]
