@@ -642,3 +642,284 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "{\n");
     assert_no_panic(&String::from_utf8_lossy(&out.stderr));
 }
+
+// ---------------------------------------------------------------------------------------
+// Security: values from archives and policies are data, never markup or commands
+
+/// A value that tries every channel at once: a workflow command after a line break, a
+/// terminal escape (clear screen, window title), XML that closes its section, HTML, a
+/// Markdown link and table cell break, a bidi override, a percent-encoded line break.
+const EVIL: &str = "x\r\n::warning::INJECTED\n::add-mask::x\u{1b}[2J\u{1b}]0;t\u{7}</testsuite><injected/>]]><img src=x onerror=alert(1)>|[l](javascript:alert(1))\u{202e}%0A::error::P\n# INJECTED\n";
+
+/// The same in TOML basic-string syntax.
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A repository where every name an attacker controls is hostile: archive paths, the policy
+/// name, description, owner, ticket, rule and waiver names and the waiver reason.
+fn hostile_repo() -> Repo {
+    let r = Repo::empty();
+    let evil = toml_str(EVIL);
+    r.policy(
+        "evil",
+        &format!(
+            "[policy]\nname = {evil}\ndescription = {evil}\nowner = {evil}\nticket = {evil}\n\
+             [scope]\npeer = [\"10.20.0.0/16\"]\n\
+             [[allow]]\nname = {evil}\npeer = [\"10.20.30.0/24\"]\n\
+             [[allow]]\nname = \"unused {evil_tail}\"\npeer = [\"10.20.31.0/24\"]\n\
+             [[waive]]\nname = {evil}\npeer = [\"10.20.98.0/24\"]\nreason = {evil}\nexpires = 2026-01-01\n",
+            evil_tail = &evil[1..evil.len() - 1],
+        ),
+    );
+    // File names cannot hold NUL or `/`; everything else of EVIL they can.
+    let names = [
+        "x\n::warning::INJECTED\n.log",
+        "\u{1b}[2J\u{1b}]0;t\u{7}.log",
+        "</testsuite><injected/>]]>.log",
+        "<img src=x onerror=alert(1)>|[l](javascript:alert(1)).log",
+        "a,line=1,title=x::%0A::error::P\u{202e}.log",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        // A violation (example location names the file) and a bad line (a problem does).
+        let text = format!(
+            "{HEADER}\n2 1 eni-1 10.0.1.{i} 10.20.40.{i} 40000 1433 6 1 60 1762041600 1762041660 ACCEPT OK\n\
+             2 1 eni-1 10.0.2.{i} 10.20.98.{i} 40000 22 6 1 60 1762041600 1762041660 ACCEPT OK\n\
+             bad \u{1b}[31m line {EVIL}\n"
+        );
+        r.raw(name, text.as_bytes());
+    }
+    r
+}
+
+/// Characters no output may carry from data: controls other than line feed, bidi overrides.
+fn assert_no_raw_controls(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(bad.is_empty(), "{what} carries {bad:?}:\n{text}");
+}
+
+/// No line may start a workflow command flowgate did not write, and flowgate writes only
+/// annotations whose properties are its own.
+fn assert_only_own_workflow_commands(text: &str) {
+    for line in text.lines() {
+        let Some(command) = line.strip_prefix("::") else {
+            assert!(
+                !line.trim_start().starts_with("::"),
+                "indented command: {line}\n---\n{text}"
+            );
+            continue;
+        };
+        let (head, message) = command.split_once("::").unwrap_or((command, ""));
+        let (name, props) = head.split_once(' ').unwrap_or((head, ""));
+        assert!(
+            ["error", "warning", "notice"].contains(&name),
+            "command `{name}` in: {line}"
+        );
+        for prop in props.split(',').filter(|p| !p.is_empty()) {
+            let key = prop.split('=').next().unwrap();
+            assert!(
+                ["file", "line", "col", "endLine", "endColumn", "title"].contains(&key),
+                "property `{key}` in: {line}"
+            );
+        }
+        assert!(!message.starts_with("INJECTED"), "{line}");
+    }
+}
+
+#[test]
+fn hostile_names_cannot_inject_into_any_output() {
+    let r = hostile_repo();
+    let summary = r.path("summary.md");
+    let out = r
+        .command(&[
+            "check",
+            "--logs",
+            "logs",
+            "--today",
+            "2026-11-26",
+            "--junit",
+            "j.xml",
+            "--json",
+            "j.json",
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    let github = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{github}\n{stderr}");
+    assert_no_panic(&stderr);
+    // The values really reached the outputs (else this test proves nothing).
+    assert!(
+        github.contains("INJECTED") && github.contains("javascript"),
+        "{github}"
+    );
+    assert!(github.contains("::error"), "{github}");
+    assert_no_raw_controls("github output", &github);
+    assert_only_own_workflow_commands(&github);
+    assert_no_raw_controls("stderr", &stderr);
+
+    let human = r.output(&[
+        "check",
+        "--logs",
+        "logs",
+        "--today",
+        "2026-11-26",
+        "--format",
+        "human",
+        "--color",
+        "never",
+    ]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("INJECTED"), "{human}");
+    assert_no_raw_controls("human output", &human);
+    assert!(!human.lines().any(|l| l.starts_with("::")), "{human}");
+
+    let xml = std::fs::read_to_string(r.path("j.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit parses");
+    assert!(xml.contains("INJECTED"));
+    assert_no_raw_controls("JUnit", &xml);
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        assert!(
+            [
+                "testsuites",
+                "testsuite",
+                "testcase",
+                "failure",
+                "error",
+                "skipped",
+                "properties",
+                "property",
+                "system-out",
+                "system-err"
+            ]
+            .contains(&node.tag_name().name()),
+            "element <{}> in JUnit",
+            node.tag_name().name()
+        );
+    }
+
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("INJECTED"), "{md}");
+    assert_no_raw_controls("job summary", &md);
+    for raw in ["<img", "<injected", "</testsuite", "<script"] {
+        assert!(!md.contains(raw), "raw HTML {raw} in summary:\n{md}");
+    }
+    let bytes = md.as_bytes();
+    for (i, _) in md.match_indices("](") {
+        assert!(
+            i > 0 && bytes[i - 1] == b'\\',
+            "a link in the summary:\n{md}"
+        );
+    }
+    assert!(!md
+        .lines()
+        .any(|l| l.starts_with("# INJECTED") || l.starts_with("::")));
+    // Every table row has as many cells as its table's header.
+    let unescaped_pipes = |l: &str| {
+        let b = l.as_bytes();
+        (0..b.len())
+            .filter(|&i| b[i] == b'|' && (i == 0 || b[i - 1] != b'\\'))
+            .count()
+    };
+    let mut header_pipes = None;
+    for line in md.lines() {
+        if !line.starts_with('|') {
+            header_pipes = None;
+            continue;
+        }
+        let n = unescaped_pipes(line);
+        assert_eq!(
+            *header_pipes.get_or_insert(n),
+            n,
+            "row breaks its table: {line}"
+        );
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.path("j.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["policies"][0]["name"], EVIL,
+        "JSON keeps the value, escaped by JSON"
+    );
+}
+
+#[test]
+fn hostile_values_in_a_broken_policy_are_shown_cleanly() {
+    let r = Repo::new();
+    let evil = toml_str(EVIL);
+    r.policy(
+        "broken",
+        &format!("[scope]\npeer = {evil}\nprotocol = {evil}\n[[allow]]\nname = {evil}\ndst_port = {evil}\n{evil} = 1\n"),
+    );
+    for extra in [&[][..], &["--format", "github"]] {
+        let run = r.check(extra);
+        assert_eq!(run.code, Some(2));
+        assert!(run.stderr.contains("broken.toml"), "{}", run.stderr);
+        assert_no_raw_controls("policy diagnostics", &run.stderr);
+        assert_no_raw_controls("stdout", &run.stdout);
+        assert_only_own_workflow_commands(&run.stdout);
+        assert_only_own_workflow_commands(&run.stderr);
+    }
+    let lint = r.output(&["lint", "--policies", "policies"]);
+    assert_no_raw_controls("lint", &String::from_utf8_lossy(&lint.stdout));
+    assert_no_raw_controls("lint", &String::from_utf8_lossy(&lint.stderr));
+}
+
+#[test]
+fn policy_values_never_name_files_flowgate_touches() {
+    let r = Repo::new();
+    let outside = r.path("outside");
+    let abs = outside.join("pwned.xml").display().to_string();
+    r.policy(
+        "paths",
+        &format!(
+            "[policy]\nname = \"../../outside/pwned\"\ndescription = {d}\nowner = {o}\nticket = \"file:///etc/passwd\"\n\
+             [scope]\npeer = [\"10.20.0.0/16\"]\n\
+             [[allow]]\nname = {d}\npeer = [\"10.20.30.0/24\"]\n",
+            d = toml_str(&abs),
+            o = toml_str("$(touch outside-pwned) `touch outside-pwned2` /dev/stdout"),
+        ),
+    );
+    let before = tree(r.dir.path());
+    let run = r.check(&["--junit", "j.xml"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let mut after = tree(r.dir.path());
+    after.retain(|p| p != "report.json" && p != "j.xml");
+    assert_eq!(before, after, "files appeared or vanished");
+    assert!(!outside.exists());
+}
+
+/// Every path below `root`, relative, sorted.
+fn tree(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
