@@ -407,4 +407,55 @@ mod tests {
             Err(FormatError::BadName("1.2.3.4".into()))
         );
     }
+
+    mod props {
+        //! The header parser and the `--log-format` parser take arbitrary input without
+        //! panicking, and what they accept reads back the same from its own header line.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(Field::ALL.to_vec()).prop_map(|f| f.name().to_string()),
+                "[a-z][a-z0-9_-]{0,8}",
+                "[a-z]{60,70}",
+                "\\$\\{[a-z-]{0,12}\\}?",
+                ".{0,8}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn arbitrary_header_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+                if let Some(Ok(f)) = Format::from_header_line(&line) {
+                    prop_assert!(f.len() <= MAX_FIELDS);
+                }
+            }
+
+            #[test]
+            fn name_lists_as_headers_and_specs_round_trip(
+                names in proptest::collection::vec(name(), 0..140),
+                sep in proptest::sample::select(vec![" ", "  ", "\t", ",", ", "]),
+            ) {
+                let line = names.join(sep);
+                if let Some(Ok(f)) = Format::from_header_line(line.as_bytes()) {
+                    prop_assert_eq!(Format::from_header_line(f.header().as_bytes()), Some(Ok(f.clone())));
+                }
+                match Format::parse_spec(&line) {
+                    Ok(f) => {
+                        prop_assert!(f.len() <= MAX_FIELDS);
+                        prop_assert_eq!(Format::parse_spec(&f.header()), Ok(f));
+                    }
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+
+            #[test]
+            fn arbitrary_log_format_strings_never_panic(spec in any::<String>()) {
+                let _ = Format::parse_spec(&spec);
+            }
+        }
+    }
 }

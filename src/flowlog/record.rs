@@ -528,4 +528,62 @@ mod tests {
             (Some("vpc-1"), Some("subnet-1"), Some("i-1"))
         );
     }
+
+    mod props {
+        //! Arbitrary bytes never panic the record parser, and its errors stay printable: they
+        //! become `path:line: message` in every output.
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Tokens near the edges of what parses, mixed with arbitrary bytes.
+        fn token() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..24),
+                "[0-9]{1,21}".prop_map(String::into_bytes),
+                "[0-9:.a-f]{0,46}".prop_map(String::into_bytes),
+                Just(b"-".to_vec()),
+                Just(b"ACCEPT".to_vec()),
+                Just(b"NODATA".to_vec()),
+                Just(b"egress".to_vec()),
+            ]
+        }
+
+        fn format() -> impl Strategy<Value = Format> {
+            proptest::sample::subsequence(Field::ALL.to_vec(), 1..40).prop_map(|fields| {
+                Format::from_names(fields.iter().map(|f| f.name())).expect("distinct names")
+            })
+        }
+
+        fn assert_printable(e: &RecordError) {
+            let text = e.to_string();
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(text.len() < 512, "{text}");
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+                if let Err(e) = Flow::parse(&Format::default_v2(), &line) {
+                    assert_printable(&e);
+                }
+            }
+
+            #[test]
+            fn token_soup_in_any_format_never_panics(
+                format in format(),
+                tokens in proptest::collection::vec(token(), 0..48),
+                tab in any::<bool>(),
+            ) {
+                let line = tokens.join(if tab { &b'\t' } else { &b' ' });
+                match Flow::parse(&format, &line) {
+                    Ok(flow) => {
+                        if let (Some(s), Some(e)) = (flow.start, flow.end) {
+                            prop_assert!(s <= e);
+                        }
+                    }
+                    Err(e) => assert_printable(&e),
+                }
+            }
+        }
+    }
 }

@@ -428,4 +428,65 @@ mod tests {
             c.problems
         );
     }
+
+    mod props {
+        //! A scan of arbitrary bytes, plain or gzip, never panics, and never ends silent: an
+        //! archive yields records or says what was wrong.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(HDR.trim_end().as_bytes().to_vec()),
+                Just(REC.trim_end().as_bytes().to_vec()),
+                (0..REC.len() - 1, any::<u8>()).prop_map(|(i, b)| {
+                    let mut r = REC.trim_end().as_bytes().to_vec();
+                    r[i] = b;
+                    r
+                }),
+                proptest::collection::vec(any::<u8>(), 0..80),
+                Just(Vec::new()),
+            ]
+        }
+
+        fn check(data: &[u8], log_format: bool) {
+            let options = ScanOptions {
+                log_format: log_format.then(Format::default_v2),
+            };
+            let (c, s) = run(data, &options);
+            assert_eq!(s.records, c.records.len() as u64);
+            assert!(s.records + s.headers + s.blank <= s.lines);
+            assert!(s.records > 0 || !c.problems.is_empty(), "silent: {s:?}");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic_nor_pass_silently(
+                data in proptest::collection::vec(any::<u8>(), 0..2000),
+                compress in any::<bool>(),
+                log_format in any::<bool>(),
+            ) {
+                let data = if compress { gz(&data) } else { data };
+                check(&data, log_format);
+            }
+
+            #[test]
+            fn mangled_archives_never_panic_nor_pass_silently(
+                lines in proptest::collection::vec(line(), 0..40),
+                crlf in any::<bool>(),
+                cut in proptest::option::of(0usize..4000),
+            ) {
+                let mut data = lines.join(if crlf { &b"\r\n"[..] } else { &b"\n"[..] });
+                let mut data_gz = gz(&data);
+                if let Some(cut) = cut {
+                    data_gz.truncate(cut.min(data_gz.len()));
+                    data.truncate(cut.min(data.len()));
+                }
+                check(&data, false);
+                check(&data_gz, false);
+            }
+        }
+    }
 }
