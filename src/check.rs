@@ -4,7 +4,7 @@
 //! fails with exactly the report the CLI prints.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::diag::Diagnostics;
 use crate::engine::{self, ScanPlan, Tally};
@@ -28,6 +28,11 @@ pub enum Error {
     NoArchives { paths: String, detail: String },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
+    /// The cancel flag was set during the scan: the tally is incomplete, so no report is made
+    /// from it. A partial report would count fewer violations than the evidence holds and
+    /// could pass where the full scan fails.
+    #[error("interrupted: no verdict")]
+    Interrupted,
 }
 
 /// The archives found under `--logs`.
@@ -159,6 +164,8 @@ impl Check {
     }
 
     /// Runs the check with loaded policies, a cancel flag and a per-archive callback.
+    /// Once `cancel` is set the scan stops within a few thousand lines per worker and the
+    /// result is [`Error::Interrupted`], never a report of the part that was read.
     pub fn run_with(
         &self,
         policies: &PolicySet,
@@ -184,6 +191,9 @@ impl Check {
             cancel,
         };
         let mut tally: Tally = engine::run(policies, &archives, &plan, on_archive)?;
+        if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(Error::Interrupted);
+        }
         for p in discovery_problems {
             tally.problems.push(p);
         }

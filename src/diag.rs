@@ -48,23 +48,31 @@ impl Files {
     }
 
     /// Registers a source text read from `path` and returns its id. Control characters other
-    /// than tabs and line breaks are kept as `?`, and so is a carriage return that does not end
-    /// a line (a terminal or a CI log would start a new line there, where a workflow command
-    /// could begin), so rendering a hostile file writes neither escape sequences nor commands;
-    /// byte offsets stay those of the original text.
+    /// than tabs and line breaks, bidi overrides, and a carriage return that does not end a
+    /// line (a terminal or a CI log would start a new line there, where a workflow command could
+    /// begin) are kept as a stand-in of the same UTF-8 length (`?`, `¿`, `\u{FFFD}`), so
+    /// rendering a hostile file never writes escape sequences or commands, nor reorders what it
+    /// shows; byte offsets stay those of the original text.
     pub fn add(&mut self, path: impl Into<PathBuf>, source: impl Into<String>) -> FileId {
         let path = path.into();
         let mut source = source.into();
-        let bytes = source.as_bytes();
-        let hidden = |i: usize| {
-            is_hidden_control(bytes[i]) || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-        };
-        if (0..bytes.len()).any(hidden) {
-            let cleaned: Vec<u8> = (0..bytes.len())
-                .map(|i| if hidden(i) { b'?' } else { bytes[i] })
+        let lone_cr = |rest: &str| rest.starts_with('\r') && !rest[1..].starts_with('\n');
+        if source
+            .char_indices()
+            .any(|(i, c)| is_hidden(c) || lone_cr(&source[i..]))
+        {
+            let cleaned: String = source
+                .char_indices()
+                .map(
+                    |(i, c)| match (is_hidden(c) || lone_cr(&source[i..]), c.len_utf8()) {
+                        (false, _) => c,
+                        (true, 1) => '?',
+                        (true, 2) => '¿',
+                        (true, _) => '\u{FFFD}',
+                    },
+                )
                 .collect();
-            // Only ASCII bytes were replaced, by ASCII, so the text is still UTF-8.
-            source = String::from_utf8(cleaned).expect("ASCII replaced by ASCII");
+            source = cleaned;
         }
         let line_starts = csfiles::line_starts(&source).collect();
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 4 billion files"));
@@ -117,8 +125,11 @@ impl Files {
     }
 }
 
-fn is_hidden_control(b: u8) -> bool {
-    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7f
+/// Characters a rendered source line must not carry: controls (C0 but tab and line breaks,
+/// DEL, C1) and the bidi overrides that make a line display in another order than it reads.
+fn is_hidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -287,20 +298,21 @@ impl Diagnostic {
                 } else {
                     cs::LabelStyle::Secondary
                 };
-                cs::Label::new(style, l.file, span).with_message(clean_line(&l.message))
+                cs::Label::new(style, l.file, span).with_message(one_line(&l.message))
             })
             .collect();
+        // Messages quote values from the policy (names, reasons); a line break in one would
+        // start a new line of output, where a CI runner reads `::command::` lines.
         cs::Diagnostic::new(severity)
             .with_code(self.code)
-            .with_message(clean_line(&self.message))
+            .with_message(one_line(&self.message))
             .with_labels(labels)
-            .with_notes(
-                self.notes
-                    .iter()
-                    .map(|n| clean_line(n).into_owned())
-                    .collect(),
-            )
+            .with_notes(self.notes.iter().map(|n| one_line(n)).collect())
     }
+}
+
+fn one_line(s: &str) -> String {
+    crate::output::clean_line(s).into_owned()
 }
 
 /// Sorts diagnostics by file and position so every output lists them in source order.
@@ -396,6 +408,22 @@ mod tests {
         let a = files.source(id).find('ä').unwrap();
         assert_eq!(files.line_col(id, a + 2), (4, 2));
         assert_eq!(files.line_col(id, 10_000), (4, 6));
+    }
+
+    #[test]
+    fn hostile_messages_and_sources_render_on_their_own_lines() {
+        let mut files = Files::new();
+        let src = "name = \"a\u{202e}b\u{9b}c\u{1b}d\"\nx = 1";
+        let id = files.add("p.toml", src);
+        let name = "a\n::warning::INJECTED\u{202e}";
+        let d = Diagnostic::error("x", format!("rule `{name}`"))
+            .with_label(Label::primary(id, 7..19, name))
+            .with_note(name);
+        let out = render(&files, &[d], false);
+        assert!(!out.contains("\n::"), "{out}");
+        assert!(!out.chars().any(|c| is_hidden(c) || c == '\r'), "{out}");
+        // Stand-ins keep byte offsets: `x` is still found on line 2, column 1.
+        assert_eq!(files.line_col(id, src.find('x').unwrap()), (2, 1));
     }
 
     #[test]

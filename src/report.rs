@@ -22,6 +22,9 @@ pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 /// Exit status: the run could not be trusted (bad policy, unreadable evidence, bad arguments).
 pub const EXIT_UNTRUSTED: u8 = 2;
+/// Exit status: stopped by Ctrl-C (SIGINT) before a verdict; 128 + 2, as shells report a
+/// process killed by SIGINT, so scripts treat it like any interrupted command.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Version of the JSON document layout; bumped on any incompatible change.
 pub const JSON_SCHEMA_VERSION: u32 = 1;

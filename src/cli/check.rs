@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,7 +11,7 @@ use clap::Args;
 use super::{parse_date, parse_time, print, write_atomic, CommonArgs};
 use crate::check::{Check, Error};
 use crate::output::{self, Format as OutputFormat};
-use crate::report::EXIT_UNTRUSTED;
+use crate::report::{EXIT_INTERRUPTED, EXIT_UNTRUSTED};
 
 /// GitHub refuses step summaries over 1 MiB; keep a margin for what other steps append.
 const SUMMARY_LIMIT: usize = 1024 * 1024 - 64 * 1024;
@@ -89,12 +89,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         Ok(p) => p,
         Err(e) => return Ok(untrusted(&e)),
     };
+    let cancel = catch_interrupt();
     let progress = Progress::new();
-    let report = match check.run_with(&policies, None, &|| progress.tick()) {
+    let result = check.run_with(&policies, cancel, &|| progress.tick());
+    progress.finish();
+    let report = match result {
+        Ok(_) | Err(Error::Interrupted) if is_interrupted(cancel) => return Ok(interrupted()),
         Ok(r) => r,
         Err(e) => return Ok(untrusted(&e)),
     };
-    progress.finish();
 
     if let Some(path) = &args.junit {
         write_atomic(path, output::junit::render(&report).as_bytes())
@@ -141,6 +144,34 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
     s.parse()
         .map_err(|e: crate::output::UnknownFormat| e.to_string())
+}
+
+/// Set by the first Ctrl-C. A static, since the signal handler lives as long as the process.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the first Ctrl-C (SIGINT) into the scan's cancel flag, so the run stops between
+/// records and says that it has no verdict, instead of dying with whatever the kernel leaves.
+/// A second Ctrl-C exits at once, for a user who does not want to wait even that long.
+/// Returns `None` when no handler could be installed; Ctrl-C then kills the process as usual,
+/// which also leaves no report behind (reports are written only after a full scan).
+fn catch_interrupt() -> Option<&'static AtomicBool> {
+    let installed = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    });
+    installed.ok().map(|()| &INTERRUPTED)
+}
+
+fn is_interrupted(cancel: Option<&AtomicBool>) -> bool {
+    cancel.is_some_and(|c| c.load(Ordering::SeqCst))
+}
+
+/// A Ctrl-C during the scan, or after it but before any report was written: nothing is
+/// written and no verdict printed, since the user asked the run to stop.
+fn interrupted() -> u8 {
+    let _ = std::io::stderr().write_all(b"interrupted: no verdict\n");
+    EXIT_INTERRUPTED
 }
 
 /// Prints why the run could not start and returns exit status 2.

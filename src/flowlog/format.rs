@@ -275,6 +275,11 @@ impl Format {
             .iter()
             .filter(|t| Field::from_name(t).is_some())
             .count();
+        if known > 0 && tokens.len() > MAX_FIELDS {
+            // Past MAX_FIELDS a header can never be mostly known names (there are only
+            // Field::COUNT of them), so without this it would pass as "no header at all".
+            return Some(Err(FormatError::TooMany(tokens.len())));
+        }
         if known == 0 || known * 2 < tokens.len() {
             return None;
         }
@@ -402,8 +407,13 @@ mod tests {
         for i in 0..200 {
             long.push_str(&format!(" x{i}"));
         }
+        // More names than any format has: a header, and too long.
+        assert_eq!(
+            Format::from_header_line(long.as_bytes()).unwrap(),
+            Err(FormatError::TooMany(203))
+        );
         // Mostly unknown names: not a header at all.
-        assert!(Format::from_header_line(long.as_bytes()).is_none());
+        assert!(Format::from_header_line(b"version a b c").is_none());
         let names: Vec<String> = (0..200).map(|i| format!("srcaddr{i}")).collect();
         let mut spec = String::from("version");
         for n in &names {
@@ -426,5 +436,56 @@ mod tests {
             Format::parse_spec("${srcaddr} 1.2.3.4"),
             Err(FormatError::BadName("1.2.3.4".into()))
         );
+    }
+
+    mod props {
+        //! The header parser and the `--log-format` parser take arbitrary input without
+        //! panicking, and what they accept reads back the same from its own header line.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(Field::ALL.to_vec()).prop_map(|f| f.name().to_string()),
+                "[a-z][a-z0-9_-]{0,8}",
+                "[a-z]{60,70}",
+                "\\$\\{[a-z-]{0,12}\\}?",
+                ".{0,8}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn arbitrary_header_lines_never_panic(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+                if let Some(Ok(f)) = Format::from_header_line(&line) {
+                    prop_assert!(f.len() <= MAX_FIELDS);
+                }
+            }
+
+            #[test]
+            fn name_lists_as_headers_and_specs_round_trip(
+                names in proptest::collection::vec(name(), 0..140),
+                sep in proptest::sample::select(vec![" ", "  ", "\t", ",", ", "]),
+            ) {
+                let line = names.join(sep);
+                if let Some(Ok(f)) = Format::from_header_line(line.as_bytes()) {
+                    prop_assert_eq!(Format::from_header_line(f.header().as_bytes()), Some(Ok(f.clone())));
+                }
+                match Format::parse_spec(&line) {
+                    Ok(f) => {
+                        prop_assert!(f.len() <= MAX_FIELDS);
+                        prop_assert_eq!(Format::parse_spec(&f.header()), Ok(f));
+                    }
+                    Err(e) => prop_assert!(!e.to_string().is_empty()),
+                }
+            }
+
+            #[test]
+            fn arbitrary_log_format_strings_never_panic(spec in any::<String>()) {
+                let _ = Format::parse_spec(&spec);
+            }
+        }
     }
 }

@@ -90,6 +90,14 @@ pub enum RecordError {
         token: String,
         what: &'static str,
     },
+    /// A column (read or not) holding bytes no flow log writes: invalid UTF-8 or a control
+    /// character such as NUL or ESC. Such a line is damaged, and its other values are suspect.
+    #[error("{column}: `{token}` is not {what}")]
+    BadText {
+        column: String,
+        token: String,
+        what: &'static str,
+    },
     #[error("start {start} is after end {end}")]
     StartAfterEnd { start: u64, end: u64 },
 }
@@ -161,6 +169,7 @@ impl<'a> Flow<'a> {
                 found,
             });
         }
+        check_text(format, line)?;
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -237,6 +246,33 @@ impl<'a> Flow<'a> {
     pub fn is_traffic(&self) -> bool {
         self.status == LogStatus::Ok
     }
+}
+
+/// Every column must be text: AWS writes printable ASCII (and UTF-8 in tag values). A NUL
+/// from a disk hole, a stray ESC or a broken multi-byte sequence means the line is damaged,
+/// even in a column no policy reads, so the line is a problem rather than a record. The
+/// common all-ASCII line is settled by one pass over its bytes; only a damaged one is split
+/// again to name the column.
+fn check_text(format: &Format, line: &[u8]) -> Result<(), RecordError> {
+    if line.iter().all(|&b| matches!(b, b' '..=b'~' | b'\t')) {
+        return Ok(());
+    }
+    let tokens = line
+        .split(|&b| b == b' ' || b == b'\t')
+        .filter(|t| !t.is_empty());
+    for (column, token) in format.columns().iter().zip(tokens) {
+        let what = match std::str::from_utf8(token) {
+            Err(_) => "valid UTF-8",
+            Ok(t) if t.chars().any(char::is_control) => "text (it holds a control character)",
+            Ok(_) => continue,
+        };
+        return Err(RecordError::BadText {
+            column: column.name().to_string(),
+            token: show_token(token),
+            what,
+        });
+    }
+    Ok(())
 }
 
 /// Shows a token in an error message: lossy UTF-8, control characters escaped, and cut at 64
@@ -446,6 +482,32 @@ mod tests {
     }
 
     #[test]
+    fn damaged_bytes_in_any_column_are_errors() {
+        let fmt = Format::parse_spec("version srcaddr dstaddr az-id future-field").unwrap();
+        let cases: &[(&[u8], &str)] = &[
+            (
+                b"2 10.0.0.1 10.0.0.2 use1-az1\0 x",
+                "az-id: `use1-az1\\0` is not text (it holds a control character)",
+            ),
+            (
+                b"2 10.0.0.1 10.0.0.2 use1-az1 \x1b[2J",
+                "future-field: `\\u{1b}[2J` is not text (it holds a control character)",
+            ),
+            (
+                b"2 10.0.0.1 10.0.0.2 use1-az1 caf\xc3",
+                "future-field: `caf\u{fffd}` is not valid UTF-8",
+            ),
+        ];
+        for (line, msg) in cases {
+            assert_eq!(Flow::parse(&fmt, line).unwrap_err().to_string(), *msg);
+        }
+        let nul_id = b"2 1 eni-\0 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK";
+        assert!(Flow::parse(&v2(), nul_id).is_err());
+        // UTF-8 text, as in tag values, is fine.
+        assert!(Flow::parse(&fmt, "2 10.0.0.1 10.0.0.2 use1-az1 café".as_bytes()).is_ok());
+    }
+
+    #[test]
     fn counts_above_four_billion_fit() {
         let f = Flow::parse(
             &v2(),
@@ -490,5 +552,63 @@ mod tests {
             (f.vpc, f.subnet, f.instance),
             (Some("vpc-1"), Some("subnet-1"), Some("i-1"))
         );
+    }
+
+    mod props {
+        //! Arbitrary bytes never panic the record parser, and its errors stay printable: they
+        //! become `path:line: message` in every output.
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Tokens near the edges of what parses, mixed with arbitrary bytes.
+        fn token() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..24),
+                "[0-9]{1,21}".prop_map(String::into_bytes),
+                "[0-9:.a-f]{0,46}".prop_map(String::into_bytes),
+                Just(b"-".to_vec()),
+                Just(b"ACCEPT".to_vec()),
+                Just(b"NODATA".to_vec()),
+                Just(b"egress".to_vec()),
+            ]
+        }
+
+        fn format() -> impl Strategy<Value = Format> {
+            proptest::sample::subsequence(Field::ALL.to_vec(), 1..40).prop_map(|fields| {
+                Format::from_names(fields.iter().map(|f| f.name())).expect("distinct names")
+            })
+        }
+
+        fn assert_printable(e: &RecordError) {
+            let text = e.to_string();
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(text.len() < 512, "{text}");
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+                if let Err(e) = Flow::parse(&Format::default_v2(), &line) {
+                    assert_printable(&e);
+                }
+            }
+
+            #[test]
+            fn token_soup_in_any_format_never_panics(
+                format in format(),
+                tokens in proptest::collection::vec(token(), 0..48),
+                tab in any::<bool>(),
+            ) {
+                let line = tokens.join(if tab { &b'\t' } else { &b' ' });
+                match Flow::parse(&format, &line) {
+                    Ok(flow) => {
+                        if let (Some(s), Some(e)) = (flow.start, flow.end) {
+                            prop_assert!(s <= e);
+                        }
+                    }
+                    Err(e) => assert_printable(&e),
+                }
+            }
+        }
     }
 }

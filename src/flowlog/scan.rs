@@ -83,7 +83,9 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
     let mut lines = LineReader::new(reader);
     let mut format: Option<Format> = None;
     loop {
-        if stats.records % 4096 == 0 && sink.cancelled() {
+        // Counted in lines, not records: a stretch of lines that are all problems (or a
+        // header-only tail) leaves the record count still, and must not hide a Ctrl-C.
+        if stats.lines % 4096 == 0 && sink.cancelled() {
             break;
         }
         let line = match lines.next_line() {
@@ -385,6 +387,33 @@ mod tests {
     }
 
     #[test]
+    fn cancel_is_seen_in_a_run_of_bad_lines() {
+        // Cancelled once the first record is in: the lines after it are all problems, so
+        // the record count stays at 1 and a check keyed on records would never look again.
+        struct StopAfterRecord(Collect);
+        impl Sink for StopAfterRecord {
+            fn format(&mut self, a: &Archive, f: &Format) {
+                self.0.format(a, f)
+            }
+            fn record(&mut self, a: &Archive, line: u64, f: &Flow<'_>) {
+                self.0.record(a, line, f)
+            }
+            fn problem(&mut self, p: Problem) {
+                self.0.problem(p)
+            }
+            fn cancelled(&self) -> bool {
+                !self.0.records.is_empty()
+            }
+        }
+        let data = format!("{HDR}{REC}{}", "bogus\n".repeat(50_000));
+        let (_d, a) = file(data.as_bytes());
+        let mut sink = StopAfterRecord(Collect::default());
+        let s = scan_archive(&a, &ScanOptions::default(), &mut sink);
+        assert_eq!(s.records, 1);
+        assert!(s.lines <= 4096, "read {} lines after the cancel", s.lines);
+    }
+
+    #[test]
     fn missing_file_is_a_problem() {
         let a = Archive {
             display: "gone.log".into(),
@@ -398,5 +427,66 @@ mod tests {
             "{:?}",
             c.problems
         );
+    }
+
+    mod props {
+        //! A scan of arbitrary bytes, plain or gzip, never panics, and never ends silent: an
+        //! archive yields records or says what was wrong.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn line() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(HDR.trim_end().as_bytes().to_vec()),
+                Just(REC.trim_end().as_bytes().to_vec()),
+                (0..REC.len() - 1, any::<u8>()).prop_map(|(i, b)| {
+                    let mut r = REC.trim_end().as_bytes().to_vec();
+                    r[i] = b;
+                    r
+                }),
+                proptest::collection::vec(any::<u8>(), 0..80),
+                Just(Vec::new()),
+            ]
+        }
+
+        fn check(data: &[u8], log_format: bool) {
+            let options = ScanOptions {
+                log_format: log_format.then(Format::default_v2),
+            };
+            let (c, s) = run(data, &options);
+            assert_eq!(s.records, c.records.len() as u64);
+            assert!(s.records + s.headers + s.blank <= s.lines);
+            assert!(s.records > 0 || !c.problems.is_empty(), "silent: {s:?}");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic_nor_pass_silently(
+                data in proptest::collection::vec(any::<u8>(), 0..2000),
+                compress in any::<bool>(),
+                log_format in any::<bool>(),
+            ) {
+                let data = if compress { gz(&data) } else { data };
+                check(&data, log_format);
+            }
+
+            #[test]
+            fn mangled_archives_never_panic_nor_pass_silently(
+                lines in proptest::collection::vec(line(), 0..40),
+                crlf in any::<bool>(),
+                cut in proptest::option::of(0usize..4000),
+            ) {
+                let mut data = lines.join(if crlf { &b"\r\n"[..] } else { &b"\n"[..] });
+                let mut data_gz = gz(&data);
+                if let Some(cut) = cut {
+                    data_gz.truncate(cut.min(data_gz.len()));
+                    data.truncate(cut.min(data.len()));
+                }
+                check(&data, false);
+                check(&data_gz, false);
+            }
+        }
     }
 }

@@ -776,4 +776,125 @@ mod tests {
         let err = PolicySet::load(&[empty.path().to_path_buf()]).unwrap_err();
         assert_eq!(err.0[0].code, "no-policies");
     }
+
+    mod props {
+        //! The loader takes any text, or any bytes from disk, without panicking, and every
+        //! diagnostic it returns locates and renders.
+        use super::*;
+        use proptest::prelude::*;
+
+        /// TOML fragments that reach past the parser into validation.
+        fn fragment() -> impl Strategy<Value = String> {
+            let keys = prop_oneof![
+                proptest::sample::select(vec![
+                    "peer",
+                    "src",
+                    "dst",
+                    "local",
+                    "src_port",
+                    "dst_port",
+                    "peer_port",
+                    "local_port",
+                    "protocol",
+                    "interface",
+                    "vpc",
+                    "subnet",
+                    "instance",
+                    "direction",
+                    "action",
+                    "name",
+                    "description",
+                    "owner",
+                    "ticket",
+                    "reason",
+                    "expires",
+                    "addresses",
+                    "min_window",
+                    "max_gap",
+                    "skipdata",
+                    "unused_allow",
+                    "allow_empty",
+                    "bogus",
+                ])
+                .prop_map(str::to_string),
+                "[a-z_]{1,8}",
+            ];
+            let values = prop_oneof![
+                proptest::sample::select(vec![
+                    "'10.0.0.0/8'",
+                    "['10.20.0.0/16', '::1']",
+                    "'10.0.0.1/8'",
+                    "443",
+                    "70000",
+                    "'8443-8444'",
+                    "'9-1'",
+                    "[]",
+                    "'tcp'",
+                    "'tpc'",
+                    "-1",
+                    "true",
+                    "2027-01-31",
+                    "2027-02-30",
+                    "'30d'",
+                    "'2h'",
+                    "'fail'",
+                    "'packet'",
+                    "{ a = 1 }",
+                    "[[1], 'x']",
+                    "''",
+                    "1e400",
+                    "'\\u0000'",
+                ])
+                .prop_map(str::to_string),
+                ".{0,12}".prop_map(|s| format!("{s:?}")),
+            ];
+            prop_oneof![
+                proptest::sample::select(vec![
+                    "[policy]",
+                    "[scope]",
+                    "[[allow]]",
+                    "[[waive]]",
+                    "[evidence]",
+                    "[[scope]]",
+                    "[allow]",
+                    "",
+                ])
+                .prop_map(str::to_string),
+                (keys, values).prop_map(|(k, v)| format!("{k} = {v}")),
+                ".{0,20}",
+            ]
+        }
+
+        fn check(result: Result<PolicySet, Diagnostics>) {
+            if let Err(err) = result {
+                assert!(!err.0.is_empty());
+                for d in &err.0 {
+                    let _ = d.location(&err.1);
+                }
+                let _ = err.render(false);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn arbitrary_text_never_panics(text in any::<String>()) {
+                check(PolicySet::from_sources([("p.toml", text)]));
+            }
+
+            #[test]
+            fn policy_shaped_text_never_panics(lines in proptest::collection::vec(fragment(), 0..24)) {
+                check(PolicySet::from_sources([("p.toml", lines.join("\n"))]));
+            }
+
+            #[test]
+            fn arbitrary_bytes_from_disk_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("p.toml");
+                fs::write(&path, &bytes).unwrap();
+                check(PolicySet::load(&[path]));
+            }
+        }
+    }
 }
