@@ -6,6 +6,7 @@
 mod check;
 mod inspect;
 mod lint;
+mod sample;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Find policy mistakes without reading any logs.
     Lint(lint::LintArgs),
+    /// Cut a small fixtures/ from a full archive, keeping every verdict the full archive gives.
+    Sample(sample::SampleArgs),
 }
 
 /// Options every subcommand shares.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Sample(args) => sample::run(args),
     };
     match result {
         Ok(code) => code,

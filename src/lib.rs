@@ -18,6 +18,7 @@ pub mod flowlog;
 pub mod output;
 pub mod policy;
 pub mod report;
+pub mod sample;
 
 pub use check::{Check, Error};
 pub use report::Report;
