@@ -171,7 +171,7 @@ impl Check {
             .iter()
             .map(|d| lint_finding(policies, d))
             .collect();
-        Ok(build(
+        let mut report = build(
             tally,
             ReportContext {
                 policies,
@@ -182,7 +182,9 @@ impl Check {
                 until: self.until,
                 lint,
             },
-        ))
+        );
+        report.provenance = crate::sample::Provenance::find(&self.logs);
+        Ok(report)
     }
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).
