@@ -7,6 +7,7 @@ mod check;
 mod inspect;
 mod lint;
 mod sample;
+mod suggest;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Cut a small fixtures/ from a full archive, keeping every verdict the full archive gives.
     Sample(sample::SampleArgs),
+    /// Write a policy whose allow rules cover the traffic the logs show in a scope.
+    Suggest(suggest::SuggestArgs),
 }
 
 /// Options every subcommand shares.
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Inspect(args) => inspect::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Suggest(args) => suggest::run(args),
     };
     match result {
         Ok(code) => code,

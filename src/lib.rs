@@ -19,6 +19,7 @@ pub mod output;
 pub mod policy;
 pub mod report;
 pub mod sample;
+pub mod suggest;
 
 pub use check::{Check, Error};
 pub use report::Report;
