@@ -201,7 +201,7 @@ impl Check {
             .iter()
             .map(|d| lint_finding(policies, d))
             .collect();
-        Ok(build(
+        let mut report = build(
             tally,
             ReportContext {
                 policies,
@@ -212,7 +212,9 @@ impl Check {
                 until: self.until,
                 lint,
             },
-        ))
+        );
+        report.provenance = crate::sample::Provenance::find(&self.logs);
+        Ok(report)
     }
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).

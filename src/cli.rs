@@ -7,6 +7,8 @@ mod check;
 mod init;
 mod inspect;
 mod lint;
+mod sample;
+mod suggest;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +34,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Find policy mistakes without reading any logs.
     Lint(lint::LintArgs),
+    /// Cut a small fixtures/ from a full archive, keeping every verdict the full archive gives.
+    Sample(sample::SampleArgs),
+    /// Write a policy whose allow rules cover the traffic the logs show in a scope.
+    Suggest(suggest::SuggestArgs),
     /// Scaffold a policy repository: an example policy, fixtures/, a CI workflow, a cargo test.
     Init(init::InitArgs),
 }
@@ -82,6 +88,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Sample(args) => sample::run(args),
+        Command::Suggest(args) => suggest::run(args),
         Command::Init(args) => init::run(args),
     };
     match result {

@@ -18,6 +18,8 @@ pub mod flowlog;
 pub mod output;
 pub mod policy;
 pub mod report;
+pub mod sample;
+pub mod suggest;
 
 pub use check::{Check, Error};
 /// A `YYYY-MM-DD` date for [`Check::today`], so a policy repository's test needs no date

@@ -43,6 +43,10 @@ pub struct Report {
     pub policies: Vec<PolicyReport>,
     /// Lint findings on the policies, rendered as text (they do not change verdicts).
     pub lint: Vec<LintFinding>,
+    /// What the archives were sampled from, when a `flowgate sample` manifest sits in a
+    /// `--logs` directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::sample::Provenance>,
 }
 
 /// What the archives held, whatever the policies.

@@ -44,6 +44,17 @@ pub trait Sink {
     fn format(&mut self, archive: &Archive, format: &Format);
     /// A record that parsed.
     fn record(&mut self, archive: &Archive, line: u64, flow: &Flow<'_>);
+    /// A record that parsed, with the bytes of its line (without the line ending). Sinks that
+    /// copy records out (`flowgate sample`) override this; the default hands on to `record`.
+    fn record_line(&mut self, archive: &Archive, line: u64, bytes: &[u8], flow: &Flow<'_>) {
+        let _ = bytes;
+        self.record(archive, line, flow);
+    }
+    /// A header line that parsed, every time one is read (also when it repeats the current
+    /// format). Called before `format`. Only sinks that copy archives need it.
+    fn header_line(&mut self, archive: &Archive, line: u64, bytes: &[u8]) {
+        let _ = (archive, line, bytes);
+    }
     /// A line or a stream that could not be read.
     fn problem(&mut self, problem: Problem);
     /// Whether to stop early (Ctrl-C). Checked between records, so it must be cheap.
@@ -131,6 +142,7 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
             stats.headers += 1;
             match header {
                 Ok(f) => {
+                    sink.header_line(archive, number, bytes);
                     if format.as_ref() != Some(&f) {
                         sink.format(archive, &f);
                         format = Some(f);
@@ -184,7 +196,7 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
         match Flow::parse(current, bytes) {
             Ok(flow) => {
                 stats.records += 1;
-                sink.record(archive, number, &flow);
+                sink.record_line(archive, number, bytes, &flow);
             }
             Err(e) => {
                 stats.problems += 1;

@@ -210,7 +210,7 @@ fn policy(out: &mut String, p: &PolicyReport, style: &Style) {
     out.push('\n');
 }
 
-fn run(out: &mut String, r: &RunSummary) {
+fn run(out: &mut String, r: &RunSummary, provenance: Option<&crate::sample::Provenance>) {
     out.push_str("run:\n");
     let mut archives = format!("  archives: {} read", r.archives_read);
     if !r.archives_skipped.is_empty() {
@@ -242,6 +242,11 @@ fn run(out: &mut String, r: &RunSummary) {
         r.nodata,
         r.skipdata
     );
+    if let Some(p) = provenance {
+        for line in p.describe() {
+            let _ = writeln!(out, "  {}", clean_line(&line));
+        }
+    }
     let cov = &r.coverage;
     let _ = writeln!(out, "  evidence window: {}", cov.describe());
     if cov.hours_without_records > 0 {
@@ -316,7 +321,7 @@ pub fn render(report: &Report, color: bool) -> String {
     for p in &report.policies {
         policy(&mut out, p, &style);
     }
-    run(&mut out, &report.run);
+    run(&mut out, &report.run, report.provenance.as_ref());
     if !report.lint.is_empty() {
         out.push_str("\nlint:\n");
         for finding in &report.lint {

@@ -246,6 +246,7 @@ pub fn report() -> Report {
                        │\n16 │ [[allow]]\n   │ ^^^^^^^^^ never matches: \"settlement API\" (line 10) matches first\n"
                 .into(),
         }],
+        provenance: None,
     }
 }
 

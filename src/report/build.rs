@@ -66,6 +66,7 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         run,
         policies,
         lint: ctx.lint,
+        provenance: None,
     }
 }
 

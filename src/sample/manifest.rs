@@ -1,0 +1,230 @@
+//! `MANIFEST.toml`: what a sample stands for, beside the archives it describes.
+//!
+//! A reviewer reading a pull request that changes `fixtures/` should see, without running
+//! anything, what the sample was cut from (archives, bytes, records, time window), how (rate,
+//! seed, size cap, pseudonyms) and what it kept. `flowgate check` shows the same as the
+//! report's provenance when it finds a manifest in a `--logs` directory. Discovery skips the
+//! file (`.toml` is not a flow-log name). Nothing in it depends on the clock or the machine, so
+//! the same input and seed give the same manifest too.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest's file name.
+pub const FILE_NAME: &str = "MANIFEST.toml";
+
+/// The whole manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub sample: SampleSection,
+    pub input: InputSection,
+    pub output: OutputSection,
+}
+
+/// How the sample was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSection {
+    pub flowgate_version: String,
+    pub seed: u64,
+    /// The rate asked for (`--rate`).
+    pub rate_requested: f64,
+    /// The rate used: lower than asked when `--max-bytes` needed it.
+    pub rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    pub pseudonymised: bool,
+    /// What every sample keeps whatever the rate, in words.
+    pub lossless: String,
+}
+
+/// What the sample was cut from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSection {
+    /// `--logs` as given.
+    pub logs: Vec<String>,
+    pub archives: u64,
+    pub bytes: u64,
+    pub records: u64,
+    pub nodata: u64,
+    pub skipdata: u64,
+    /// Lines that could not be read (each makes `flowgate sample` exit 2).
+    pub problems: u64,
+    /// Distinct verdict combinations: the records a lossless sample cannot drop.
+    pub combinations: u64,
+    /// RFC 3339: earliest record start and latest record end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_end: Option<String>,
+}
+
+/// What the sample holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    pub archives: u64,
+    pub bytes: u64,
+    pub records: u64,
+    /// Kept by the evidence rule: first record, new format, NODATA / SKIPDATA, new minutes.
+    pub kept_evidence: u64,
+    /// Kept for the window: each archive's last record, earliest start, latest end.
+    pub kept_window: u64,
+    /// Kept as the representative of a combination no other kept record stands for.
+    pub kept_combinations: u64,
+    /// Kept by the seeded rate alone.
+    pub kept_rate: u64,
+    pub nodata: u64,
+    pub skipdata: u64,
+}
+
+impl Manifest {
+    /// The TOML text, with a comment saying what the file is.
+    pub fn render(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!(
+            "# Written by `flowgate sample`: what the flow-log archives beside this file stand for.\n\
+             # `flowgate check` prints it as the report's provenance. Do not edit by hand.\n\n{body}"
+        )
+    }
+
+    /// Reads a manifest.
+    pub fn load(path: &Path) -> Result<Manifest, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        toml::from_str(&text).map_err(|e| e.to_string())
+    }
+}
+
+/// A sample's manifest as a check report shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Provenance {
+    /// Where the manifest was found.
+    pub manifest: String,
+    pub flowgate_version: String,
+    pub seed: u64,
+    pub rate: f64,
+    pub pseudonymised: bool,
+    pub input_archives: u64,
+    pub input_bytes: u64,
+    pub input_records: u64,
+    pub input_first_start: Option<String>,
+    pub input_last_end: Option<String>,
+    pub combinations: u64,
+    pub sample_records: u64,
+}
+
+impl Provenance {
+    fn from_manifest(path: &Path, m: Manifest) -> Provenance {
+        Provenance {
+            manifest: path.display().to_string(),
+            flowgate_version: m.sample.flowgate_version,
+            seed: m.sample.seed,
+            rate: m.sample.rate,
+            pseudonymised: m.sample.pseudonymised,
+            input_archives: m.input.archives,
+            input_bytes: m.input.bytes,
+            input_records: m.input.records,
+            input_first_start: m.input.first_start,
+            input_last_end: m.input.last_end,
+            combinations: m.input.combinations,
+            sample_records: m.output.records,
+        }
+    }
+
+    /// The first manifest directly inside one of the `--logs` directories, in the order given.
+    /// A manifest that does not parse is not provenance and is passed over.
+    pub fn find(logs: &[PathBuf]) -> Option<Provenance> {
+        logs.iter()
+            .filter(|p| p.is_dir())
+            .map(|dir| dir.join(FILE_NAME))
+            .find_map(|path| {
+                Manifest::load(&path)
+                    .ok()
+                    .map(|m| Provenance::from_manifest(&path, m))
+            })
+    }
+
+    /// Two lines for a terminal report.
+    pub fn describe(&self) -> [String; 2] {
+        let window = match (&self.input_first_start, &self.input_last_end) {
+            (Some(a), Some(b)) => format!(", {a} to {b}"),
+            _ => String::new(),
+        };
+        [
+            format!(
+                "sample: {} of {} records from {} archives ({} bytes{window})",
+                self.sample_records, self.input_records, self.input_archives, self.input_bytes
+            ),
+            format!(
+                "  every one of the {} verdict combinations kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
+                self.combinations,
+                self.rate,
+                self.seed,
+                if self.pseudonymised {
+                    ", ids pseudonymised"
+                } else {
+                    ""
+                },
+                self.flowgate_version,
+                self.manifest
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            sample: SampleSection {
+                flowgate_version: "0.1.0".into(),
+                seed: 7,
+                rate_requested: 0.05,
+                rate: 0.01,
+                max_bytes: Some(1_000_000),
+                pseudonymised: true,
+                lossless: "x".into(),
+            },
+            input: InputSection {
+                logs: vec!["/data/full".into()],
+                archives: 3,
+                bytes: 100,
+                records: 50,
+                nodata: 1,
+                skipdata: 0,
+                problems: 0,
+                combinations: 9,
+                first_start: Some("2026-11-02T00:00:00Z".into()),
+                last_end: None,
+            },
+            output: OutputSection {
+                archives: 3,
+                bytes: 40,
+                records: 12,
+                kept_evidence: 3,
+                kept_window: 1,
+                kept_combinations: 6,
+                kept_rate: 2,
+                nodata: 1,
+                skipdata: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_and_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, manifest().render()).unwrap();
+        assert_eq!(Manifest::load(&path).unwrap(), manifest());
+        let p =
+            Provenance::find(&[PathBuf::from("/nonexistent"), dir.path().to_path_buf()]).unwrap();
+        assert_eq!((p.input_records, p.sample_records, p.seed), (50, 12, 7));
+        assert!(p.describe()[1].contains("ids pseudonymised"));
+    }
+}
