@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::flowlog::{ArchiveMeta, Column, Field, Format};
 
 /// Fields that hold AWS resource or account ids. Tag values and ECS names are free text and
-/// are left as they are (see `docs/getting-started.md`); ECS ARNs have their account replaced.
+/// are left as they are (see the README, "Getting started with your own logs"); ECS ARNs have their account replaced.
 const ID_FIELDS: &[Field] = &[
     Field::AccountId,
     Field::InterfaceId,
