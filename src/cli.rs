@@ -11,7 +11,7 @@ mod sample;
 mod suggest;
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -101,29 +101,7 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Writes `contents` to `path` whole or not at all: a temporary file beside it, then a
-/// rename. A run killed halfway never leaves a truncated JUnit file that a CI reporter could
-/// read as green.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub use crate::output::write_atomic;
 
 /// Writes to stdout. A closed pipe (`flowgate check | head -1`) is what the reader wanted,
 /// not an error: the rest is dropped quietly and the exit status still tells the verdict.

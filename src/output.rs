@@ -155,6 +155,46 @@ pub(crate) fn server_port(c: &Conversation) -> String {
     }
 }
 
+/// The cells every conversation table starts with: protocol, client, server:port, records,
+/// packets, bytes, first and last seen. Addresses and numbers only, so no cleaning is needed.
+pub(crate) fn conversation_cells(c: &Conversation) -> Vec<String> {
+    vec![
+        protocol_name(c.protocol),
+        c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
+        server_port(c),
+        c.records.to_string(),
+        c.packets.to_string(),
+        c.bytes.to_string(),
+        when(c.first_start),
+        when(c.last_end),
+    ]
+}
+
+/// Writes `contents` to `path` whole or not at all: a temporary file beside it, then a
+/// rename. A run killed halfway never leaves a truncated report (a JUnit file a CI reporter
+/// could read as green, half a sample archive).
+pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// RFC 3339 for a time, `-` for none.
 pub(crate) fn when(t: Option<u64>) -> String {
     t.map_or_else(|| "-".to_string(), rfc3339)
@@ -237,16 +277,7 @@ pub(crate) fn conversation_table(
     header.push("EXAMPLE".into());
     let mut rows = vec![header];
     for c in shown {
-        let mut row = vec![
-            protocol_name(c.protocol),
-            c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
-            server_port(c),
-            c.records.to_string(),
-            c.packets.to_string(),
-            c.bytes.to_string(),
-            when(c.first_start),
-            when(c.last_end),
-        ];
+        let mut row = conversation_cells(c);
         if waivers {
             row.push(clean_line(c.expired_waiver.as_deref().unwrap_or("-")).into_owned());
         }

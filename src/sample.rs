@@ -286,10 +286,12 @@ fn run(
         },
     };
     let manifest_path = opts.out.join(manifest::FILE_NAME);
-    write_file(&manifest_path, manifest.render().as_bytes()).map_err(|source| Error::Write {
-        path: manifest_path.display().to_string(),
-        source,
-    })?;
+    crate::output::write_atomic(&manifest_path, manifest.render().as_bytes()).map_err(
+        |source| Error::Write {
+            path: manifest_path.display().to_string(),
+            source,
+        },
+    )?;
     Ok(Outcome {
         manifest,
         manifest_path,
@@ -452,22 +454,6 @@ fn publish(inputs: &[Input], staging: &Path, out: &Path) -> Result<(), Error> {
         std::fs::rename(&from, &to).map_err(|e| err(&to, e))?;
     }
     std::fs::remove_dir_all(staging).map_err(|e| err(staging, e))
-}
-
-/// Writes a file whole or not at all: a temporary file beside it, then a rename.
-fn write_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

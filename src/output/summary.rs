@@ -10,8 +10,8 @@
 
 use std::fmt::Write;
 
-use super::{clean_line, count, problem_line, server_port, verdict, when};
-use crate::report::{protocol_name, DemandStatus, PolicyReport, Report, Status};
+use super::{clean_line, conversation_cells, count, problem_line, verdict};
+use crate::report::{DemandStatus, PolicyReport, Report, Status};
 
 /// Conversations shown per failing policy.
 const TOP_CONVERSATIONS: usize = 10;
@@ -112,16 +112,7 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
         .collect::<Vec<_>>()));
     blocks.push(head);
     for c in shown {
-        let mut cells = vec![
-            protocol_name(c.protocol),
-            c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
-            server_port(c),
-            c.records.to_string(),
-            c.packets.to_string(),
-            c.bytes.to_string(),
-            when(c.first_start),
-            when(c.last_end),
-        ];
+        let mut cells = conversation_cells(c);
         if waivers {
             cells.push(
                 c.expired_waiver
