@@ -125,8 +125,8 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
-gz_files=$(find "$data/AWSLogs" -name '*.gz' | wc -l)
-gz_bytes=$(find "$data/AWSLogs" -name '*.gz' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+gz_files=$(find -H "$data/AWSLogs" -name '*.gz' | wc -l)
+gz_bytes=$(find -H "$data/AWSLogs" -name '*.gz' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
 echo "== machine"
 echo "date:       $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "cpu:        $cpu; nproc $threads"
@@ -162,47 +162,20 @@ add check1-n "check, 1 policy, $threads threads" "0 1" "$(check policies "$threa
 add check10-1 "check, 10 policies, 1 thread" "0 1" "$(check policies10 1)"
 add check10-n "check, 10 policies, $threads threads" "0 1" "$(check policies10 "$threads")"
 add zcat-awk "zcat | awk (/16 not /24, ACCEPT)" 0 \
-    "find $(q "$logs") -name '*.gz' -print0 | xargs -0 zcat | awk $(q "$awk_prog")"
+    "find -H $(q "$logs") -name '*.gz' -print0 | xargs -0 -r zcat | awk '$awk_prog'"
 
 notes=()
 if command -v libdeflate-gunzip >/dev/null; then
     # Whole-file libdeflate decompression to /dev/null, one process per batch of files, $threads
     # at a time: the fastest decoder beside flate2, without even splitting lines.
     add libdeflate-n "libdeflate-gunzip -c >/dev/null, $threads procs" 0 \
-        "find $(q "$logs") -name '*.gz' -print0 | xargs -0 -n 64 -P $threads libdeflate-gunzip -c >/dev/null"
+        "find -H $(q "$logs") -name '*.gz' -print0 | xargs -0 -r -n 64 -P $threads libdeflate-gunzip -c >/dev/null"
 else
     notes+=("libdeflate-gunzip not installed (Debian: apt-get install libdeflate-tools): no libdeflate floor")
 fi
 if python3 -c 'import duckdb' 2>/dev/null; then
-    cat >"$scratch/duckdb_count.py" <<'EOF'
-# Counts the zcat|awk filter with DuckDB: explicit column types and nullstr='-' (NODATA records
-# carry '-'; type inference from a sample would fail on them), CIDR tests as integer ranges
-# (the inet extension is not in the pip wheel).
-import ipaddress, sys
-import duckdb
-
-logs, threads = sys.argv[1], int(sys.argv[2])
-line = ipaddress.ip_network("10.20.0.0/16")
-settle = ipaddress.ip_network("10.20.30.0/24")
-con = duckdb.connect()
-con.execute(f"SET threads = {threads}")
-con.execute("""CREATE MACRO ip4(a) AS
-    try_cast(split_part(a, '.', 1) AS BIGINT) * 16777216 + try_cast(split_part(a, '.', 2) AS BIGINT) * 65536
-    + try_cast(split_part(a, '.', 3) AS BIGINT) * 256 + try_cast(split_part(a, '.', 4) AS BIGINT)""")
-def outside_settlement(col):
-    return (f"(ip4({col}) BETWEEN {int(line[0])} AND {int(line[-1])} "
-            f"AND ip4({col}) NOT BETWEEN {int(settle[0])} AND {int(settle[-1])})")
-columns = ("{'version': 'INTEGER', 'account-id': 'VARCHAR', 'interface-id': 'VARCHAR', "
-           "'srcaddr': 'VARCHAR', 'dstaddr': 'VARCHAR', 'srcport': 'INTEGER', 'dstport': 'INTEGER', "
-           "'protocol': 'INTEGER', 'packets': 'BIGINT', 'bytes': 'BIGINT', 'start': 'BIGINT', "
-           "'end': 'BIGINT', 'action': 'VARCHAR', 'log-status': 'VARCHAR'}")
-query = f"""SELECT count(*) FROM read_csv('{logs}/**/*.gz', delim=' ', header=true, nullstr='-',
-    auto_detect=false, columns={columns})
-    WHERE action = 'ACCEPT' AND ({outside_settlement('srcaddr')} OR {outside_settlement('dstaddr')})"""
-print(con.execute(query).fetchone()[0])
-EOF
     add duckdb-n "duckdb read_csv, $threads threads" 0 \
-        "exec python3 $(q "$scratch/duckdb_count.py") $(q "$logs") $threads"
+        "exec python3 $(q "$repo/benches/duckdb_count.py") $(q "$logs") $threads"
 else
     notes+=("duckdb not importable (pip install duckdb): no DuckDB baseline")
 fi
@@ -243,8 +216,11 @@ bench_round_robin() {
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # Warm the page cache so that every run, the first included, reads from memory.
-find "$logs" -name '*.gz' -print0 | xargs -0 cat >/dev/null
+find -H "$logs" -name '*.gz' -print0 | xargs -0 -r cat >/dev/null
 
+echo
+echo "== commands (each under /usr/bin/time -f '%e %M' bash -c '...')"
+for i in "${!names[@]}"; do printf '%-12s %s\n' "${names[$i]}" "${snippets[$i]#exec }"; done
 echo "measuring ${#names[@]} commands x $runs runs" >&2
 bench_round_robin $(seq 0 $((${#names[@]} - 1)))
 
@@ -252,7 +228,7 @@ declare -A med
 for name in "${names[@]}"; do med[$name]=$(median <<<"${times[$name]}"); done
 
 echo
-echo "== results ($(find "$logs" -name '*.gz' | wc -l) files; wall seconds, median of $runs; peak RSS, max of $runs)"
+echo "== results ($(find -H "$logs" -name '*.gz' | wc -l) files; wall seconds, median of $runs; peak RSS, max of $runs)"
 printf '%-40s %9s %9s   %s\n' command median-s peak-MiB "all runs (s)"
 for i in "${!names[@]}"; do
     name=${names[$i]}
