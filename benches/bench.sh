@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# Times `flowgate check` on a generated archive against what it must be compared with: the
+# decompress-only pass through flowgate's own reading code (the floor), `zcat | awk` (what users
+# do today) and, when installed, libdeflate-gunzip and DuckDB. Every command runs --runs times,
+# interleaved round-robin so that load drifting on a shared machine hits all of them alike; the
+# report gives medians, peak RSS and the issue-6 ratios with their targets, all from this one run.
+#
+# It is a measurement: it exits 0 when targets are missed, and non-zero only when a command
+# failed (flowgate exit 2 or a crash, a baseline error) or a result is wrong (outputs that differ
+# between thread counts). See benches/README.md and docs/performance.md.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--runs R] [--data DIR] [--keep]
+                        [--no-build] [--no-generate] [--memory-scaling]
+
+  --days N          days of 5-minute files in the archive (default 7)
+  --mb-per-day M    gzip megabytes per day (default 45)
+  --seed S          generator seed (default 1); another seed gives another archive of the same shape
+  --runs R          runs of each command, interleaved; the median is reported (default 3)
+  --data DIR        where the archive lives (default ${TMPDIR:-/tmp}/flowgate-bench-<days>d-<M>mb-seed<S>);
+                    reused when its stamp matches, regenerated when the stamp differs;
+                    never inside the repository
+  --keep            keep an archive this run generated (one that already existed is always kept)
+  --no-build        use the binaries already built (default: cargo build --release first)
+  --no-generate     use DIR as it is (it must hold AWSLogs/, policies/ and policies10/)
+  --memory-scaling  also time a 1-day archive of the same shape and compare peak RSS
+EOF
+}
+
+days=7 mb=45 seed=1 runs=3 data="" keep=0 build=1 generate=1 memscale=0
+start=2026-11-01 # first day of the archive
+today=2026-11-26 # waivers are judged against a fixed date, so results do not change with the calendar
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --days) days=$2; shift 2 ;;
+    --mb-per-day) mb=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --no-build) build=0; shift ;;
+    --no-generate) generate=0; shift ;;
+    --memory-scaling) memscale=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --runs wants a positive integer" >&2; exit 2; }
+[[ $days =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --days wants a positive integer" >&2; exit 2; }
+
+die() { echo "bench.sh: $*" >&2; exit 2; }
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+[[ -x /usr/bin/time ]] && /usr/bin/time -f '%M' true >/dev/null 2>&1 ||
+    die "needs GNU time at /usr/bin/time (Debian/Ubuntu: apt-get install time)"
+threads=$(nproc)
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/flowgate-bench-scratch.XXXXXX")
+generated=() # archives this run made, removed at exit unless --keep
+cleanup() {
+    rm -rf "$scratch"
+    if [[ $keep == 0 ]]; then
+        for d in "${generated[@]}"; do rm -rf "$d"; done
+    fi
+}
+trap cleanup EXIT
+
+# --- build ---------------------------------------------------------------------------------------
+if [[ $build == 1 ]]; then
+    echo "building: cargo build --release --bin flowgate --example generate" >&2
+    cargo build --release --quiet --bin flowgate --example generate
+fi
+target=$(cargo metadata --no-deps --format-version 1 | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+flowgate=$target/release/flowgate
+generator=$target/release/examples/generate
+[[ -x $flowgate ]] || die "no $flowgate: build first or drop --no-build"
+
+# --- the archive ---------------------------------------------------------------------------------
+# The stamp names everything the archive depends on, the generator's source included, so that a
+# rerun reuses the archive exactly when it would generate the same bytes.
+generator_sha=$(cat examples/generate.rs examples/generate/*.rs examples/generate/bench-policies/*.toml \
+    policies/retail-dedicated-line.toml | sha256sum | cut -c1-16)
+stamp_name=.flowgate-bench-stamp
+
+# prepare_archive DAYS DIR: make sure DIR holds the archive for DAYS days; prints progress to stderr.
+prepare_archive() {
+    local d=$1 dir=$2
+    local abs stamp
+    abs=$(realpath -m "$dir")
+    case "$abs/" in "$repo/"*) die "$dir is inside the repository; archives are never written there" ;; esac
+    if [[ $generate == 0 ]]; then
+        [[ -d $dir/AWSLogs && -d $dir/policies && -d $dir/policies10 ]] ||
+            die "--no-generate: $dir lacks AWSLogs/, policies/ or policies10/"
+        return
+    fi
+    stamp="days=$d mb-per-day=$mb seed=$seed start=$start generator=$generator_sha"
+    if [[ -f $dir/$stamp_name && $(cat "$dir/$stamp_name") == "$stamp" ]]; then
+        echo "archive: reusing $dir ($stamp)" >&2
+        return
+    fi
+    if [[ -e $dir ]]; then
+        # Only a directory this script made (it has a stamp) is ever deleted.
+        [[ -f $dir/$stamp_name ]] || die "$dir exists and is not a bench archive; pick another --data"
+        echo "archive: $dir has another stamp ($(cat "$dir/$stamp_name")); regenerating" >&2
+        rm -rf "$dir"
+    fi
+    [[ -x $generator ]] || die "no $generator: build first or drop --no-build"
+    echo "archive: generating $dir ($stamp)" >&2
+    rm -rf "$dir.partial"
+    "$generator" bench --out "$dir.partial" --days "$d" --mb-per-day "$mb" --seed "$seed" --start "$start" >&2
+    echo "$stamp" >"$dir.partial/$stamp_name"
+    mv "$dir.partial" "$dir"
+    generated+=("$dir")
+}
+
+default_dir() { echo "${TMPDIR:-/tmp}/flowgate-bench-$1d-${mb}mb-seed$seed"; }
+[[ -n $data ]] || data=$(default_dir "$days")
+prepare_archive "$days" "$data"
+
+# --- the machine ---------------------------------------------------------------------------------
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mem=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+gz_files=$(find -H "$data/AWSLogs" -name '*.gz' | wc -l)
+gz_bytes=$(find -H "$data/AWSLogs" -name '*.gz' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+echo "== machine"
+echo "date:       $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "cpu:        $cpu; nproc $threads"
+echo "memory:     $mem"
+echo "kernel:     $(uname -sr)"
+echo "flowgate:   $("$flowgate" --version) at $commit; gzip: $(grep -m1 '^flate2' Cargo.toml)"
+echo "rustc:      $(rustc --version 2>/dev/null || echo unknown)"
+echo "load:       $(uptime | sed 's/.*load average/load average/') (before)"
+echo "archive:    $data: $gz_files files, $(awk -v b="$gz_bytes" 'BEGIN {printf "%.1f MB", b / 1e6}') gzip"
+echo "runs:       $runs of each command, interleaved round-robin; medians"
+
+# --- the commands --------------------------------------------------------------------------------
+# Each command is a bash snippet run under /usr/bin/time; single commands `exec`, so the time and
+# the peak RSS are flowgate's own. Exit codes a command may end with: check exits 1 on this data
+# (some policies find would-be-blocked SSH); 2 would mean an untrusted run and fails the bench.
+names=() labels=() snippets=() okcodes=()
+add() { names+=("$1"); labels+=("$2"); okcodes+=("$3"); snippets+=("$4"); }
+
+logs=$data/AWSLogs
+q() { printf '%q' "$1"; }
+# The filter users write for "accepted traffic on the retailer line outside the settlement /24",
+# as string prefixes. It is right here only because both prefixes end on an octet and keep their
+# trailing `\.`: `^10\.20\.3` would also drop 10.20.3.x and 10.20.31-39.x, and a /20 cannot be
+# written this way at all. DuckDB below counts the same thing with integer ranges as a check.
+awk_prog='($4 ~ /^10\.20\./ && $4 !~ /^10\.20\.30\./ || $5 ~ /^10\.20\./ && $5 !~ /^10\.20\.30\./) && $13 == "ACCEPT" {n++} END {print n + 0}'
+check() { echo "exec $(q "$flowgate") check --policies $(q "$data/$1") --logs $(q "$logs") --threads $2 --today $today --format json"; }
+floor() { echo "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --threads $1"; }
+
+add floor-1 "floor: inspect --read-only, 1 thread" 0 "$(floor 1)"
+add floor-n "floor: inspect --read-only, $threads threads" 0 "$(floor "$threads")"
+add check1-1 "check, 1 policy, 1 thread" "0 1" "$(check policies 1)"
+add check1-n "check, 1 policy, $threads threads" "0 1" "$(check policies "$threads")"
+add check10-1 "check, 10 policies, 1 thread" "0 1" "$(check policies10 1)"
+add check10-n "check, 10 policies, $threads threads" "0 1" "$(check policies10 "$threads")"
+add zcat-awk "zcat | awk (/16 not /24, ACCEPT)" 0 \
+    "find -H $(q "$logs") -name '*.gz' -print0 | xargs -0 -r zcat | awk '$awk_prog'"
+
+notes=()
+if command -v libdeflate-gunzip >/dev/null; then
+    # Whole-file libdeflate decompression to /dev/null, one process per batch of files, $threads
+    # at a time: the fastest decoder beside flate2, without even splitting lines.
+    add libdeflate-n "libdeflate-gunzip -c >/dev/null, $threads procs" 0 \
+        "find -H $(q "$logs") -name '*.gz' -print0 | xargs -0 -r -n 64 -P $threads libdeflate-gunzip -c >/dev/null"
+else
+    notes+=("libdeflate-gunzip not installed (Debian: apt-get install libdeflate-tools): no libdeflate floor")
+fi
+if python3 -c 'import duckdb' 2>/dev/null; then
+    add duckdb-n "duckdb read_csv, $threads threads" 0 \
+        "exec python3 $(q "$repo/benches/duckdb_count.py") $(q "$logs") $threads"
+else
+    notes+=("duckdb not importable (pip install duckdb): no DuckDB baseline")
+fi
+
+# --- measuring -----------------------------------------------------------------------------------
+declare -A times rss
+failed=0
+
+# measure INDEX ROUND: one timed run; keeps stdout of the first round for the checks below.
+measure() {
+    local i=$1 r=$2 name=${names[$1]} code=0 t m
+    /usr/bin/time -f '%e %M' -o "$scratch/time" bash -c "${snippets[$i]}" \
+        >"$scratch/out.$name.$r" 2>"$scratch/err.$name" || code=$?
+    if [[ " ${okcodes[$i]} " != *" $code "* ]]; then
+        echo "FAILED: $name (exit $code): ${snippets[$i]}" >&2
+        sed 's/^/    /' "$scratch/err.$name" | head -20 >&2
+        failed=1
+    fi
+    # GNU time writes "Command exited with non-zero status N" before its line when code != 0.
+    read -r t m < <(tail -1 "$scratch/time")
+    times[$name]+="$t "
+    rss[$name]=$(((m > ${rss[$name]:-0}) ? m : ${rss[$name]:-0}))
+}
+
+# bench_round_robin IDX...: runs the commands at those indexes $runs times, interleaved; the
+# starting command rotates each round so that none is always first after a cold one.
+bench_round_robin() {
+    local idx=("$@") n=$# r k
+    for ((r = 1; r <= runs; r++)); do
+        for ((k = 0; k < n; k++)); do
+            measure "${idx[$(((k + r - 1) % n))]}" "$r"
+            printf '.' >&2
+        done
+    done
+    echo >&2
+}
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+# Warm the page cache so that every run, the first included, reads from memory.
+find -H "$logs" -name '*.gz' -print0 | xargs -0 -r cat >/dev/null
+
+echo
+echo "== commands (each under /usr/bin/time -f '%e %M' bash -c '...')"
+for i in "${!names[@]}"; do printf '%-12s %s\n' "${names[$i]}" "${snippets[$i]#exec }"; done
+echo "measuring ${#names[@]} commands x $runs runs" >&2
+bench_round_robin $(seq 0 $((${#names[@]} - 1)))
+
+declare -A med
+for name in "${names[@]}"; do med[$name]=$(median <<<"${times[$name]}"); done
+
+echo
+echo "== results ($(find -H "$logs" -name '*.gz' | wc -l) files; wall seconds, median of $runs; peak RSS, max of $runs)"
+printf '%-40s %9s %9s   %s\n' command median-s peak-MiB "all runs (s)"
+for i in "${!names[@]}"; do
+    name=${names[$i]}
+    printf '%-40s %9.2f %9.1f   %s\n' "${labels[$i]}" "${med[$name]}" \
+        "$(awk -v k="${rss[$name]}" 'BEGIN {print k / 1024}')" "${times[$name]% }"
+done
+
+# --- results checks ------------------------------------------------------------------------------
+records=$(grep -m1 '"records":' "$scratch/out.check10-n.1" | tr -dc 0-9)
+echo
+echo "== records: ${records:-?}; $(cat "$scratch/out.floor-n.1")"
+for p in check1 check10; do
+    if cmp -s "$scratch/out.$p-1.1" "$scratch/out.$p-n.1"; then
+        echo "$p: JSON report identical at 1 and $threads threads"
+    else
+        echo "$p: JSON report DIFFERS between 1 and $threads threads (a bug)"
+        failed=1
+    fi
+done
+awk_count=$(cat "$scratch/out.zcat-awk.1")
+if [[ -n ${med[duckdb-n]:-} ]]; then
+    duck_count=$(cat "$scratch/out.duckdb-n.1")
+    [[ $awk_count == "$duck_count" ]] && agree="agree" || agree="DISAGREE"
+    echo "baselines: zcat|awk counted $awk_count records, duckdb $duck_count ($agree)"
+else
+    echo "baselines: zcat|awk counted $awk_count records"
+fi
+
+# --- ratios --------------------------------------------------------------------------------------
+div() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
+# verdict VALUE OP TARGET [STRETCH]
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" -v s="${4:-}" 'BEGIN {
+        ok = (op == "<=") ? v <= t : (op == ">=") ? v >= t : v < t
+        st = (s == "") ? "" : (v <= s) ? " (stretch met)" : " (stretch missed)"
+        print (ok ? "PASS" : "MISS") st }'
+}
+row() { printf '%-40s %7s   %-8s %-26s %s\n' "$@"; }
+# ratio LABEL A B [OP TARGET [STRETCH]]: median(A) / median(B), then the same ratio within each
+# round: those pairs ran minutes apart at most, so their spread shows how much load drift the
+# medians may hide.
+ratio() {
+    local label=$1 a=$2 b=$3 op=${4:-} t=${5:-} s=${6:-} r v=""
+    r=$(div "${med[$a]}" "${med[$b]}")
+    [[ -n $op ]] && v=$(verdict "$r" "$op" "$t" "$s")
+    row "$label" "$r" "${op:-info} $t" "$v" \
+        "$(awk -v a="${times[$a]}" -v b="${times[$b]}" 'BEGIN {
+            n = split(a, x, " "); split(b, y, " ")
+            for (i = 1; i <= n; i++) printf "%s%.2f", (i > 1 ? " " : ""), (y[i] > 0) ? x[i] / y[i] : 0 }')"
+}
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+maxrss=0
+for name in floor-1 floor-n check1-1 check1-n check10-1 check10-n; do
+    if ((rss[$name] > maxrss)); then maxrss=${rss[$name]}; fi
+done
+
+echo
+echo "== ratios (medians of this run; per round alongside)"
+row ratio value target verdict "per round"
+n=${threads}t
+ratio "check10/$n / floor/$n" check10-n floor-n '<=' 1.3 1.15
+ratio "check10/1t / floor/1t" check10-1 floor-1
+if [[ -n ${med[libdeflate-n]:-} ]]; then
+    ratio "check10/$n / libdeflate-gunzip/$n" check10-n libdeflate-n
+    ratio "floor/$n / libdeflate-gunzip/$n" floor-n libdeflate-n
+fi
+ratio "check10/$n / check1/$n" check10-n check1-n '<=' 1.15
+ratio "check10/1t / check10/$n (speedup)" check10-1 check10-n '>=' 1.8
+ratio "floor/1t / floor/$n (speedup)" floor-1 floor-n
+ratio "zcat|awk / check10/$n" zcat-awk check10-n '>=' 8
+if [[ -n ${med[duckdb-n]:-} ]]; then
+    ratio "duckdb/$n / check10/$n" duckdb-n check10-n
+fi
+row "peak RSS check10/$n, MiB" "$(mib "${rss[check10-n]}")" "< 64" "$(verdict "$(mib "${rss[check10-n]}")" '<' 64)" ""
+row "peak RSS any flowgate run, MiB" "$(mib "$maxrss")" "< 64" "$(verdict "$(mib "$maxrss")" '<' 64)" ""
+if [[ -n $records ]]; then
+    for name in check10-n check10-1 floor-n floor-1; do
+        row "records/s $name" "$(awk -v n="$records" -v t="${med[$name]}" 'BEGIN {printf "%.2fM", n / t / 1e6}')" "" "" ""
+    done
+fi
+
+# --- memory scaling ------------------------------------------------------------------------------
+if [[ $memscale == 1 ]]; then
+    small=$(default_dir 1)
+    if [[ $days == 1 ]]; then
+        echo
+        echo "== memory scaling: --days is already 1; nothing to compare"
+    else
+        prepare_archive 1 "$small"
+        big_data=$data big_rss_c=${rss[check10-n]} big_rss_f=${rss[floor-n]}
+        data=$small logs=$small/AWSLogs
+        # Reuse the command slots with the small archive's paths.
+        snippets[1]=$(floor "$threads")
+        snippets[5]=$(check policies10 "$threads")
+        unset 'rss[floor-n]' 'rss[check10-n]'
+        echo "memory scaling: floor and check10 at $threads threads on $small" >&2
+        bench_round_robin 1 5
+        echo
+        echo "== memory scaling (peak RSS, MiB)"
+        printf '%-28s %10s %10s %8s\n' command "1 day" "$days days" ratio
+        for pair in "floor-n:$big_rss_f" "check10-n:$big_rss_c"; do
+            name=${pair%%:*} big=${pair#*:}
+            printf '%-28s %10.1f %10.1f %8s\n' "$name" "$(awk -v k="${rss[$name]}" 'BEGIN {print k / 1024}')" \
+                "$(awk -v k="$big" 'BEGIN {print k / 1024}')" "$(div "$big" "${rss[$name]}")"
+        done
+        data=$big_data
+    fi
+fi
+
+echo
+echo "load:       $(uptime | sed 's/.*load average/load average/') (after)"
+for n in "${notes[@]}"; do echo "note:       $n"; done
+[[ $failed == 0 ]] || { echo "bench.sh: some command failed or gave a wrong result (see above)" >&2; exit 1; }
