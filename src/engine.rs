@@ -346,27 +346,13 @@ mod tests {
 
     fn flow(proto: u8, sp: u16, dp: u16, flags: Option<u8>) -> Flow<'static> {
         Flow {
-            status: LogStatus::Ok,
-            action: None,
             src: "10.0.0.1".parse().ok(),
             dst: "10.0.0.2".parse().ok(),
-            pkt_src: None,
-            pkt_dst: None,
             src_port: Some(sp),
             dst_port: Some(dp),
             protocol: Some(proto),
-            packets: None,
-            bytes: None,
-            start: None,
-            end: None,
             tcp_flags: flags,
-            direction: None,
-            version: None,
-            account: None,
-            interface: None,
-            vpc: None,
-            subnet: None,
-            instance: None,
+            ..Flow::EMPTY
         }
     }
 

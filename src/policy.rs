@@ -360,7 +360,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flowlog::{Direction, LogStatus};
+    use crate::flowlog::Direction;
     use time::macros::date;
 
     pub(crate) fn set(text: &str) -> PolicySet {
@@ -373,12 +373,9 @@ mod tests {
 
     fn flow<'a>(src: &str, sport: u16, dst: &str, dport: u16) -> Flow<'a> {
         Flow {
-            status: LogStatus::Ok,
             action: Some(Action::Accept),
             src: Some(src.parse().unwrap()),
             dst: Some(dst.parse().unwrap()),
-            pkt_src: None,
-            pkt_dst: None,
             src_port: Some(sport),
             dst_port: Some(dport),
             protocol: Some(6),
@@ -386,14 +383,10 @@ mod tests {
             bytes: Some(40),
             start: Some(0),
             end: Some(60),
-            tcp_flags: None,
             direction: Some(Direction::Ingress),
             version: Some(2),
-            account: None,
             interface: Some("eni-1"),
-            vpc: None,
-            subnet: None,
-            instance: None,
+            ..Flow::EMPTY
         }
     }
 

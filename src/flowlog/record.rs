@@ -103,8 +103,9 @@ pub enum RecordError {
 }
 
 impl<'a> Flow<'a> {
-    /// A record with every field absent.
-    const EMPTY: Flow<'static> = Flow {
+    /// A record with every field absent: what a parse starts from, and a base for tests
+    /// (`Flow { dst_port: Some(443), ..Flow::EMPTY }`).
+    pub const EMPTY: Flow<'static> = Flow {
         status: LogStatus::Ok,
         action: None,
         src: None,
@@ -255,9 +256,9 @@ impl<'a> Flow<'a> {
 /// again to name the column.
 fn check_text(format: &Format, line: &[u8]) -> Result<(), RecordError> {
     // A fold without early exit: the compiler vectorises it, where `all` walks byte by byte.
-    let damaged = line
-        .iter()
-        .fold(false, |bad, &b| bad | ((b < b' ') & (b != b'\t')) | (b > b'~'));
+    let damaged = line.iter().fold(false, |bad, &b| {
+        bad | ((b < b' ') & (b != b'\t')) | (b > b'~')
+    });
     if !damaged {
         return Ok(());
     }

@@ -308,34 +308,22 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flowlog::LogStatus;
     use ipnet::IpNet;
     use proptest::prelude::*;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn flow<'a>() -> Flow<'a> {
         Flow {
-            status: LogStatus::Ok,
             action: Some(Action::Accept),
             src: Some("10.0.0.1".parse().unwrap()),
             dst: Some("10.20.30.40".parse().unwrap()),
-            pkt_src: None,
-            pkt_dst: None,
             src_port: Some(50000),
             dst_port: Some(443),
             protocol: Some(6),
-            packets: None,
-            bytes: None,
-            start: None,
-            end: None,
-            tcp_flags: None,
             direction: Some(Direction::Ingress),
-            version: None,
-            account: None,
             interface: Some("eni-1"),
             vpc: Some("vpc-1"),
-            subnet: None,
-            instance: None,
+            ..Flow::EMPTY
         }
     }
 
