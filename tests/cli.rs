@@ -1067,3 +1067,45 @@ fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
         "{text}"
     );
 }
+
+#[test]
+fn inspect_shows_the_provenance_of_a_sample() {
+    let r = Repo::new();
+    let records: Vec<String> = (0..40)
+        .map(|i| {
+            rec(
+                ("10.0.1.10", 40000 + i),
+                ("10.20.30.5", 443),
+                6,
+                T0 + u64::from(i) * 60,
+                "ACCEPT",
+                "2",
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    r.archive(
+        "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2025/11/02/a.log.gz",
+        &refs,
+    );
+    let out = r.run(&[
+        "sample", "--logs", "logs", "--out", "sampled", "--seed", "7",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = r.run(&["inspect", "--logs", "sampled", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["provenance"]["seed"], 7);
+    assert_eq!(doc["provenance"]["input_records"], 40);
+    let text = r.run(&["inspect", "--logs", "sampled"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("sample: ") && text.contains("of 40 records from 1 archives"),
+        "{text}"
+    );
+}

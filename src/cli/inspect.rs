@@ -6,6 +6,7 @@ use super::{print, write_atomic, CommonArgs};
 use crate::check::Check;
 use crate::policy::PolicySet;
 use crate::report::{human_duration, rfc3339, RunSummary, EXIT_PASS, EXIT_UNTRUSTED};
+use crate::sample::Provenance;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -55,14 +56,14 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_UNTRUSTED);
         }
     };
-    let json = render_json(&report.run);
+    let json = render_json(&report.run, report.provenance.as_ref());
     if let Some(path) = &args.json_file {
         write_atomic(path, json.as_bytes())?;
     }
     print(&if args.json {
         json
     } else {
-        render_text(&report.run)
+        render_text(&report.run, report.provenance.as_ref())
     })?;
     Ok(if report.run.problems_total > 0 {
         EXIT_UNTRUSTED
@@ -72,20 +73,23 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
 }
 
 /// The inspect document: `{"schema_version": 1, "tool": "flowgate", "inspect": {...}}`.
-pub fn render_json(run: &RunSummary) -> String {
-    let doc = serde_json::json!({
+pub fn render_json(run: &RunSummary, provenance: Option<&Provenance>) -> String {
+    let mut doc = serde_json::json!({
         "schema_version": crate::report::JSON_SCHEMA_VERSION,
         "tool": "flowgate",
         "tool_version": env!("CARGO_PKG_VERSION"),
         "inspect": run,
     });
+    if let Some(p) = provenance {
+        doc["provenance"] = serde_json::json!(p);
+    }
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
 }
 
 /// The inspect summary for a person.
-pub fn render_text(run: &RunSummary) -> String {
+pub fn render_text(run: &RunSummary, provenance: Option<&Provenance>) -> String {
     use std::fmt::Write;
     let clean = crate::output::clean_line;
     let mut out = String::new();
@@ -133,6 +137,11 @@ pub fn render_text(run: &RunSummary) -> String {
         }
         _ => {
             let _ = writeln!(out, "window     no records with a time");
+        }
+    }
+    if let Some(p) = provenance {
+        for line in p.describe() {
+            let _ = writeln!(out, "{}", clean(&line));
         }
     }
     let _ = writeln!(out, "interfaces {}", c.interfaces);
