@@ -315,22 +315,20 @@ fn load_file(
 
     let mut allows = Vec::new();
     for (i, section) in cfg.allow.iter().enumerate() {
-        let (matcher, key_spans) = compile(section, false, scope_has_peer, &mut d);
-        let (rule_name, rule_name_span) = rule_name(section, "allow", i, &mut d);
-        allows.push(Rule {
-            name: rule_name,
-            line: line(&section.span),
-            file: id,
-            span: section.span.clone(),
-            matcher,
-            key_spans,
-            name_span: rule_name_span,
-        });
+        let line = line(&section.span);
+        allows.push(rule(
+            section,
+            "allow",
+            i,
+            scope_has_peer,
+            (id, line),
+            &mut d,
+        ));
     }
     let mut waivers = Vec::new();
     for (i, section) in cfg.waive.iter().enumerate() {
-        let (matcher, key_spans) = compile(section, false, scope_has_peer, &mut d);
-        let (rule_name, rule_name_span) = rule_name(section, "waive", i, &mut d);
+        let line = line(&section.span);
+        let rule = rule(section, "waive", i, scope_has_peer, (id, line), &mut d);
         let reason = match section.get("reason") {
             None => {
                 missing(
@@ -371,15 +369,7 @@ fn load_file(
         };
         if let (Some(reason), Some((expires, expires_span))) = (reason, expires) {
             waivers.push(Waiver {
-                rule: Rule {
-                    name: rule_name,
-                    line: line(&section.span),
-                    file: id,
-                    span: section.span.clone(),
-                    matcher,
-                    key_spans,
-                    name_span: rule_name_span,
-                },
+                rule,
                 reason,
                 expires,
                 expires_span,
@@ -436,16 +426,29 @@ fn missing(
     ));
 }
 
-/// A rule's `name`, or `allow #N` / `waive #N` (1-based, in file order) when none is written.
-fn rule_name(
+/// Compiles one `[[allow]]` or `[[waive]]` section at `(file, line)`. Its name is `name`, or
+/// `allow #N` / `waive #N` (1-based, in file order) when none is written.
+fn rule(
     section: &SectionCfg<'_>,
     kind: &str,
     index: usize,
+    scope_has_peer: bool,
+    (file, line): (FileId, u32),
     d: &mut FileDiags,
-) -> (String, Option<Range<usize>>) {
-    match section.get("name") {
+) -> Rule {
+    let (matcher, key_spans) = compile(section, false, scope_has_peer, d);
+    let (name, name_span) = match section.get("name") {
         Some(e) => (values::name(e, d).unwrap_or_default(), Some(e.value.span())),
         None => (format!("{kind} #{}", index + 1), None),
+    };
+    Rule {
+        name,
+        line,
+        file,
+        span: section.span.clone(),
+        matcher,
+        key_spans,
+        name_span,
     }
 }
 
