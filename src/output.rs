@@ -314,6 +314,19 @@ pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `3 conversations (41 records)`: how much of a policy's traffic would be blocked.
+pub(crate) fn blocked_count(p: &crate::report::PolicyReport) -> String {
+    format!(
+        "{} ({})",
+        count(
+            p.conversations.len() as u64,
+            "conversation",
+            "conversations"
+        ),
+        count(p.counts.would_block, "record", "records")
+    )
+}
+
 /// Why the failing policies fail, as a clause: `traffic would be blocked`, `evidence is too thin`.
 fn failure_reasons(report: &Report) -> String {
     let failing = report.policies.iter().filter(|p| p.status == Status::Fail);

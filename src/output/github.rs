@@ -13,7 +13,7 @@
 
 use std::fmt::Write;
 
-use super::{clean_line, clean_text, count, problem_line, verdict};
+use super::{blocked_count, clean_line, clean_text, count, problem_line, verdict};
 use crate::report::{DemandKind, DemandStatus, PolicyReport, Report, Status};
 
 /// Annotations of one level GitHub shows per step.
@@ -118,15 +118,7 @@ fn write_level(out: &mut String, level: Level, annotations: &[Annotation]) {
 
 /// `3 conversations (41 records) would be blocked:` and the top ones, one per line.
 fn blocked_message(p: &PolicyReport) -> String {
-    let mut m = format!(
-        "{} ({}) would be blocked:",
-        count(
-            p.conversations.len() as u64,
-            "conversation",
-            "conversations"
-        ),
-        count(p.counts.would_block, "record", "records")
-    );
+    let mut m = format!("{} would be blocked:", blocked_count(p));
     for c in p.conversations.iter().take(TOP_CONVERSATIONS) {
         let _ = write!(
             m,

@@ -10,7 +10,8 @@
 use std::fmt::Write;
 
 use super::{
-    align, clean_line, clean_text, conversation_table, count, problem_line, verdict, when,
+    align, blocked_count, clean_line, clean_text, conversation_table, count, problem_line, verdict,
+    when,
 };
 use crate::report::{DemandStatus, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
 
@@ -101,14 +102,9 @@ fn policy(out: &mut String, p: &PolicyReport, style: &Style) {
     if !p.conversations.is_empty() {
         let _ = writeln!(
             out,
-            "\n  {}: {} ({})",
+            "\n  {}: {}",
             style.paint(Paint::Red, "would be blocked"),
-            count(
-                p.conversations.len() as u64,
-                "conversation",
-                "conversations"
-            ),
-            count(c.would_block, "record", "records")
+            blocked_count(p)
         );
         let table = conversation_table(&p.conversations, MAX_CONVERSATIONS, "see --json for all");
         push_indented(out, "    ", table);

@@ -21,7 +21,7 @@ use junit_report::{
     TestSuiteBuilder,
 };
 
-use super::{clean_line, clean_text, conversation_table, count, problem_line};
+use super::{blocked_count, clean_line, clean_text, conversation_table, count, problem_line};
 use crate::report::{DemandStatus, PolicyReport, Report, RunSummary};
 
 /// Conversations listed in a failure body; the JSON report has all of them.
@@ -142,15 +142,7 @@ fn traffic_case(cases: &mut Cases, p: &PolicyReport) {
         cases.success(NAME, Some(&out));
         return;
     }
-    let mut message = format!(
-        "{} ({}) would be blocked",
-        count(
-            p.conversations.len() as u64,
-            "conversation",
-            "conversations"
-        ),
-        count(p.counts.would_block, "record", "records")
-    );
+    let mut message = format!("{} would be blocked", blocked_count(p));
     let expired = p
         .conversations
         .iter()

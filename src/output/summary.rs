@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::{clean_line, conversation_cells, count, problem_line, verdict};
+use super::{blocked_count, clean_line, conversation_cells, count, problem_line, verdict};
 use crate::report::{DemandStatus, PolicyReport, Report, Status};
 
 /// Conversations shown per failing policy.
@@ -76,14 +76,9 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
     let shown = &p.conversations[..p.conversations.len().min(TOP_CONVERSATIONS)];
     let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
     let mut head = format!(
-        "\n### {}: would be blocked\n\n{} ({}) would be blocked.\n\n",
+        "\n### {}: would be blocked\n\n{} would be blocked.\n\n",
         md(&p.name),
-        count(
-            p.conversations.len() as u64,
-            "conversation",
-            "conversations"
-        ),
-        count(p.counts.would_block, "record", "records"),
+        blocked_count(p),
     );
     let mut header = vec![
         "protocol",

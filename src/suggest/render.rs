@@ -163,10 +163,6 @@ fn rule_name(r: &SuggestedRule) -> String {
     format!("{proto}{ports} {side}")
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// The policy file.
 pub fn policy(
     scope: &str,
@@ -186,10 +182,10 @@ pub fn policy(
          # The allow rules cover every record in the scope that a check would judge: {} in {}.\n\
          # Review each one before committing: traffic seen is not traffic needed, and traffic\n\
          # that did not happen in this window (a monthly job) is not covered.",
-        plural(observed.archives, "archive", "archives"),
-        plural(observed.records, "record", "records"),
-        plural(covered, "record", "records"),
-        plural(rules.len() as u64, "rule", "rules"),
+        crate::output::count(observed.archives, "archive", "archives"),
+        crate::output::count(observed.records, "record", "records"),
+        crate::output::count(covered, "record", "records"),
+        crate::output::count(rules.len() as u64, "rule", "rules"),
     );
     if opts.widen_v4.is_some() || opts.widen_v6.is_some() {
         let w = |p: Option<u8>| p.map_or_else(|| "-".into(), |p| format!("/{p}"));
@@ -210,8 +206,8 @@ pub fn policy(
         let _ = writeln!(
             out,
             "# {}, {}, {} bytes{}",
-            plural(r.conversations, "conversation", "conversations"),
-            plural(r.records, "record", "records"),
+            crate::output::count(r.conversations, "conversation", "conversations"),
+            crate::output::count(r.records, "record", "records"),
             r.bytes,
             match (r.first_start, r.last_end) {
                 (Some(a), Some(b)) =>
