@@ -74,7 +74,11 @@ fn time_per_record(label: &str, records: usize, mut body: impl FnMut() -> u64) {
 }
 
 fn main() {
-    let n = 200_000;
+    // FLOWGATE_BENCH_RECORDS makes a short run, e.g. for an instruction count under callgrind.
+    let n = std::env::var("FLOWGATE_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let policies_dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/generate/bench-policies");
     let mut sources: Vec<(std::path::PathBuf, String)> = std::fs::read_dir(&policies_dir)

@@ -1,0 +1,603 @@
+//! The fast path of the record parser: the line every flow log writes millions of times.
+//!
+//! AWS writes records as printable ASCII tokens separated by single spaces. This path reads
+//! only such lines, and only when every value in them is valid; anything else (a tab, a doubled
+//! space, a byte outside `' '..='~'`, a wrong token count, a value that does not parse, an
+//! IPv6 address in an unusual spelling) makes it give up and return `None`, and the careful
+//! parser in `record.rs` reads the line again and says what is wrong. So this path never
+//! decides that a line is bad, it only accepts lines that the careful parser accepts with the
+//! same result (a property test holds it to that), and errors keep one source.
+//!
+//! Why it is faster: the bytes are classified 64 at a time into bit masks (separators, and
+//! bytes outside printable ASCII), which the compiler turns into vector compares; tokens are
+//! then found from the separator mask with `trailing_zeros` instead of byte by byte; numbers
+//! and addresses are parsed without overflow checks per digit (their length bounds them); and
+//! no error values are built on the way.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::{Action, Direction, Flow, LogStatus};
+use crate::flowlog::format::Field;
+
+/// Parses `line` into `flow` (which starts as [`Flow::EMPTY`]) when it is a plain, valid
+/// record of the format whose column fields are `slots`; `false` sends it to the careful
+/// parser, and `flow` is then garbage.
+///
+/// Not inlined on purpose: writing through `flow` keeps the record in memory, where inlined
+/// into the caller the compiler splits it into some forty locals that do not fit in registers
+/// and spends more on spilling them than on parsing.
+#[inline(never)]
+pub(super) fn parse<'a>(slots: &[Option<Field>], line: &'a [u8], flow: &mut Flow<'a>) -> bool {
+    parse_tokens(slots, line, flow).is_some()
+}
+
+#[inline(always)]
+fn parse_tokens<'a>(slots: &[Option<Field>], line: &'a [u8], flow: &mut Flow<'a>) -> Option<()> {
+    let mut column = 0;
+    let mut begin = 0;
+    // The tokens that end in one block (a macro, not a closure: a closure's captured
+    // counters live in memory, and this loop runs once per token).
+    macro_rules! tokens {
+        ($spaces:expr, $base:expr) => {
+            let mut spaces: u64 = $spaces;
+            while spaces != 0 {
+                let end = $base + spaces.trailing_zeros() as usize;
+                spaces &= spaces - 1;
+                set(flow, *slots.get(column)?, line, begin, end)?;
+                column += 1;
+                begin = end + 1;
+            }
+        };
+    }
+    let mut base = 0;
+    let mut blocks = line.chunks_exact(64);
+    for block in &mut blocks {
+        let (spaces, odd) = classify(block.try_into().ok()?);
+        if odd != 0 {
+            return None;
+        }
+        tokens!(spaces, base);
+        base += 64;
+    }
+    let rest = blocks.remainder().len();
+    if rest > 0 {
+        let (spaces, odd) = if line.len() >= 64 {
+            // The last 64 bytes, overlapping bytes already read; shift those out.
+            let (spaces, odd) = classify(line[line.len() - 64..].try_into().ok()?);
+            (spaces >> (64 - rest), odd >> (64 - rest))
+        } else {
+            // A short line, padded with a printable non-separator byte.
+            let mut block = [b'0'; 64];
+            block[..rest].copy_from_slice(line);
+            classify(&block)
+        };
+        if odd != 0 {
+            return None;
+        }
+        tokens!(spaces, base);
+    }
+    if column + 1 != slots.len() {
+        return None;
+    }
+    set(flow, slots[column], line, begin, line.len())?;
+    if let (Some(start), Some(end)) = (flow.start, flow.end) {
+        if start > end {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// Bit `i` of the first mask: byte `i` is a space; of the second: byte `i` is outside
+/// printable ASCII (`' '..='~'`).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn classify(block: &[u8; 64]) -> (u64, u64) {
+    // SSE2 is part of x86_64, so these are always available: four 16-byte compares per mask
+    // where a byte loop takes some 20 instructions a byte (the compiler does not vectorise
+    // building a bit mask).
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: the SSE2 intrinsics need the `sse2` target feature, which every x86_64 target
+    // has; the loads read bytes 16k..16k+16 of the 64-byte `block` (k < 4), and `loadu` has
+    // no alignment requirement.
+    unsafe {
+        let space = _mm_set1_epi8(b' ' as i8);
+        let del = _mm_set1_epi8(0x7f);
+        let mut spaces = 0u64;
+        let mut odd = 0u64;
+        for k in 0..4 {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast::<__m128i>());
+            spaces |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)) as u16) << (16 * k);
+            // Signed compare: bytes 0x80-0xff are negative, so "< 0x20" also catches them.
+            let low = _mm_cmplt_epi8(v, space);
+            let bad = _mm_or_si128(low, _mm_cmpeq_epi8(v, del));
+            odd |= u64::from(_mm_movemask_epi8(bad) as u16) << (16 * k);
+        }
+        (spaces, odd)
+    }
+}
+
+/// The portable version of the above.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn classify(block: &[u8; 64]) -> (u64, u64) {
+    let mut spaces = 0u64;
+    let mut odd = 0u64;
+    for (i, &b) in block.iter().enumerate() {
+        spaces |= u64::from(b == b' ') << i;
+        odd |= u64::from(b.wrapping_sub(b' ') > b'~' - b' ') << i;
+    }
+    (spaces, odd)
+}
+
+/// Stores `token` as `field`; `None` when it is empty (a doubled or edge space) or not a
+/// valid value, so that the careful parser takes over.
+#[inline(always)]
+fn set<'a>(
+    flow: &mut Flow<'a>,
+    field: Option<Field>,
+    line: &'a [u8],
+    begin: usize,
+    end: usize,
+) -> Option<()> {
+    let token = line.get(begin..end)?;
+    if token.is_empty() {
+        return None;
+    }
+    let Some(field) = field else {
+        return Some(()); // a column flowgate does not read: printable is all it must be
+    };
+    if token == b"-" {
+        return Some(());
+    }
+    let num = |max| number(line, begin, end, max);
+    match field {
+        Field::LogStatus => {
+            flow.status = match token {
+                b"OK" => LogStatus::Ok,
+                b"NODATA" => LogStatus::NoData,
+                b"SKIPDATA" => LogStatus::SkipData,
+                _ => return None,
+            }
+        }
+        Field::Action => {
+            flow.action = Some(match token {
+                b"ACCEPT" => Action::Accept,
+                b"REJECT" => Action::Reject,
+                _ => return None,
+            })
+        }
+        Field::FlowDirection => {
+            flow.direction = Some(match token {
+                b"ingress" => Direction::Ingress,
+                b"egress" => Direction::Egress,
+                _ => return None,
+            })
+        }
+        Field::SrcAddr => flow.src = Some(addr(token)?),
+        Field::DstAddr => flow.dst = Some(addr(token)?),
+        Field::PktSrcAddr => flow.pkt_src = Some(addr(token)?),
+        Field::PktDstAddr => flow.pkt_dst = Some(addr(token)?),
+        Field::SrcPort => flow.src_port = Some(num(65535)? as u16),
+        Field::DstPort => flow.dst_port = Some(num(65535)? as u16),
+        Field::Protocol => flow.protocol = Some(num(255)? as u8),
+        Field::Packets => flow.packets = Some(num(u64::MAX)?),
+        Field::Bytes => flow.bytes = Some(num(u64::MAX)?),
+        Field::Start => flow.start = Some(num(u64::MAX)?),
+        Field::End => flow.end = Some(num(u64::MAX)?),
+        Field::TcpFlags => flow.tcp_flags = Some(num(255)? as u8),
+        Field::Version => flow.version = Some(num(255)? as u8),
+        Field::AccountId => flow.account = Some(ascii(token)),
+        Field::InterfaceId => flow.interface = Some(ascii(token)),
+        Field::VpcId => flow.vpc = Some(ascii(token)),
+        Field::SubnetId => flow.subnet = Some(ascii(token)),
+        Field::InstanceId => flow.instance = Some(ascii(token)),
+        _ => {}
+    }
+    Some(())
+}
+
+/// A token of a line `classify` found to be printable ASCII, as text.
+#[inline(always)]
+fn ascii(token: &[u8]) -> &str {
+    debug_assert!(token.is_ascii());
+    // SAFETY: `parse` only hands on tokens of blocks whose bytes `classify` found to be all
+    // in ' '..='~' (it returns before `set` otherwise), and ASCII is valid UTF-8.
+    unsafe { std::str::from_utf8_unchecked(token) }
+}
+
+/// The decimal `line[begin..end]` (not empty), if it is at most `max`. Up to 16 digits are
+/// read eight at a time (SWAR: one 64-bit load, one validity test and three multiplications
+/// per eight digits); longer ones, which no flow-log field holds in practice, digit by digit,
+/// and 20 digits (up to `u64::MAX`) are left to the careful parser.
+#[inline(always)]
+fn number(line: &[u8], begin: usize, end: usize, max: u64) -> Option<u64> {
+    let n = match end - begin {
+        len @ 1..=4 => {
+            // Short numbers (ports, protocol, counts) cost less digit by digit.
+            let mut n: u64 = 0;
+            for &b in &line[begin..begin + len] {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                n = n * 10 + u64::from(d);
+            }
+            n
+        }
+        len @ 5..=8 => eight_digits(line, end, len)?,
+        len @ 9..=16 => {
+            let high = eight_digits(line, end - 8, len - 8)?;
+            high * 100_000_000 + eight_digits(line, end, 8)?
+        }
+        17..=19 => {
+            let mut n: u64 = 0;
+            for &b in &line[begin..end] {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                n = n * 10 + u64::from(d);
+            }
+            n
+        }
+        _ => return None,
+    };
+    (n <= max).then_some(n)
+}
+
+/// The value of the `len` (1-8) decimal digits that end at `line[end]`, if they are digits.
+#[inline(always)]
+fn eight_digits(line: &[u8], end: usize, len: usize) -> Option<u64> {
+    const ZEROS: u64 = u64::from_le_bytes([b'0'; 8]);
+    // The eight bytes before `end`; the first digit lands in the lowest byte.
+    let word = match line.get(end.wrapping_sub(8)..end) {
+        Some(bytes) => u64::from_le_bytes(bytes.try_into().ok()?),
+        None => {
+            let mut bytes = [b'0'; 8];
+            bytes[8 - end..].copy_from_slice(&line[..end]);
+            u64::from_le_bytes(bytes)
+        }
+    };
+    // Bytes before the number become leading zeros.
+    let pad = 64 - 8 * len as u32;
+    let keep = u64::MAX.checked_shl(pad).unwrap_or(0);
+    let word = (word & keep) | (ZEROS & !keep);
+    // Every byte 0x30-0x39: high nibble 3, and still 3 after adding 6.
+    let high = 0xF0F0_F0F0_F0F0_F0F0u64;
+    if (word & high) | ((word.wrapping_add(0x0606_0606_0606_0606) & high) >> 4)
+        != 0x3333_3333_3333_3333
+    {
+        return None;
+    }
+    let v = word & 0x0F0F_0F0F_0F0F_0F0F;
+    let v = (v.wrapping_mul(10 << 8 | 1)) >> 8; // pairs of digits
+    let v = ((v & 0x00FF_00FF_00FF_00FF).wrapping_mul(100 << 16 | 1)) >> 16; // fours
+    let v = ((v & 0x0000_FFFF_0000_FFFF).wrapping_mul(10_000 << 32 | 1)) >> 32; // eight
+    Some(v)
+}
+
+#[inline(always)]
+fn addr(token: &[u8]) -> Option<IpAddr> {
+    if token.len() <= 15 {
+        if let Some(v4) = ipv4(token) {
+            return Some(IpAddr::V4(v4));
+        }
+    }
+    ipv6(token).map(IpAddr::V6)
+}
+
+/// Dotted-quad IPv4 as `std` reads it: four decimal octets of 1-3 digits, no leading zeros.
+#[inline(always)]
+fn ipv4(t: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if *t.get(i)? != b'.' {
+                return None;
+            }
+            i += 1;
+        }
+        let first = t.get(i)?.wrapping_sub(b'0');
+        if first > 9 {
+            return None;
+        }
+        let mut value = u32::from(first);
+        i += 1;
+        for _ in 0..2 {
+            let Some(d) = t.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d <= 9) else {
+                break;
+            };
+            if value == 0 {
+                return None; // a leading zero
+            }
+            value = value * 10 + u32::from(d);
+            i += 1;
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    (i == t.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// IPv6 in the spellings flow logs use: groups of 1-4 hex digits, at most one `::`. Embedded
+/// IPv4 (`::ffff:1.2.3.4`) and everything unusual is left to `std` in the careful parser
+/// (whose IPv6 parser costs about ten times this one).
+#[inline]
+fn ipv6(t: &[u8]) -> Option<Ipv6Addr> {
+    if t.len() < 2 || t.len() > 39 {
+        return None;
+    }
+    let mut groups = [0u16; 8];
+    let mut count = 0; // groups written
+    let mut gap = None; // index in `groups` where `::` stands
+    let mut i = 0;
+    if t[0] == b':' {
+        if t[1] != b':' {
+            return None;
+        }
+        gap = Some(0);
+        i = 2;
+        if i == t.len() {
+            return Some(Ipv6Addr::UNSPECIFIED);
+        }
+    }
+    loop {
+        // One group of 1-4 hex digits.
+        let mut value: u16 = 0;
+        let mut digits = 0;
+        while i < t.len() && digits < 5 {
+            let d = match t[i] {
+                c @ b'0'..=b'9' => c - b'0',
+                c @ b'a'..=b'f' => c - b'a' + 10,
+                c @ b'A'..=b'F' => c - b'A' + 10,
+                _ => break,
+            };
+            value = (value << 4) | u16::from(d);
+            digits += 1;
+            i += 1;
+        }
+        if digits == 0 || digits > 4 || count == 8 {
+            return None;
+        }
+        groups[count] = value;
+        count += 1;
+        if i == t.len() {
+            break;
+        }
+        if t[i] != b':' {
+            return None;
+        }
+        i += 1;
+        if i < t.len() && t[i] == b':' {
+            if gap.is_some() {
+                return None;
+            }
+            gap = Some(count);
+            i += 1;
+            if i == t.len() {
+                break;
+            }
+        } else if i == t.len() {
+            return None; // a single trailing colon
+        }
+    }
+    match gap {
+        None if count == 8 => Some(Ipv6Addr::from(groups)),
+        Some(at) if count < 8 => {
+            let tail = count - at;
+            let mut out = [0u16; 8];
+            out[..at].copy_from_slice(&groups[..at]);
+            out[8 - tail..].copy_from_slice(&groups[at..count]);
+            Some(Ipv6Addr::from(out))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlog::Format;
+    use proptest::prelude::*;
+
+    /// The fast path alone, as an `Option`.
+    fn parse<'a>(slots: &[Option<Field>], line: &'a [u8]) -> Option<Flow<'a>> {
+        let mut flow = Flow::EMPTY;
+        super::parse(slots, line, &mut flow).then_some(flow)
+    }
+
+    #[test]
+    fn plain_records_take_the_fast_path() {
+        let v2 = Format::default_v2();
+        let line = b"2 210987654321 eni-0a7c91d2e4b5f6071 10.8.4.17 10.8.9.200 51234 22 6 17 3911 1762052400 1762052460 ACCEPT OK";
+        let flow = parse(v2.slots(), line).expect("fast path");
+        assert_eq!(Ok(flow), Flow::parse_careful(&v2, line));
+        let nodata =
+            b"2 210987654321 eni-0a7c91d2e4b5f6071 - - - - - - - 1762056000 1762056060 - NODATA";
+        assert_eq!(parse(v2.slots(), nodata).unwrap().status, LogStatus::NoData);
+        let v6 = b"2 1 eni-1 2001:db8:77::15 2600:1f18:4a3:6e00:0:0:0:1 40112 443 6 31 6104 1 2 ACCEPT OK";
+        assert!(parse(v2.slots(), v6).is_some());
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_careful_parser() {
+        let v2 = Format::default_v2();
+        for line in [
+            &b"2 1 eni-1 10.0.0.1  10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK"[..], // doubled space
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT\tOK",      // tab
+            b" 2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK",      // leading space
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK ",      // trailing space
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT",          // too few
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK x",     // too many
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 18446744073709551615 1 2 ACCEPT OK", // 20 digits
+            b"2 1 eni-1 ::ffff:10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK", // embedded IPv4
+            b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 9 2 ACCEPT OK",       // start after end
+            "2 1 café 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK".as_bytes(), // UTF-8
+        ] {
+            assert_eq!(
+                parse(v2.slots(), line),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_agrees_with_std_where_it_answers() {
+        for s in [
+            "::",
+            "::1",
+            "1::",
+            "1::2",
+            "2001:db8::",
+            "2001:DB8:0:0:0:0:0:1",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            ":1",
+            "1:",
+            "12345::",
+            "1:2:3:4:5:6:7",
+            "::ffff:1.2.3.4",
+            "g::",
+            ":::",
+            "1:::2",
+            "0:0:0:0:0:0:0:0",
+            "1:2:3:4::5:6:7:8",
+            "1:2:3:4:5:6::7",
+            "fe80::1%eth0",
+            "00000::",
+        ] {
+            if let Some(a) = ipv6(s.as_bytes()) {
+                assert_eq!(Ok(a), s.parse::<Ipv6Addr>(), "{s}");
+            }
+        }
+        assert!(ipv6(b"2001:db8::1").is_some());
+        assert!(ipv6(b"1:2:3:4:5:6:7:8").is_some());
+    }
+
+    /// A value AWS could write for `field`, chosen by `seed`.
+    fn valid_token(field: Field, seed: u64) -> String {
+        if seed % 11 == 0 {
+            return "-".into();
+        }
+        let pick = |options: &[&str]| options[(seed % options.len() as u64) as usize].to_string();
+        match field {
+            Field::LogStatus => pick(&["OK", "NODATA", "SKIPDATA"]),
+            Field::Action => pick(&["ACCEPT", "REJECT"]),
+            Field::FlowDirection => pick(&["ingress", "egress"]),
+            Field::SrcAddr | Field::DstAddr | Field::PktSrcAddr | Field::PktDstAddr => {
+                if seed % 3 == 0 {
+                    Ipv6Addr::from(u128::from(seed) << (seed % 64)).to_string()
+                } else {
+                    Ipv4Addr::from(seed as u32).to_string()
+                }
+            }
+            Field::SrcPort | Field::DstPort => (seed % 65536).to_string(),
+            Field::Protocol | Field::TcpFlags | Field::Version => (seed % 256).to_string(),
+            // start <= end: both from the same seed, end later.
+            Field::Start => (1_700_000_000 + seed % 1000).to_string(),
+            Field::End => (1_700_001_000 + seed % 1000).to_string(),
+            // At most 19 digits: 20-digit counts are left to the careful parser.
+            Field::Packets | Field::Bytes => {
+                ((seed >> (seed % 64)) % 10_000_000_000_000_000_000).to_string()
+            }
+            _ => format!("x-{seed:x}"),
+        }
+    }
+
+    fn token() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..8),
+            "[0-9]{1,21}".prop_map(String::into_bytes),
+            "[0-9.]{1,17}".prop_map(String::into_bytes),
+            "[0-9:a-fA-F.]{0,41}".prop_map(String::into_bytes),
+            "(25[0-6]|2[0-4][0-9]|1?[0-9]{1,2}|0[0-9])(\\.[0-9]{1,3}){3}"
+                .prop_map(String::into_bytes),
+            Just(b"-".to_vec()),
+            Just(b"ACCEPT".to_vec()),
+            Just(b"OK".to_vec()),
+            Just(b"NODATA".to_vec()),
+            Just(b"ingress".to_vec()),
+            Just(Vec::new()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The contract: whatever the fast path accepts, the careful parser accepts too, with
+        /// the same record; and every line the careful parser accepts with single spaces and
+        /// plain values, the fast path reads itself.
+        #[test]
+        fn fast_path_agrees_with_the_careful_parser(
+            fields in proptest::sample::subsequence(Field::ALL.to_vec(), 1..30),
+            tokens in proptest::collection::vec(token(), 1..32),
+        ) {
+            let format = Format::from_names(fields.iter().map(|f| f.name())).unwrap();
+            let line = tokens.join(&b' ');
+            let careful = Flow::parse_careful(&format, &line);
+            if let Some(fast) = parse(format.slots(), &line) {
+                prop_assert_eq!(Ok(fast), careful);
+            }
+        }
+
+        /// Records as AWS writes them, in any format, all take the fast path.
+        #[test]
+        fn valid_records_take_the_fast_path(
+            fields in proptest::sample::subsequence(Field::ALL.to_vec(), 1..40),
+            seeds in proptest::collection::vec(any::<u64>(), 40),
+        ) {
+            let format = Format::from_names(fields.iter().map(|f| f.name())).unwrap();
+            let tokens: Vec<String> = fields
+                .iter()
+                .zip(&seeds)
+                .map(|(field, &seed)| valid_token(*field, seed))
+                .collect();
+            let line = tokens.join(" ");
+            let fast = parse(format.slots(), line.as_bytes());
+            prop_assert!(fast.is_some(), "{}", line);
+            prop_assert_eq!(Ok(fast.unwrap()), Flow::parse_careful(&format, line.as_bytes()));
+        }
+
+        #[test]
+        fn ipv6_never_disagrees_with_std(s in "[0-9a-fA-F:.]{0,42}") {
+            if let Some(a) = ipv6(s.as_bytes()) {
+                prop_assert_eq!(Ok(a), s.parse::<Ipv6Addr>());
+            }
+        }
+
+        #[test]
+        fn ipv6_reads_what_std_prints(groups in proptest::array::uniform8(0u16..4)) {
+            let a = Ipv6Addr::from(groups);
+            prop_assert_eq!(ipv6(a.to_string().as_bytes()), Some(a));
+        }
+
+        #[test]
+        fn numbers_agree_with_the_careful_parser(
+            before in "[0-9 ]{0,12}",
+            digits in "[0-9]{1,21}|[0-9]{0,6}[^0-9][0-9]{0,6}",
+            after in "( [0-9]{0,3})?",
+        ) {
+            let line = format!("{before}{digits}{after}");
+            let (begin, end) = (before.len(), before.len() + digits.len());
+            let careful = crate::flowlog::record::parse_u64(digits.as_bytes());
+            match number(line.as_bytes(), begin, end, u64::MAX) {
+                Some(n) => prop_assert_eq!(Some(n), careful),
+                None => prop_assert!(careful.is_none() || digits.len() >= 20, "{}", digits),
+            }
+        }
+
+        #[test]
+        fn ipv4_agrees_with_std(s in "[0-9.]{0,16}") {
+            prop_assert_eq!(ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok());
+        }
+    }
+}
