@@ -165,6 +165,9 @@ pub struct Format {
     position: Vec<Option<u8>>,
     /// The known field of each column, for the record parser's single pass.
     slots: Vec<Option<Field>>,
+    /// Whether this is AWS's default (version 2) format, which the record parser reads with
+    /// code written for it.
+    default_v2: bool,
 }
 
 /// Why a header line or `--log-format` value is not a usable format.
@@ -231,10 +234,16 @@ impl Format {
                 Column::Unknown(_) => None,
             })
             .collect();
+        let default_v2 = columns.len() == 14
+            && columns
+                .iter()
+                .zip(&Field::ALL[..14])
+                .all(|(c, f)| *c == Column::Known(*f));
         Ok(Format {
             columns,
             position,
             slots,
+            default_v2,
         })
     }
 
@@ -309,6 +318,10 @@ impl Format {
 
     /// The known field in each column (`None` for columns flowgate carries without reading).
     #[inline]
+    pub(crate) fn is_default_v2(&self) -> bool {
+        self.default_v2
+    }
+
     pub fn slots(&self) -> &[Option<Field>] {
         &self.slots
     }

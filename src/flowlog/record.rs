@@ -139,7 +139,7 @@ impl<'a> Flow<'a> {
     #[inline]
     pub fn parse(format: &Format, line: &'a [u8]) -> Result<Flow<'a>, RecordError> {
         let mut flow = Flow::EMPTY;
-        if fast::parse(format.slots(), line, &mut flow) {
+        if fast::parse(format, line, &mut flow) {
             Ok(flow)
         } else {
             Self::parse_careful(format, line)

@@ -17,75 +17,131 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{Action, Direction, Flow, LogStatus};
-use crate::flowlog::format::Field;
+use crate::flowlog::format::{Field, Format};
 
 /// Parses `line` into `flow` (which starts as [`Flow::EMPTY`]) when it is a plain, valid
-/// record of the format whose column fields are `slots`; `false` sends it to the careful
-/// parser, and `flow` is then garbage.
+/// record of `format`; `false` sends it to the careful parser, and `flow` is then garbage.
 ///
 /// Not inlined on purpose: writing through `flow` keeps the record in memory, where inlined
 /// into the caller the compiler splits it into some forty locals that do not fit in registers
 /// and spends more on spilling them than on parsing.
 #[inline(never)]
-pub(super) fn parse<'a>(slots: &[Option<Field>], line: &'a [u8], flow: &mut Flow<'a>) -> bool {
-    parse_tokens(slots, line, flow).is_some()
+pub(super) fn parse<'a>(format: &Format, line: &'a [u8], flow: &mut Flow<'a>) -> bool {
+    if format.is_default_v2() {
+        default_v2(line, flow).is_some()
+    } else {
+        any_format(format.slots(), line, flow).is_some()
+    }
 }
 
+/// Hands the separator mask of each 64-byte block of `$line` to `$each` (a macro, not a
+/// function taking a closure: a closure's captured counters would live in memory, and this
+/// runs once per token). Returns `None` from the enclosing function on a byte outside
+/// printable ASCII.
+macro_rules! for_each_block {
+    ($line:expr, |$spaces:ident, $base:ident| $each:block) => {
+        let line: &[u8] = $line;
+        let mut $base = 0;
+        let mut blocks = line.chunks_exact(64);
+        for block in &mut blocks {
+            let ($spaces, odd) = classify(block.try_into().ok()?);
+            if odd != 0 {
+                return None;
+            }
+            $each
+            $base += 64;
+        }
+        let rest = blocks.remainder().len();
+        if rest > 0 {
+            let ($spaces, odd) = if line.len() >= 64 {
+                // The last 64 bytes, overlapping bytes already read; shift those out.
+                let (spaces, odd) = classify(line[line.len() - 64..].try_into().ok()?);
+                (spaces >> (64 - rest), odd >> (64 - rest))
+            } else {
+                // A short line, padded with a printable non-separator byte.
+                let mut block = [b'0'; 64];
+                block[..rest].copy_from_slice(line);
+                classify(&block)
+            };
+            if odd != 0 {
+                return None;
+            }
+            $each
+        }
+    };
+}
+
+/// Any format: each token is stored as the field its column holds.
 #[inline(always)]
-fn parse_tokens<'a>(slots: &[Option<Field>], line: &'a [u8], flow: &mut Flow<'a>) -> Option<()> {
+fn any_format<'a>(slots: &[Option<Field>], line: &'a [u8], flow: &mut Flow<'a>) -> Option<()> {
     let mut column = 0;
     let mut begin = 0;
-    // The tokens that end in one block (a macro, not a closure: a closure's captured
-    // counters live in memory, and this loop runs once per token).
-    macro_rules! tokens {
-        ($spaces:expr, $base:expr) => {
-            let mut spaces: u64 = $spaces;
-            while spaces != 0 {
-                let end = $base + spaces.trailing_zeros() as usize;
-                spaces &= spaces - 1;
-                set(flow, *slots.get(column)?, line, begin, end)?;
-                column += 1;
-                begin = end + 1;
-            }
-        };
-    }
-    let mut base = 0;
-    let mut blocks = line.chunks_exact(64);
-    for block in &mut blocks {
-        let (spaces, odd) = classify(block.try_into().ok()?);
-        if odd != 0 {
-            return None;
+    for_each_block!(line, |spaces, base| {
+        let mut spaces: u64 = spaces;
+        while spaces != 0 {
+            let end = base + spaces.trailing_zeros() as usize;
+            spaces &= spaces - 1;
+            set(flow, *slots.get(column)?, line, begin, end)?;
+            column += 1;
+            begin = end + 1;
         }
-        tokens!(spaces, base);
-        base += 64;
-    }
-    let rest = blocks.remainder().len();
-    if rest > 0 {
-        let (spaces, odd) = if line.len() >= 64 {
-            // The last 64 bytes, overlapping bytes already read; shift those out.
-            let (spaces, odd) = classify(line[line.len() - 64..].try_into().ok()?);
-            (spaces >> (64 - rest), odd >> (64 - rest))
-        } else {
-            // A short line, padded with a printable non-separator byte.
-            let mut block = [b'0'; 64];
-            block[..rest].copy_from_slice(line);
-            classify(&block)
-        };
-        if odd != 0 {
-            return None;
-        }
-        tokens!(spaces, base);
-    }
+    });
     if column + 1 != slots.len() {
         return None;
     }
     set(flow, slots[column], line, begin, line.len())?;
-    if let (Some(start), Some(end)) = (flow.start, flow.end) {
-        if start > end {
-            return None;
+    check_times(flow)
+}
+
+/// AWS's default format, the one most archives are in: the separators are found first, then
+/// each field is read by code written for it, with no per-column dispatch, so the compiler
+/// keeps the record's values in registers. The checks are those of `any_format`.
+#[inline(always)]
+fn default_v2<'a>(line: &'a [u8], flow: &mut Flow<'a>) -> Option<()> {
+    let mut ends = [0usize; 14];
+    let mut count = 0;
+    for_each_block!(line, |spaces, base| {
+        let mut spaces: u64 = spaces;
+        while spaces != 0 {
+            // A 14th separator (15 tokens) has no slot: not this format.
+            *ends.get_mut(count)? = base + spaces.trailing_zeros() as usize;
+            count += 1;
+            spaces &= spaces - 1;
         }
+    });
+    if count != 13 {
+        return None;
     }
-    Some(())
+    ends[13] = line.len();
+    macro_rules! field {
+        ($k:literal, $field:ident) => {
+            let begin = if $k == 0 { 0 } else { ends[$k - 1] + 1 };
+            set(flow, Some(Field::$field), line, begin, ends[$k])?;
+        };
+    }
+    field!(0, Version);
+    field!(1, AccountId);
+    field!(2, InterfaceId);
+    field!(3, SrcAddr);
+    field!(4, DstAddr);
+    field!(5, SrcPort);
+    field!(6, DstPort);
+    field!(7, Protocol);
+    field!(8, Packets);
+    field!(9, Bytes);
+    field!(10, Start);
+    field!(11, End);
+    field!(12, Action);
+    field!(13, LogStatus);
+    check_times(flow)
+}
+
+#[inline(always)]
+fn check_times(flow: &Flow<'_>) -> Option<()> {
+    match (flow.start, flow.end) {
+        (Some(start), Some(end)) if start > end => None,
+        _ => Some(()),
+    }
 }
 
 /// Bit `i` of the first mask: byte `i` is a space; of the second: byte `i` is outside
@@ -401,26 +457,25 @@ fn ipv6(t: &[u8]) -> Option<Ipv6Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flowlog::Format;
     use proptest::prelude::*;
 
     /// The fast path alone, as an `Option`.
-    fn parse<'a>(slots: &[Option<Field>], line: &'a [u8]) -> Option<Flow<'a>> {
+    fn parse<'a>(format: &Format, line: &'a [u8]) -> Option<Flow<'a>> {
         let mut flow = Flow::EMPTY;
-        super::parse(slots, line, &mut flow).then_some(flow)
+        super::parse(format, line, &mut flow).then_some(flow)
     }
 
     #[test]
     fn plain_records_take_the_fast_path() {
         let v2 = Format::default_v2();
         let line = b"2 210987654321 eni-0a7c91d2e4b5f6071 10.8.4.17 10.8.9.200 51234 22 6 17 3911 1762052400 1762052460 ACCEPT OK";
-        let flow = parse(v2.slots(), line).expect("fast path");
+        let flow = parse(&v2, line).expect("fast path");
         assert_eq!(Ok(flow), Flow::parse_careful(&v2, line));
         let nodata =
             b"2 210987654321 eni-0a7c91d2e4b5f6071 - - - - - - - 1762056000 1762056060 - NODATA";
-        assert_eq!(parse(v2.slots(), nodata).unwrap().status, LogStatus::NoData);
+        assert_eq!(parse(&v2, nodata).unwrap().status, LogStatus::NoData);
         let v6 = b"2 1 eni-1 2001:db8:77::15 2600:1f18:4a3:6e00:0:0:0:1 40112 443 6 31 6104 1 2 ACCEPT OK";
-        assert!(parse(v2.slots(), v6).is_some());
+        assert!(parse(&v2, v6).is_some());
     }
 
     #[test]
@@ -438,12 +493,7 @@ mod tests {
             b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 9 2 ACCEPT OK",       // start after end
             "2 1 café 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK".as_bytes(), // UTF-8
         ] {
-            assert_eq!(
-                parse(v2.slots(), line),
-                None,
-                "{}",
-                String::from_utf8_lossy(line)
-            );
+            assert_eq!(parse(&v2, line), None, "{}", String::from_utf8_lossy(line));
         }
     }
 
@@ -544,7 +594,7 @@ mod tests {
             let format = Format::from_names(fields.iter().map(|f| f.name())).unwrap();
             let line = tokens.join(&b' ');
             let careful = Flow::parse_careful(&format, &line);
-            if let Some(fast) = parse(format.slots(), &line) {
+            if let Some(fast) = parse(&format, &line) {
                 prop_assert_eq!(Ok(fast), careful);
             }
         }
@@ -562,9 +612,39 @@ mod tests {
                 .map(|(field, &seed)| valid_token(*field, seed))
                 .collect();
             let line = tokens.join(" ");
-            let fast = parse(format.slots(), line.as_bytes());
+            let fast = parse(&format, line.as_bytes());
             prop_assert!(fast.is_some(), "{}", line);
             prop_assert_eq!(Ok(fast.unwrap()), Flow::parse_careful(&format, line.as_bytes()));
+        }
+
+        /// The default format has its own code: valid records take it, and any line it
+        /// accepts, a valid record or one token replaced by anything, reads as the careful
+        /// parser reads it.
+        #[test]
+        fn default_format_agrees_with_the_careful_parser(
+            seeds in proptest::collection::vec(any::<u64>(), 14),
+            replace in proptest::option::of((0usize..16, token())),
+        ) {
+            let v2 = Format::default_v2();
+            let mut tokens: Vec<Vec<u8>> = Field::ALL[..14]
+                .iter()
+                .zip(&seeds)
+                .map(|(field, &seed)| valid_token(*field, seed).into_bytes())
+                .collect();
+            let valid = replace.is_none();
+            if let Some((at, token)) = replace {
+                if at < tokens.len() {
+                    tokens[at] = token;
+                } else {
+                    tokens.push(token);
+                }
+            }
+            let line = tokens.join(&b' ');
+            let careful = Flow::parse_careful(&v2, &line);
+            match parse(&v2, &line) {
+                Some(fast) => prop_assert_eq!(Ok(fast), careful),
+                None => prop_assert!(!valid, "{}", String::from_utf8_lossy(&line)),
+            }
         }
 
         #[test]
