@@ -93,11 +93,10 @@ pub fn read_only(
                     archives: 1,
                     ..Default::default()
                 };
-                let Ok(reader) = crate::flowlog::archive::open(archive) else {
+                let Ok(mut lines) = crate::flowlog::archive::open_lines(archive) else {
                     t.errors += 1;
                     return t;
                 };
-                let mut lines = crate::flowlog::lines::LineReader::new(reader);
                 loop {
                     match lines.next_line() {
                         Ok(Some(crate::flowlog::lines::Line::Text { bytes, .. })) => {

@@ -1,12 +1,14 @@
 //! Reading AWS VPC Flow Logs: formats, records, archives.
 //!
-//! The pipeline's first stage. [`archive`] finds archives and opens them (gzip or plain),
+//! The pipeline's first stage. [`archive`] finds archives and opens them (gzip or plain;
+//! whole through libdeflate where it can, streamed through flate2 where it must),
 //! [`lines`] cuts them into bounded lines, [`format`](mod@format) knows every documented field and reads
 //! header lines, [`record`] turns a line into a [`Flow`]. [`scan`] ties them together and
 //! hands records and problems to whoever is listening.
 
 pub mod archive;
 pub mod format;
+mod gunzip;
 pub mod lines;
 pub mod record;
 pub mod scan;

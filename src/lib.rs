@@ -10,6 +10,9 @@
 //! [`output`] writes it for people and machines. [`Check`] ties them together; it is what a
 //! policy repository's own `cargo test` calls.
 
+// The only `unsafe` is the libdeflate calls in `flowlog/gunzip.rs`, which allows it there.
+#![deny(unsafe_code)]
+
 pub mod check;
 pub mod cli;
 pub mod diag;

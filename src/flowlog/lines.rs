@@ -4,8 +4,16 @@
 //! decompression bomb of zeros) would take 1 GiB. [`LineReader`] keeps a fixed window: a line
 //! longer than [`MAX_LINE`] is reported as too long and skipped up to its newline, and the
 //! reader goes on with the next line.
+//!
+//! An archive read whole (a gzip file decoded by libdeflate, a small plain file; see
+//! `archive::open_lines`) is cut in place by [`SliceLines`], which hands out slices of the
+//! buffer with the same numbering and the same limit. [`Lines`] is either, behind one
+//! `next_line`, and is what scans read.
 
 use std::io::{self, Read};
+use std::ops::Deref;
+
+use super::archive::WholeText;
 
 /// The longest line flowgate reads. A record with all 54 VPC fields and long tag values is
 /// well under 4 KiB; 64 KiB leaves room while bounding memory.
@@ -136,6 +144,84 @@ impl<R: Read> LineReader<R> {
     }
 }
 
+/// Lines of a buffer that holds an archive's whole text, cut in place: the same items as
+/// [`LineReader`] gives for the same bytes, without copying them into a window.
+pub struct SliceLines<B> {
+    buf: B,
+    at: usize,
+    number: u64,
+}
+
+impl<B: Deref<Target = [u8]>> SliceLines<B> {
+    pub fn new(buf: B) -> Self {
+        SliceLines {
+            buf,
+            at: 0,
+            number: 0,
+        }
+    }
+
+    /// Lines read so far.
+    pub fn line_number(&self) -> u64 {
+        self.number
+    }
+
+    /// The next line, `None` at the end of the buffer.
+    pub fn next_line(&mut self) -> Option<Line<'_>> {
+        let buf: &[u8] = &self.buf;
+        let rest = buf.get(self.at..).filter(|r| !r.is_empty())?;
+        let begin = self.at;
+        // The length counts a `\r` before the newline, as the window's does.
+        let length = match memchr::memchr(b'\n', rest) {
+            Some(pos) => {
+                self.at += pos + 1;
+                pos
+            }
+            None => {
+                self.at = buf.len();
+                rest.len()
+            }
+        };
+        self.number += 1;
+        if length > MAX_LINE {
+            return Some(Line::TooLong {
+                number: self.number,
+                length: length as u64,
+            });
+        }
+        Some(Line::Text {
+            number: self.number,
+            bytes: trim_cr(&buf[begin..begin + length]),
+        })
+    }
+}
+
+/// An archive's lines, streamed through a window or cut from its whole text.
+pub enum Lines {
+    Stream(LineReader<Box<dyn Read + Send>>),
+    Whole(SliceLines<WholeText>),
+}
+
+impl Lines {
+    /// Lines read so far.
+    pub fn line_number(&self) -> u64 {
+        match self {
+            Lines::Stream(r) => r.line_number(),
+            Lines::Whole(r) => r.line_number(),
+        }
+    }
+
+    /// The next line, `Ok(None)` at the end. Only a stream fails: a whole text was read and
+    /// decoded in full before its first line was handed out.
+    #[inline]
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        match self {
+            Lines::Stream(r) => r.next_line(),
+            Lines::Whole(r) => Ok(r.next_line()),
+        }
+    }
+}
+
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -186,6 +272,62 @@ mod tests {
         assert_eq!(collect(&data), [format!("1:too long {}", MAX_LINE + 10)]);
     }
 
+    fn collect_slice(data: &[u8]) -> Vec<String> {
+        let mut r = SliceLines::new(data);
+        let mut out = Vec::new();
+        while let Some(line) = r.next_line() {
+            out.push(match line {
+                Line::Text { number, bytes } => {
+                    format!("{number}:{}", String::from_utf8_lossy(bytes))
+                }
+                Line::TooLong { number, length } => format!("{number}:too long {length}"),
+            });
+        }
+        assert_eq!(r.line_number(), out.len() as u64);
+        out
+    }
+
+    #[test]
+    fn a_whole_buffer_is_cut_like_a_stream() {
+        let max = "m".repeat(MAX_LINE);
+        let cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\n".to_vec(),
+            b"\r\n\r\n".to_vec(),
+            b"a\r\nb\n\nc".to_vec(),
+            b"x\n".to_vec(),
+            b"no newline\r".to_vec(),
+            b"bare\rcr\n".to_vec(),
+            // Exactly MAX_LINE is a line; one more byte, or a CR before the newline, is not.
+            format!("{max}\n{max}").into_bytes(),
+            format!("{max}x\nnext\n{max}x").into_bytes(),
+            format!("{max}\r\nnext\r\n").into_bytes(),
+            format!("a\n{max}{max}{max}\nb").into_bytes(),
+        ];
+        for data in cases {
+            let slice = collect_slice(&data);
+            assert_eq!(
+                slice,
+                collect(&data),
+                "{:?}",
+                String::from_utf8_lossy(&data[..data.len().min(40)])
+            );
+        }
+        assert_eq!(
+            collect_slice(format!("{max}x\n").as_bytes()),
+            [format!("1:too long {}", MAX_LINE + 1)]
+        );
+        assert_eq!(
+            collect_slice(format!("{max}\r\n").as_bytes()),
+            [format!("1:too long {}", MAX_LINE + 1)]
+        );
+        assert_eq!(
+            collect_slice(format!("{max}\n").as_bytes()),
+            [format!("1:{max}")]
+        );
+        assert_eq!(collect_slice(b"a\r\nb"), ["1:a", "2:b"]);
+    }
+
     #[test]
     fn lines_spanning_reads_are_joined() {
         // A reader that returns one byte at a time exercises every refill path.
@@ -206,5 +348,74 @@ mod tests {
             got.push(bytes.to_vec());
         }
         assert_eq!(got, [b"hello world".to_vec(), b"second".to_vec()]);
+    }
+
+    mod props {
+        //! The window and the whole buffer cut any bytes into the same lines, whatever sizes
+        //! the stream's reads come in.
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Hands out `data` in reads of the given sizes, cycling.
+        struct Chunks<'a> {
+            data: &'a [u8],
+            sizes: Vec<usize>,
+            i: usize,
+        }
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.sizes[self.i % self.sizes.len()]
+                    .min(buf.len())
+                    .min(self.data.len());
+                self.i += 1;
+                buf[..n].copy_from_slice(&self.data[..n]);
+                self.data = &self.data[n..];
+                Ok(n)
+            }
+        }
+
+        /// Pieces that meet MAX_LINE from both sides, with CR and LF around them.
+        fn piece() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(
+                    prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()],
+                    0..40
+                ),
+                (MAX_LINE - 2..MAX_LINE + 3).prop_map(|n| vec![b'l'; n]),
+                (0..3 * MAX_LINE).prop_map(|n| vec![b'k'; n]),
+                Just(b"\r\n".to_vec()),
+                Just(b"\n".to_vec()),
+            ]
+        }
+
+        type Item = (u64, Result<Vec<u8>, u64>);
+
+        fn items(next: impl FnMut() -> Option<Item>) -> Vec<Item> {
+            std::iter::from_fn(next).collect()
+        }
+
+        fn own(line: Line<'_>) -> Item {
+            match line {
+                Line::Text { number, bytes } => (number, Ok(bytes.to_vec())),
+                Line::TooLong { number, length } => (number, Err(length)),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn slice_and_window_agree(
+                pieces in proptest::collection::vec(piece(), 0..12),
+                sizes in proptest::collection::vec(1usize..400_000, 1..4),
+            ) {
+                let data = pieces.concat();
+                let mut window = LineReader::new(Chunks { data: &data, sizes, i: 0 });
+                let streamed = items(|| window.next_line().unwrap().map(own));
+                let mut slice = SliceLines::new(&data[..]);
+                let whole = items(|| slice.next_line().map(own));
+                prop_assert_eq!(streamed, whole);
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use super::archive::{self, Archive};
 use super::format::Format;
-use super::lines::{Line, LineReader, MAX_LINE};
+use super::lines::{Line, Lines, MAX_LINE};
 use super::record::Flow;
 
 /// Options that apply to every archive of a run.
@@ -83,15 +83,14 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
             message,
         })
     };
-    let reader = match archive::open(archive) {
-        Ok(r) => r,
+    let mut lines = match archive::open_lines(archive) {
+        Ok(lines) => lines,
         Err(e) => {
             stats.problems += 1;
             problem(&mut |p| sink.problem(p), None, format!("cannot read: {e}"));
             return stats;
         }
     };
-    let mut lines = LineReader::new(reader);
     let mut format: Option<Format> = None;
     loop {
         // Counted in lines, not records: a stretch of lines that are all problems (or a
@@ -220,8 +219,8 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
 
 /// After a header that cannot be used, reads on until a usable header (returned in `format`)
 /// or the end; returns how many lines were passed over.
-fn skip_to_next_header<R: std::io::Read>(
-    lines: &mut LineReader<R>,
+fn skip_to_next_header(
+    lines: &mut Lines,
     stats: &mut ScanStats,
     format: &mut Option<Format>,
 ) -> u64 {
