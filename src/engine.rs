@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::flowlog::scan::{scan_archive, ScanOptions, Sink};
 use crate::flowlog::{Archive, Flow, Format, LogStatus, Problem};
+use crate::policy::scope_index::{self, ScopeIndex};
 use crate::policy::{Policy, PolicySet, Verdict};
 pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally};
 
@@ -49,6 +50,7 @@ pub fn run(
         .iter()
         .map(|p| (p.allows.len(), p.waivers.len()))
         .collect();
+    let scopes = ScopeIndex::new(policies.policies());
     let work = || {
         archives
             .par_iter()
@@ -56,7 +58,14 @@ pub fn run(
             .fold(
                 || Tally::new(&shape),
                 |mut tally, (index, archive)| {
-                    scan_one(policies.policies(), index, archive, plan, &mut tally);
+                    scan_one(
+                        policies.policies(),
+                        &scopes,
+                        index,
+                        archive,
+                        plan,
+                        &mut tally,
+                    );
                     on_archive();
                     tally
                 },
@@ -133,6 +142,7 @@ pub fn read_only(
 
 fn scan_one(
     policies: &[Policy],
+    scopes: &ScopeIndex,
     index: usize,
     archive: &Archive,
     plan: &ScanPlan<'_>,
@@ -146,10 +156,12 @@ fn scan_one(
     }
     let mut worker = Worker {
         policies,
+        scopes,
         index,
         plan,
         tally,
         enabled: vec![false; policies.len()],
+        enabled_indexed: 0,
         interfaces: HashSet::default(),
         formats_seen: HashSet::new(),
         last_minutes: (u64::MAX, u64::MAX),
@@ -165,11 +177,14 @@ fn scan_one(
 /// The sink for one archive: judges records and folds them into the worker's tally.
 struct Worker<'a, 't> {
     policies: &'a [Policy],
+    scopes: &'a ScopeIndex,
     index: usize,
     plan: &'a ScanPlan<'a>,
     tally: &'t mut Tally,
     /// Which policies can be judged under the current format.
     enabled: Vec<bool>,
+    /// `enabled` of the policies that have a bit in `scopes`, as their candidate mask.
+    enabled_indexed: u64,
     /// Interfaces seen in this archive; a set per archive keeps the global set's string
     /// copies to one per interface and archive.
     interfaces: HashSet<String, BuildHasherDefault<Fnv>>,
@@ -202,6 +217,47 @@ impl Hasher for Fnv {
     }
 }
 
+impl Worker<'_, '_> {
+    /// Steps 2-6 of the verdict of policy `i` for an OK record, folded into its tally.
+    #[inline]
+    fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>) {
+        let policy = &self.policies[i];
+        let pt = &mut self.tally.policies[i];
+        let verdict = policy.judge(
+            flow,
+            self.plan.today,
+            &mut pt.allow_hits,
+            &mut pt.waiver_hits,
+        );
+        if verdict != Verdict::OutOfScope {
+            pt.saw_in_scope(flow.start, flow.end);
+        }
+        match verdict {
+            Verdict::OutOfScope => {}
+            Verdict::AlreadyRejected => pt.counts.already_rejected += 1,
+            Verdict::Allowed => pt.counts.allowed += 1,
+            Verdict::Waived => pt.counts.waived += 1,
+            Verdict::Violation { expired_waiver } => {
+                pt.counts.would_block += 1;
+                let key = conversation_key(policy.endpoints(flow), flow);
+                let stats = ConversationStats {
+                    records: 1,
+                    packets: flow.packets.unwrap_or(0),
+                    bytes: flow.bytes.unwrap_or(0),
+                    first_start: flow.start,
+                    last_end: flow.end,
+                    example: (self.index, line),
+                    expired_waiver,
+                };
+                pt.conversations
+                    .entry(key)
+                    .and_modify(|c| c.merge(&stats))
+                    .or_insert(stats);
+            }
+        }
+    }
+}
+
 impl Sink for Worker<'_, '_> {
     fn format(&mut self, archive: &Archive, format: &Format) {
         let header = format.header();
@@ -218,6 +274,14 @@ impl Sink for Worker<'_, '_> {
                 .filter(|(field, _)| !format.has(*field))
                 .collect();
             self.enabled[i] = missing.is_empty();
+            if i < self.scopes.width() {
+                let bit = 1 << i;
+                if missing.is_empty() {
+                    self.enabled_indexed |= bit;
+                } else {
+                    self.enabled_indexed &= !bit;
+                }
+            }
             for (field, key) in missing {
                 self.tally.policies[i]
                     .field_errors
@@ -256,43 +320,26 @@ impl Sink for Worker<'_, '_> {
             LogStatus::SkipData => return self.tally.skipdata += 1,
             LogStatus::Ok => {}
         }
-        for (i, policy) in self.policies.iter().enumerate() {
-            if !self.enabled[i] {
-                continue;
+        for i in 0..self.policies.len() {
+            if self.enabled[i] {
+                self.tally.policies[i].counts.scanned += 1;
             }
-            let pt = &mut self.tally.policies[i];
-            pt.counts.scanned += 1;
-            let verdict = policy.judge(
-                flow,
-                self.plan.today,
-                &mut pt.allow_hits,
-                &mut pt.waiver_hits,
-            );
-            if verdict != Verdict::OutOfScope {
-                pt.saw_in_scope(flow.start, flow.end);
-            }
-            match verdict {
-                Verdict::OutOfScope => {}
-                Verdict::AlreadyRejected => pt.counts.already_rejected += 1,
-                Verdict::Allowed => pt.counts.allowed += 1,
-                Verdict::Waived => pt.counts.waived += 1,
-                Verdict::Violation { expired_waiver } => {
-                    pt.counts.would_block += 1;
-                    let key = conversation_key(policy.endpoints(flow), flow);
-                    let stats = ConversationStats {
-                        records: 1,
-                        packets: flow.packets.unwrap_or(0),
-                        bytes: flow.bytes.unwrap_or(0),
-                        first_start: flow.start,
-                        last_end: flow.end,
-                        example: (self.index, line),
-                        expired_waiver,
-                    };
-                    pt.conversations
-                        .entry(key)
-                        .and_modify(|c| c.merge(&stats))
-                        .or_insert(stats);
-                }
+        }
+        // Only candidates are judged: the index rules out the policies whose verdict would
+        // be OutOfScope, which changes nothing but `scanned`, counted above.
+        let width = self.scopes.width();
+        let mut candidates = self
+            .scopes
+            .candidates(flow, flow.interface.map(scope_index::id_hash))
+            & self.enabled_indexed;
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            self.judge(i, line, flow);
+        }
+        for i in width..self.policies.len() {
+            if self.enabled[i] {
+                self.judge(i, line, flow);
             }
         }
     }
