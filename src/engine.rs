@@ -9,7 +9,6 @@
 pub mod tally;
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -162,13 +161,18 @@ fn scan_one(
         tally,
         enabled: vec![false; policies.len()],
         enabled_indexed: 0,
-        interfaces: HashSet::default(),
+        ok_records: 0,
         formats_seen: HashSet::new(),
-        last_minutes: (u64::MAX, u64::MAX),
+        window: (u64::MAX, u64::MIN),
+        marked: (1, 0),
+        last_interface: None,
     };
     let stats = scan_archive(archive, &plan.scan, &mut worker);
-    let Worker { interfaces, .. } = worker;
-    tally.coverage.interfaces.extend(interfaces);
+    worker.count_scanned();
+    let (first, last) = worker.window;
+    if first <= last {
+        tally.coverage.widen(first, last);
+    }
     tally.archives_read += 1;
     tally.lines += stats.lines;
     tally.records += stats.records;
@@ -185,39 +189,36 @@ struct Worker<'a, 't> {
     enabled: Vec<bool>,
     /// `enabled` of the policies that have a bit in `scopes`, as their candidate mask.
     enabled_indexed: u64,
-    /// Interfaces seen in this archive; a set per archive keeps the global set's string
-    /// copies to one per interface and archive.
-    interfaces: HashSet<String, BuildHasherDefault<Fnv>>,
+    /// OK records since `enabled` last changed, not yet added to the enabled policies'
+    /// `scanned`: one addition per policy and format, not one per policy and record.
+    ok_records: u64,
     formats_seen: HashSet<String>,
-    /// Minute span of the last record marked in the coverage map. Records of one archive
-    /// share a few minutes, so most need no map update at all.
-    last_minutes: (u64, u64),
-}
-
-/// FNV-1a: interface ids are short, trusted-length keys hashed once per record, where the
-/// default SipHash costs more than the rest of the record's bookkeeping.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
+    /// Earliest start and latest end of this archive's records, widened into the coverage
+    /// once at the end (empty while start > end).
+    window: (u64, u64),
+    /// Minutes `lo..=hi` that are all marked in the coverage map (none while lo > hi).
+    /// Records of one archive overlap in time, so most fall inside and need no map update.
+    marked: (u64, u64),
+    /// The hash of the last record's interface id, already in the coverage's set: records
+    /// often come in runs from one interface.
+    last_interface: Option<u64>,
 }
 
 impl Worker<'_, '_> {
+    /// Adds the OK records counted since the last call to the `scanned` of every policy
+    /// enabled over them: before `enabled` changes, and at the end of the archive.
+    fn count_scanned(&mut self) {
+        let n = std::mem::take(&mut self.ok_records);
+        if n == 0 {
+            return;
+        }
+        for (pt, &enabled) in self.tally.policies.iter_mut().zip(&self.enabled) {
+            if enabled {
+                pt.counts.scanned += n;
+            }
+        }
+    }
+
     /// Steps 2-6 of the verdict of policy `i` for an OK record, folded into its tally.
     #[inline]
     fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>) {
@@ -260,6 +261,7 @@ impl Worker<'_, '_> {
 
 impl Sink for Worker<'_, '_> {
     fn format(&mut self, archive: &Archive, format: &Format) {
+        self.count_scanned();
         let header = format.header();
         if self.formats_seen.insert(header.clone()) {
             *self.tally.formats.entry(header).or_default() += 1;
@@ -303,35 +305,36 @@ impl Sink for Worker<'_, '_> {
             }
         }
         if let (Some(s), Some(e)) = (flow.start, flow.end) {
-            self.tally.coverage.widen(s, e);
-            let minutes = (s / 60, e / 60);
-            if minutes != self.last_minutes {
-                self.tally.coverage.mark_minutes(s, e);
-                self.last_minutes = minutes;
+            self.window = (self.window.0.min(s), self.window.1.max(e));
+            let (a, b) = (s / 60, e / 60);
+            let (lo, hi) = self.marked;
+            if (a < lo || b > hi) && self.tally.coverage.mark_minutes(s, e) {
+                // Overlapping or adjacent spans join into one; else the newer one is kept.
+                self.marked = if lo <= hi && a <= hi.saturating_add(1) && lo <= b.saturating_add(1)
+                {
+                    (a.min(lo), b.max(hi))
+                } else {
+                    (a, b)
+                };
             }
         }
-        if let Some(eni) = flow.interface {
-            if !self.interfaces.contains(eni) {
-                self.interfaces.insert(eni.to_string());
+        let interface = flow.interface.map(scope_index::id_hash);
+        if interface != self.last_interface {
+            if let Some(h) = interface {
+                self.tally.coverage.interfaces.insert(h);
             }
+            self.last_interface = interface;
         }
         match flow.status {
             LogStatus::NoData => return self.tally.nodata += 1,
             LogStatus::SkipData => return self.tally.skipdata += 1,
             LogStatus::Ok => {}
         }
-        for i in 0..self.policies.len() {
-            if self.enabled[i] {
-                self.tally.policies[i].counts.scanned += 1;
-            }
-        }
+        self.ok_records += 1;
         // Only candidates are judged: the index rules out the policies whose verdict would
-        // be OutOfScope, which changes nothing but `scanned`, counted above.
+        // be OutOfScope, which changes nothing but `scanned`, counted in `ok_records`.
         let width = self.scopes.width();
-        let mut candidates = self
-            .scopes
-            .candidates(flow, flow.interface.map(scope_index::id_hash))
-            & self.enabled_indexed;
+        let mut candidates = self.scopes.candidates(flow, interface) & self.enabled_indexed;
         while candidates != 0 {
             let i = candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
