@@ -165,7 +165,7 @@ fn scan_one(
         formats_seen: HashSet::new(),
         window: (u64::MAX, u64::MIN),
         marked: (1, 0),
-        last_interface: None,
+        recent: Box::new(std::array::from_fn(|i| i as u64 ^ 1)),
     };
     let stats = scan_archive(archive, &plan.scan, &mut worker);
     worker.count_scanned();
@@ -199,10 +199,15 @@ struct Worker<'a, 't> {
     /// Minutes `lo..=hi` that are all marked in the coverage map (none while lo > hi).
     /// Records of one archive overlap in time, so most fall inside and need no map update.
     marked: (u64, u64),
-    /// The hash of the last record's interface id, already in the coverage's set: records
-    /// often come in runs from one interface.
-    last_interface: Option<u64>,
+    /// Interface hashes already in the coverage's set, each at slot `hash % RECENT`. An
+    /// archive holds a few hundred interfaces in no order, so the last one seen rarely
+    /// repeats; most are still here, and a look here costs a few instructions where the
+    /// set costs ~45. Slot `i` starts as `i ^ 1`, which no hash of that slot equals.
+    recent: Box<[u64; RECENT]>,
 }
+
+/// Slots of `Worker::recent`: 8 KiB.
+const RECENT: usize = 1024;
 
 impl Worker<'_, '_> {
     /// Adds the OK records counted since the last call to the `scanned` of every policy
@@ -319,11 +324,12 @@ impl Sink for Worker<'_, '_> {
             }
         }
         let interface = flow.interface.map(scope_index::id_hash);
-        if interface != self.last_interface {
-            if let Some(h) = interface {
+        if let Some(h) = interface {
+            let slot = &mut self.recent[h as usize % RECENT];
+            if *slot != h {
+                *slot = h;
                 self.tally.coverage.interfaces.insert(h);
             }
-            self.last_interface = interface;
         }
         match flow.status {
             LogStatus::NoData => return self.tally.nodata += 1,
