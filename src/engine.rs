@@ -9,7 +9,6 @@
 pub mod tally;
 
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::flowlog::scan::{scan_archive, ScanOptions, Sink};
 use crate::flowlog::{Archive, Flow, Format, LogStatus, Problem};
+use crate::policy::scope_index::{self, ScopeIndex};
 use crate::policy::{Policy, PolicySet, Verdict};
 pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally};
 
@@ -49,6 +49,7 @@ pub fn run(
         .iter()
         .map(|p| (p.allows.len(), p.waivers.len()))
         .collect();
+    let scopes = ScopeIndex::new(policies.policies());
     let work = || {
         archives
             .par_iter()
@@ -56,7 +57,14 @@ pub fn run(
             .fold(
                 || Tally::new(&shape),
                 |mut tally, (index, archive)| {
-                    scan_one(policies.policies(), index, archive, plan, &mut tally);
+                    scan_one(
+                        policies.policies(),
+                        &scopes,
+                        index,
+                        archive,
+                        plan,
+                        &mut tally,
+                    );
                     on_archive();
                     tally
                 },
@@ -132,6 +140,7 @@ pub fn read_only(
 
 fn scan_one(
     policies: &[Policy],
+    scopes: &ScopeIndex,
     index: usize,
     archive: &Archive,
     plan: &ScanPlan<'_>,
@@ -145,17 +154,24 @@ fn scan_one(
     }
     let mut worker = Worker {
         policies,
+        scopes,
         index,
         plan,
         tally,
         enabled: vec![false; policies.len()],
-        interfaces: HashSet::default(),
+        enabled_indexed: 0,
+        ok_records: 0,
         formats_seen: HashSet::new(),
-        last_minutes: (u64::MAX, u64::MAX),
+        window: (u64::MAX, u64::MIN),
+        marked: (1, 0),
+        recent: Box::new(std::array::from_fn(|i| i as u64 ^ 1)),
     };
     let stats = scan_archive(archive, &plan.scan, &mut worker);
-    let Worker { interfaces, .. } = worker;
-    tally.coverage.interfaces.extend(interfaces);
+    worker.count_scanned();
+    let (first, last) = worker.window;
+    if first <= last {
+        tally.coverage.widen(first, last);
+    }
     tally.archives_read += 1;
     tally.lines += stats.lines;
     tally.records += stats.records;
@@ -164,45 +180,92 @@ fn scan_one(
 /// The sink for one archive: judges records and folds them into the worker's tally.
 struct Worker<'a, 't> {
     policies: &'a [Policy],
+    scopes: &'a ScopeIndex,
     index: usize,
     plan: &'a ScanPlan<'a>,
     tally: &'t mut Tally,
     /// Which policies can be judged under the current format.
     enabled: Vec<bool>,
-    /// Interfaces seen in this archive; a set per archive keeps the global set's string
-    /// copies to one per interface and archive.
-    interfaces: HashSet<String, BuildHasherDefault<Fnv>>,
+    /// `enabled` of the policies that have a bit in `scopes`, as their candidate mask.
+    enabled_indexed: u64,
+    /// OK records since `enabled` last changed, not yet added to the enabled policies'
+    /// `scanned`: one addition per policy and format, not one per policy and record.
+    ok_records: u64,
     formats_seen: HashSet<String>,
-    /// Minute span of the last record marked in the coverage map. Records of one archive
-    /// share a few minutes, so most need no map update at all.
-    last_minutes: (u64, u64),
+    /// Earliest start and latest end of this archive's records, widened into the coverage
+    /// once at the end (empty while start > end).
+    window: (u64, u64),
+    /// Minutes `lo..=hi` that are all marked in the coverage map (none while lo > hi).
+    /// Records of one archive overlap in time, so most fall inside and need no map update.
+    marked: (u64, u64),
+    /// Interface hashes already in the coverage's set, each at slot `hash % RECENT`. An
+    /// archive holds a few hundred interfaces in no order, so the last one seen rarely
+    /// repeats; most are still here, and a look here costs a few instructions where the
+    /// set costs ~45. Slot `i` starts as `i ^ 1`, which no hash of that slot equals.
+    recent: Box<[u64; RECENT]>,
 }
 
-/// FNV-1a: interface ids are short, trusted-length keys hashed once per record, where the
-/// default SipHash costs more than the rest of the record's bookkeeping.
-#[derive(Default)]
-struct Fnv(u64);
+/// Slots of `Worker::recent`: 8 KiB.
+const RECENT: usize = 1024;
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
+impl Worker<'_, '_> {
+    /// Adds the OK records counted since the last call to the `scanned` of every policy
+    /// enabled over them: before `enabled` changes, and at the end of the archive.
+    fn count_scanned(&mut self) {
+        let n = std::mem::take(&mut self.ok_records);
+        if n == 0 {
+            return;
+        }
+        for (pt, &enabled) in self.tally.policies.iter_mut().zip(&self.enabled) {
+            if enabled {
+                pt.counts.scanned += n;
+            }
+        }
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    /// Steps 2-6 of the verdict of policy `i` for an OK record, folded into its tally.
+    #[inline]
+    fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>) {
+        let policy = &self.policies[i];
+        let pt = &mut self.tally.policies[i];
+        let verdict = policy.judge(
+            flow,
+            self.plan.today,
+            &mut pt.allow_hits,
+            &mut pt.waiver_hits,
+        );
+        if verdict != Verdict::OutOfScope {
+            pt.saw_in_scope(flow.start, flow.end);
         }
-        self.0 = h;
+        match verdict {
+            Verdict::OutOfScope => {}
+            Verdict::AlreadyRejected => pt.counts.already_rejected += 1,
+            Verdict::Allowed => pt.counts.allowed += 1,
+            Verdict::Waived => pt.counts.waived += 1,
+            Verdict::Violation { expired_waiver } => {
+                pt.counts.would_block += 1;
+                let key = conversation_key(policy.endpoints(flow), flow);
+                let stats = ConversationStats {
+                    records: 1,
+                    packets: flow.packets.unwrap_or(0),
+                    bytes: flow.bytes.unwrap_or(0),
+                    first_start: flow.start,
+                    last_end: flow.end,
+                    example: (self.index, line),
+                    expired_waiver,
+                };
+                pt.conversations
+                    .entry(key)
+                    .and_modify(|c| c.merge(&stats))
+                    .or_insert(stats);
+            }
+        }
     }
 }
 
 impl Sink for Worker<'_, '_> {
     fn format(&mut self, archive: &Archive, format: &Format) {
+        self.count_scanned();
         let header = format.header();
         if self.formats_seen.insert(header.clone()) {
             *self.tally.formats.entry(header).or_default() += 1;
@@ -217,6 +280,14 @@ impl Sink for Worker<'_, '_> {
                 .filter(|(field, _)| !format.has(*field))
                 .collect();
             self.enabled[i] = missing.is_empty();
+            if i < self.scopes.width() {
+                let bit = 1 << i;
+                if missing.is_empty() {
+                    self.enabled_indexed |= bit;
+                } else {
+                    self.enabled_indexed &= !bit;
+                }
+            }
             for (field, key) in missing {
                 self.tally.policies[i]
                     .field_errors
@@ -238,16 +309,25 @@ impl Sink for Worker<'_, '_> {
             }
         }
         if let (Some(s), Some(e)) = (flow.start, flow.end) {
-            self.tally.coverage.widen(s, e);
-            let minutes = (s / 60, e / 60);
-            if minutes != self.last_minutes {
-                self.tally.coverage.mark_minutes(s, e);
-                self.last_minutes = minutes;
+            self.window = (self.window.0.min(s), self.window.1.max(e));
+            let (a, b) = (s / 60, e / 60);
+            let (lo, hi) = self.marked;
+            if (a < lo || b > hi) && self.tally.coverage.mark_minutes(s, e) {
+                // Overlapping or adjacent spans join into one; else the newer one is kept.
+                self.marked = if lo <= hi && a <= hi.saturating_add(1) && lo <= b.saturating_add(1)
+                {
+                    (a.min(lo), b.max(hi))
+                } else {
+                    (a, b)
+                };
             }
         }
-        if let Some(eni) = flow.interface {
-            if !self.interfaces.contains(eni) {
-                self.interfaces.insert(eni.to_string());
+        let interface = flow.interface.map(scope_index::id_hash);
+        if let Some(h) = interface {
+            let slot = &mut self.recent[h as usize % RECENT];
+            if *slot != h {
+                *slot = h;
+                self.tally.coverage.interfaces.insert(h);
             }
         }
         match flow.status {
@@ -255,43 +335,19 @@ impl Sink for Worker<'_, '_> {
             LogStatus::SkipData => return self.tally.skipdata += 1,
             LogStatus::Ok => {}
         }
-        for (i, policy) in self.policies.iter().enumerate() {
-            if !self.enabled[i] {
-                continue;
-            }
-            let pt = &mut self.tally.policies[i];
-            pt.counts.scanned += 1;
-            let verdict = policy.judge(
-                flow,
-                self.plan.today,
-                &mut pt.allow_hits,
-                &mut pt.waiver_hits,
-            );
-            if verdict != Verdict::OutOfScope {
-                pt.saw_in_scope(flow.start, flow.end);
-            }
-            match verdict {
-                Verdict::OutOfScope => {}
-                Verdict::AlreadyRejected => pt.counts.already_rejected += 1,
-                Verdict::Allowed => pt.counts.allowed += 1,
-                Verdict::Waived => pt.counts.waived += 1,
-                Verdict::Violation { expired_waiver } => {
-                    pt.counts.would_block += 1;
-                    let key = conversation_key(policy.endpoints(flow), flow);
-                    let stats = ConversationStats {
-                        records: 1,
-                        packets: flow.packets.unwrap_or(0),
-                        bytes: flow.bytes.unwrap_or(0),
-                        first_start: flow.start,
-                        last_end: flow.end,
-                        example: (self.index, line),
-                        expired_waiver,
-                    };
-                    pt.conversations
-                        .entry(key)
-                        .and_modify(|c| c.merge(&stats))
-                        .or_insert(stats);
-                }
+        self.ok_records += 1;
+        // Only candidates are judged: the index rules out the policies whose verdict would
+        // be OutOfScope, which changes nothing but `scanned`, counted in `ok_records`.
+        let width = self.scopes.width();
+        let mut candidates = self.scopes.candidates(flow, interface) & self.enabled_indexed;
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            self.judge(i, line, flow);
+        }
+        for i in width..self.policies.len() {
+            if self.enabled[i] {
+                self.judge(i, line, flow);
             }
         }
     }

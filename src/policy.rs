@@ -3,14 +3,16 @@
 //! A [`PolicySet`] is loaded from TOML files (`load` checks every file and collects every
 //! mistake before failing) into validated types whose matching keys are compiled
 //! ([`matcher`]). The engine then asks [`Policy::judge`] for the verdict of each record, steps
-//! 2-6 of DESIGN.md's "Verdict for one record and one policy"; [`lint`](mod@lint) finds mistakes that
-//! need no logs. The reference for the file format is `docs/policy.md`.
+//! 2-6 of DESIGN.md's "Verdict for one record and one policy", but only for the policies a
+//! [`ScopeIndex`] cannot rule out; [`lint`](mod@lint) finds mistakes that need no logs. The
+//! reference for the file format is `docs/policy.md`.
 
 pub mod duration;
 pub mod lint;
 mod load;
 pub mod matcher;
 mod raw;
+pub mod scope_index;
 pub mod sets;
 mod values;
 
@@ -23,6 +25,7 @@ use crate::flowlog::{Action, Field, Flow};
 
 pub use lint::lint;
 pub use matcher::{Key, Matcher};
+pub use scope_index::ScopeIndex;
 
 use matcher::{action_bit, Subject};
 use sets::{AddrSet, Bits, Ip};

@@ -240,8 +240,10 @@ pub struct Matcher {
 impl Matcher {
     /// Whether the record matches every key. Cheap tests first: bit sets, then address ranges
     /// (the key that tells rules apart most often, so most rules fail there), then port ranges,
-    /// then string ids.
-    #[inline]
+    /// then string ids. Always inlined: `judge` calls it for the scope and every allow rule of
+    /// each candidate, and a rule writes few keys, so the call's register saves and restores
+    /// cost about as much as the tests.
+    #[inline(always)]
     pub fn matches(&self, s: &Subject<'_, '_>) -> bool {
         let f = s.flow;
         if let Some(set) = &self.protocol {

@@ -68,8 +68,18 @@ impl<T: Point> RangeSet<T> {
         &self.ranges
     }
 
+    /// Rules and scopes mostly list one to a few ranges, and for those a scan of the sorted
+    /// ranges costs less than setting up a binary search; longer lists are searched.
     #[inline]
     pub fn contains(&self, x: T) -> bool {
+        if self.ranges.len() <= 4 {
+            for &(lo, hi) in &self.ranges {
+                if x <= hi {
+                    return lo <= x;
+                }
+            }
+            return false;
+        }
         let i = self.ranges.partition_point(|r| r.1 < x);
         i < self.ranges.len() && self.ranges[i].0 <= x
     }
