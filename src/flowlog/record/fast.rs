@@ -147,6 +147,7 @@ fn check_times(flow: &Flow<'_>) -> Option<()> {
 /// Bit `i` of the first mask: byte `i` is a space; of the second: byte `i` is outside
 /// printable ASCII (`' '..='~'`).
 #[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // SSE2 intrinsics; see the SAFETY note
 #[inline(always)]
 fn classify(block: &[u8; 64]) -> (u64, u64) {
     // SSE2 is part of x86_64, so these are always available: four 16-byte compares per mask
@@ -257,6 +258,7 @@ fn set<'a>(
 }
 
 /// A token of a line `classify` found to be printable ASCII, as text.
+#[allow(unsafe_code)] // skips re-checking what `classify` checked; see the SAFETY note
 #[inline(always)]
 fn ascii(token: &[u8]) -> &str {
     debug_assert!(token.is_ascii());
