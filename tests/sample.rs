@@ -97,10 +97,14 @@ fn record(rng: &mut Rng, t: u64) -> String {
     } else {
         (server, client, port, client_port)
     };
-    let flags = if proto == 6 {
-        *rng.pick(&[0u8, 2, 18, 3, 19, 1, 16])
-    } else {
-        0
+    // Flags as AWS reports them (ACK only with SYN): the client's side may carry SYN, the
+    // server's SYN-ACK. A reply with a bare SYN would make its receiver, the client, the
+    // server, and then `src_port = 443` would match a client port, which the sampling promise
+    // excludes (proptest found that case: data_seed 8443, seed 891, rate 0.05).
+    let flags = match (proto, request) {
+        (6, true) => *rng.pick(&[0u8, 2, 3, 1]),
+        (6, false) => *rng.pick(&[0u8, 18, 19, 1]),
+        _ => 0,
     };
     let direction = if src == local { "egress" } else { "ingress" };
     let action = if rng.below(6) == 0 {
