@@ -268,7 +268,12 @@ impl Format {
     /// since it holds numbers, addresses or `-`.
     pub fn from_header_line(line: &[u8]) -> Option<Result<Format, FormatError>> {
         // Every line passes through here, so reject data lines before allocating anything: the
-        // first token that is not a name (a number, an address, `-`) settles it.
+        // first token that is not a name (a number, an address, `-`) settles it, and for most
+        // records its first byte does (names start with a letter; records with a digit).
+        let first = line.iter().find(|b| **b != b' ' && **b != b'\t');
+        if !first.is_some_and(u8::is_ascii_alphabetic) {
+            return None;
+        }
         let mut names = line
             .split(|b| *b == b' ' || *b == b'\t')
             .filter(|t| !t.is_empty());
