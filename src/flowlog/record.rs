@@ -139,11 +139,18 @@ impl<'a> Flow<'a> {
     #[inline]
     pub fn parse(format: &Format, line: &'a [u8]) -> Result<Flow<'a>, RecordError> {
         let mut flow = Flow::EMPTY;
-        if fast::parse(format, line, &mut flow) {
-            Ok(flow)
-        } else {
-            Self::parse_careful(format, line)
+        flow.parse_into(format, line)?;
+        Ok(flow)
+    }
+
+    /// [`Flow::parse`] into a record that starts as [`Flow::EMPTY`], for the scan loop: a
+    /// record is some 240 bytes, and returning it by value copies it twice per line.
+    #[inline]
+    pub fn parse_into(&mut self, format: &Format, line: &'a [u8]) -> Result<(), RecordError> {
+        if !fast::parse(format, line, self) {
+            *self = Self::parse_careful(format, line)?;
         }
+        Ok(())
     }
 
     /// The careful parser: one pass over the line, each token parsed as the field its column

@@ -192,8 +192,9 @@ pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Si
                 }
             },
         };
-        match Flow::parse(current, bytes) {
-            Ok(flow) => {
+        let mut flow = Flow::EMPTY;
+        match flow.parse_into(current, bytes) {
+            Ok(()) => {
                 stats.records += 1;
                 sink.record_line(archive, number, bytes, &flow);
             }
