@@ -263,15 +263,15 @@ struct Intervals<T> {
     /// /16 and /24s of a VPC) and is a few KiB. A lookup is a load per byte of the crowded
     /// prefix and one comparison, where a binary search over every interval takes half a
     /// dozen dependent, unpredictable steps.
-    nodes: Vec<u32>,
+    nodes: Vec<u64>,
 }
 
-/// A trie entry that ends the walk: the first interval that meets it in the low 24 bits, how
+/// A trie entry that ends the walk: the first interval that meets it in the low 32 bits, how
 /// many intervals meet it (at most [`LEAF_SPAN`]) above.
-type Leaf = u32;
+type Leaf = u64;
 
 /// Marks a trie entry that names a node.
-const CHILD: u32 = 1 << 31;
+const CHILD: u64 = 1 << 63;
 
 /// Most intervals that a leaf leaves to search.
 const LEAF_SPAN: usize = 2;
@@ -325,7 +325,6 @@ impl<T: Bytes> Intervals<T> {
                 out.masks.push(mask);
             }
         }
-        assert!(out.starts.len() < 1 << 24, "too many address boundaries");
         out.node(0, T::BITS - 8, 0, out.starts.len() - 1);
         out
     }
@@ -351,11 +350,11 @@ impl<T: Bytes> Intervals<T> {
             // first value to the one holding the next entry's.
             let (from, to) = (firsts[c], firsts[c + 1]);
             self.nodes[at + c] = if to - from < LEAF_SPAN || shift == 0 {
-                from as u32 | ((to - from + 1) as u32) << 24
+                from as u64 | ((to - from + 1) as u64) << 32
             } else {
                 let child = self.nodes.len() / 256;
                 self.node(base + ((c as u128) << shift), shift - 8, from, to);
-                CHILD | child as u32
+                CHILD | child as u64
             };
         }
     }
@@ -370,7 +369,7 @@ impl<T: Bytes> Intervals<T> {
             shift -= 8;
             e = self.nodes[((e & !CHILD) as usize) << 8 | x.byte(shift)];
         }
-        let (mut k, span) = ((e & 0xff_ffff) as usize, (e >> 24) as usize);
+        let (mut k, span) = (e as u32 as usize, (e >> 32) as usize);
         // At most LEAF_SPAN intervals, or two where a leaf is one value: one comparison.
         if span > 1 && self.starts[k + 1] <= x {
             k += 1;
