@@ -277,7 +277,7 @@ fn number(line: &[u8], begin: usize, end: usize, max: u64) -> Option<u64> {
         len @ 1..=4 => short_digits(&line[begin..begin + len])?,
         len @ 5..=8 => eight_digits(line, end, len)?,
         // Unix times (ten digits): the last eight at once, the first few one by one.
-        len @ 9..=12 => {
+        9..=12 => {
             let high = short_digits(&line[begin..end - 8])?;
             high * 100_000_000 + eight_digits(line, end, 8)?
         }
