@@ -274,37 +274,28 @@ fn ascii(token: &[u8]) -> &str {
 #[inline(always)]
 fn number(line: &[u8], begin: usize, end: usize, max: u64) -> Option<u64> {
     let n = match end - begin {
-        len @ 1..=4 => short_digits(&line[begin..begin + len])?,
+        1..=4 => digit_by_digit(&line[begin..end])?,
         len @ 5..=8 => eight_digits(line, end, len)?,
         // Unix times (ten digits): the last eight at once, the first few one by one.
         9..=12 => {
-            let high = short_digits(&line[begin..end - 8])?;
+            let high = digit_by_digit(&line[begin..end - 8])?;
             high * 100_000_000 + eight_digits(line, end, 8)?
         }
         len @ 13..=16 => {
             let high = eight_digits(line, end - 8, len - 8)?;
             high * 100_000_000 + eight_digits(line, end, 8)?
         }
-        17..=19 => {
-            let mut n: u64 = 0;
-            for &b in &line[begin..end] {
-                let d = b.wrapping_sub(b'0');
-                if d > 9 {
-                    return None;
-                }
-                n = n * 10 + u64::from(d);
-            }
-            n
-        }
+        // Nineteen digits cannot overflow a u64; twenty are left to the careful parser.
+        17..=19 => digit_by_digit(&line[begin..end])?,
         _ => return None,
     };
     (n <= max).then_some(n)
 }
 
-/// The value of 1-4 decimal digits: short numbers (ports, protocol, counts) cost less digit
-/// by digit than through a 64-bit word.
+/// The value of at most 19 decimal digits, one at a time: short numbers (ports, protocol,
+/// counts) cost less so than through a 64-bit word.
 #[inline(always)]
-fn short_digits(digits: &[u8]) -> Option<u64> {
+fn digit_by_digit(digits: &[u8]) -> Option<u64> {
     let mut n: u64 = 0;
     for &b in digits {
         let d = b.wrapping_sub(b'0');
