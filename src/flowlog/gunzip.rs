@@ -5,7 +5,9 @@
 //! input and an output buffer big enough for all of the output, and it reports a short buffer
 //! only after trying. Its safe wrapper (`libdeflater`) also stops after the first member, so
 //! this module calls `libdeflate_gzip_decompress_ex`, which says how much input a member took,
-//! and loops. It is flowgate's only `unsafe` code: the three calls into the C library.
+//! and loops. Its `unsafe` is the three calls into the C library (the only other `unsafe` in
+//! flowgate is in the record parser's fast path, `flowlog/record/fast.rs`: SSE2 byte
+//! classification and the unchecked text view of bytes it classified as ASCII).
 //!
 //! [`gunzip`] never reports an error. Whatever it cannot decode whole (bad data, a truncated
 //! file, trailing garbage, output past the cap) it hands back as [`Whole::Stream`], and the

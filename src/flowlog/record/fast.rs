@@ -3,16 +3,18 @@
 //! AWS writes records as printable ASCII tokens separated by single spaces. This path reads
 //! only such lines, and only when every value in them is valid; anything else (a tab, a doubled
 //! space, a byte outside `' '..='~'`, a wrong token count, a value that does not parse, an
-//! IPv6 address in an unusual spelling) makes it give up and return `None`, and the careful
+//! IPv6 address in an unusual spelling) makes it give up (it returns `false`), and the careful
 //! parser in `record.rs` reads the line again and says what is wrong. So this path never
 //! decides that a line is bad, it only accepts lines that the careful parser accepts with the
 //! same result (a property test holds it to that), and errors keep one source.
 //!
 //! Why it is faster: the bytes are classified 64 at a time into bit masks (separators, and
-//! bytes outside printable ASCII), which the compiler turns into vector compares; tokens are
-//! then found from the separator mask with `trailing_zeros` instead of byte by byte; numbers
-//! and addresses are parsed without overflow checks per digit (their length bounds them); and
-//! no error values are built on the way.
+//! bytes outside printable ASCII) with SSE2 compares; tokens are then found from the separator
+//! mask with `trailing_zeros` instead of byte by byte; numbers are read eight digits at a time
+//! and addresses by hand, without overflow checks per digit (their length bounds them); AWS's
+//! default format has straight-line code; and no error values are built on the way.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
