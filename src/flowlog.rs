@@ -17,3 +17,12 @@ pub use archive::{Archive, ArchiveMeta};
 pub use format::{Column, Field, Format, FormatError};
 pub use record::{Action, Direction, Flow, LogStatus, RecordError};
 pub use scan::{scan_archive, Problem, ScanOptions, Sink};
+
+/// Gzip of `data` in one member, for the unit tests of the reading layer.
+#[cfg(test)]
+fn test_gz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}

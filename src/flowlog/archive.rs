@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
 
-use super::gunzip::{gunzip, Decompressor, Whole};
+use super::gunzip::{ensure_room, gunzip, Decompressor, Whole};
 use super::lines::{LineReader, Lines, SliceLines};
 
 /// Where an archive's bytes come from.
@@ -322,16 +322,6 @@ impl Buffers {
     }
 }
 
-/// Makes `buf` (scratch, whose length is its room) at least `room` long. A fresh buffer comes
-/// from calloc, whose pages the kernel zeroes lazily, so only growth is zeroed here.
-fn ensure_room(buf: &mut Vec<u8>, room: usize) {
-    if buf.is_empty() {
-        *buf = vec![0; room];
-    } else if buf.len() < room {
-        buf.resize(room, 0);
-    }
-}
-
 /// An archive's whole text, in its thread's reusable buffer until dropped.
 pub struct WholeText {
     buffers: Buffers,
@@ -485,7 +475,7 @@ mod tests {
     // Reading whole or streaming: always the same lines, and the same error at the same line.
 
     use super::super::lines::Line;
-    use std::io::Write;
+    use super::super::test_gz as gz;
 
     type Item = (u64, Result<Vec<u8>, u64>);
 
@@ -500,12 +490,6 @@ mod tests {
                 Err(e) => return (items, Some((lines.line_number(), e.to_string()))),
             }
         }
-    }
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
     }
 
     struct TempArchive {

@@ -100,6 +100,16 @@ pub(crate) enum Whole {
     Stream,
 }
 
+/// Makes `buf` (scratch, whose length is its room) at least `room` long. A fresh buffer comes
+/// from calloc, whose pages the kernel zeroes lazily, so only growth is zeroed here.
+pub(crate) fn ensure_room(buf: &mut Vec<u8>, room: usize) {
+    if buf.is_empty() {
+        *buf = vec![0; room];
+    } else if buf.len() < room {
+        buf.resize(room, 0);
+    }
+}
+
 /// Decodes all gzip members of `input` into `out`, growing `out` (never past `cap` bytes) as
 /// needed. `out` is scratch: its length is the room it offers, kept between calls so a
 /// thread's buffer is allocated and zeroed once, not per file.
@@ -122,12 +132,7 @@ pub(crate) fn gunzip(d: &mut Decompressor, input: &[u8], out: &mut Vec<u8>, cap:
         .max(MIN_OUTPUT)
         .next_power_of_two()
         .min(cap);
-    if out.is_empty() {
-        // calloc: fresh pages come zeroed from the kernel, with no memset.
-        *out = vec![0; want];
-    } else if out.len() < want {
-        out.resize(want, 0);
-    }
+    ensure_room(out, want);
     let (mut at, mut len) = (0, 0);
     while at < input.len() {
         let rest = &input[at..];
@@ -153,14 +158,9 @@ pub(crate) fn gunzip(d: &mut Decompressor, input: &[u8], out: &mut Vec<u8>, cap:
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_gz as gz;
     use super::*;
     use std::io::{Read, Write};
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
 
     fn decode(input: &[u8], cap: usize) -> Option<Vec<u8>> {
         let mut d = Decompressor::new().unwrap();

@@ -251,9 +251,9 @@ fn is_gzip_error(e: &std::io::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_gz as gz;
     use super::*;
     use crate::flowlog::archive::{ArchiveMeta, Source};
-    use std::io::Write;
 
     #[derive(Default)]
     struct Collect {
@@ -283,12 +283,6 @@ mod tests {
             meta: ArchiveMeta::default(),
         };
         (dir, archive)
-    }
-
-    fn gz(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
     }
 
     const HDR: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n";
