@@ -8,7 +8,7 @@
 
 mod fast;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 use super::format::{Field, Format};
 
@@ -331,11 +331,12 @@ pub fn parse_u64(t: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// Parses dotted-quad IPv4 straight into an integer (no leading zeros beyond one digit, as
-/// `std` and AWS agree), and anything with a `:` as IPv6 through `std`.
+/// Parses dotted-quad IPv4 straight into an integer (the fast path's parser: no leading zeros
+/// beyond one digit, as `std` and AWS agree), and anything with a `:` as IPv6 through `std`,
+/// which also takes the spellings the fast path leaves alone.
 #[inline]
 pub fn parse_addr(t: &[u8]) -> Option<IpAddr> {
-    if let Some(v4) = parse_ipv4(t) {
+    if let Some(v4) = fast::ipv4(t) {
         return Some(IpAddr::V4(v4));
     }
     if t.contains(&b':') && t.len() <= 45 {
@@ -345,46 +346,10 @@ pub fn parse_addr(t: &[u8]) -> Option<IpAddr> {
     None
 }
 
-#[inline]
-fn parse_ipv4(t: &[u8]) -> Option<Ipv4Addr> {
-    if t.len() < 7 || t.len() > 15 {
-        return None;
-    }
-    let mut octets = [0u8; 4];
-    let mut idx = 0;
-    let mut val: u32 = 0;
-    let mut digits = 0;
-    for &b in t {
-        if b == b'.' {
-            if digits == 0 || idx == 3 {
-                return None;
-            }
-            octets[idx] = val as u8;
-            idx += 1;
-            val = 0;
-            digits = 0;
-        } else {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 || (digits == 1 && val == 0) {
-                return None;
-            }
-            val = val * 10 + u32::from(d);
-            digits += 1;
-            if val > 255 {
-                return None;
-            }
-        }
-    }
-    if idx != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = val as u8;
-    Some(Ipv4Addr::from(octets))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn v2() -> Format {
         Format::default_v2()
@@ -565,7 +530,7 @@ mod tests {
             "a.b.c.d",
             "1.2.3.04",
         ] {
-            assert_eq!(parse_ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{s}");
+            assert_eq!(fast::ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok(), "{s}");
         }
     }
 

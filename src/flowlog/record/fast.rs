@@ -378,7 +378,7 @@ fn addr(token: &[u8]) -> Option<IpAddr> {
 
 /// Dotted-quad IPv4 as `std` reads it: four decimal octets of 1-3 digits, no leading zeros.
 #[inline(always)]
-fn ipv4(t: &[u8]) -> Option<Ipv4Addr> {
+pub(super) fn ipv4(t: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut i = 0;
     for (k, octet) in octets.iter_mut().enumerate() {
