@@ -3,34 +3,18 @@
 //! One test per verdict branch and per exit status; JSON is parsed to assert exact numbers,
 //! JUnit is parsed back with a real XML parser.
 
+#[path = "common/repo.rs"]
+mod repo;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
+
+use repo::{Repo, Run};
 
 const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id tcp-flags flow-direction";
 
-/// A scratch repository: `policies/` and `logs/` in a temp dir.
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
 impl Repo {
-    fn new() -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("policies")).unwrap();
-        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
-        Repo { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn policy(&self, name: &str, text: &str) -> &Repo {
-        std::fs::write(self.path(&format!("policies/{name}.toml")), text).unwrap();
-        self
-    }
-
     /// Writes a gzip archive with the test header and `records` (one per line).
     fn archive(&self, name: &str, records: &[&str]) -> &Repo {
         let path = self.path(&format!("logs/{name}"));
@@ -42,50 +26,6 @@ impl Repo {
         }
         std::fs::write(path, e.finish().unwrap()).unwrap();
         self
-    }
-
-    fn raw(&self, name: &str, bytes: &[u8]) -> &Repo {
-        std::fs::write(self.path(&format!("logs/{name}")), bytes).unwrap();
-        self
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_flowgate"))
-            .current_dir(self.dir.path())
-            .args(args)
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .output()
-            .unwrap()
-    }
-
-    /// Runs `check --json` and returns (exit code, JSON document, stdout, stderr).
-    fn check(&self, extra: &[&str]) -> (i32, serde_json::Value, String, String) {
-        let json = self.path("report.json");
-        let _ = std::fs::remove_file(&json);
-        let mut args = vec![
-            "check",
-            "--policies",
-            "policies",
-            "--logs",
-            "logs",
-            "--today",
-            "2026-11-26",
-            "--json",
-            "report.json",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.run(&args);
-        let doc = std::fs::read_to_string(&json)
-            .ok()
-            .map(|s| serde_json::from_str(&s).unwrap())
-            .unwrap_or(serde_json::Value::Null);
-        (
-            out.status.code().unwrap(),
-            doc,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
     }
 }
 
@@ -136,7 +76,7 @@ fn policy<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 #[test]
 fn every_verdict_branch_is_counted() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("retail", RETAIL).archive(
         "a.log.gz",
         &[
@@ -157,8 +97,13 @@ fn every_verdict_branch_is_counted() {
             "5 111122223333 eni-0aa11bb22cc33dd44 - - - - - - - 1762041600 1762041660 - NODATA vpc-0a1b2c3d4e5f60718 - -",
         ],
     );
-    let (code, doc, stdout, stderr) = r.check(&[]);
-    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let Run {
+        code,
+        json: doc,
+        stdout,
+        stderr,
+    } = r.check(&[]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     let p = policy(&doc, "retail");
     assert_eq!(p["status"], "fail");
     let c = &p["counts"];
@@ -187,7 +132,7 @@ fn every_verdict_branch_is_counted() {
 
 #[test]
 fn passing_check_exits_zero_and_threads_do_not_change_reports() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("retail", RETAIL);
     for i in 0..12 {
         r.archive(
@@ -221,7 +166,7 @@ fn passing_check_exits_zero_and_threads_do_not_change_reports() {
         );
     }
     let run = |threads: &str| {
-        let out = r.run(&[
+        let out = r.output(&[
             "check",
             "--today",
             "2026-11-26",
@@ -249,7 +194,7 @@ fn passing_check_exits_zero_and_threads_do_not_change_reports() {
 
 #[test]
 fn junit_is_well_formed_and_names_are_stable() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("retail", RETAIL).archive(
         "weird & <name> ]]>.log.gz",
         &[&rec(
@@ -261,7 +206,7 @@ fn junit_is_well_formed_and_names_are_stable() {
             "2",
         )],
     );
-    let out = r.run(&[
+    let out = r.output(&[
         "check",
         "--logs",
         "logs",
@@ -299,7 +244,7 @@ fn junit_is_well_formed_and_names_are_stable() {
 
 #[test]
 fn a_policy_needing_a_missing_field_is_untrusted() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy(
         "subnet",
         "[scope]\npeer = \"10.20.0.0/16\"\nsubnet = \"subnet-0abc\"\n",
@@ -308,8 +253,13 @@ fn a_policy_needing_a_missing_field_is_untrusted() {
         "v2.log",
         b"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n2 1 eni-1 10.0.0.1 10.20.0.1 1 2 6 1 1 1762041600 1762041660 ACCEPT OK\n",
     );
-    let (code, doc, stdout, _) = r.check(&[]);
-    assert_eq!(code, 2, "{stdout}");
+    let Run {
+        code,
+        json: doc,
+        stdout,
+        ..
+    } = r.check(&[]);
+    assert_eq!(code, Some(2), "{stdout}");
     let p = policy(&doc, "subnet");
     assert_eq!(p["status"], "error");
     let err = p["field_errors"][0].as_str().unwrap();
@@ -321,7 +271,7 @@ fn a_policy_needing_a_missing_field_is_untrusted() {
 
 #[test]
 fn bad_records_are_problems_and_good_ones_still_count() {
-    let r = Repo::new();
+    let r = Repo::empty();
     let good = rec(
         ("10.0.1.10", 40001),
         ("10.20.30.5", 443),
@@ -332,8 +282,13 @@ fn bad_records_are_problems_and_good_ones_still_count() {
     );
     let text = format!("{HEADER}\n{good}\nnot a record\n{good}\n");
     r.policy("retail", RETAIL).raw("b.log", text.as_bytes());
-    let (code, doc, stdout, _) = r.check(&[]);
-    assert_eq!(code, 2, "{stdout}");
+    let Run {
+        code,
+        json: doc,
+        stdout,
+        ..
+    } = r.check(&[]);
+    assert_eq!(code, Some(2), "{stdout}");
     assert_eq!(doc["run"]["problems_total"], 1);
     assert_eq!(doc["run"]["problems"][0]["line"], 3);
     assert_eq!(policy(&doc, "retail")["counts"]["allowed"], 2);
@@ -342,7 +297,7 @@ fn bad_records_are_problems_and_good_ones_still_count() {
 
 #[test]
 fn since_and_until_restrict_records() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("retail", RETAIL).archive(
         "a.log.gz",
         &[
@@ -364,30 +319,34 @@ fn since_and_until_restrict_records() {
             ),
         ],
     );
-    let (code, doc, ..) = r.check(&["--until", "2025-11-02T01:00:00Z"]);
-    assert_eq!(code, 0, "{doc}");
+    let Run {
+        code, json: doc, ..
+    } = r.check(&["--until", "2025-11-02T01:00:00Z"]);
+    assert_eq!(code, Some(0), "{doc}");
     assert_eq!(policy(&doc, "retail")["counts"]["in_scope"], 1);
-    let (code, doc, ..) = r.check(&["--since", "2025-11-02T01:00:00Z"]);
-    assert_eq!(code, 1);
+    let Run {
+        code, json: doc, ..
+    } = r.check(&["--since", "2025-11-02T01:00:00Z"]);
+    assert_eq!(code, Some(1));
     assert_eq!(policy(&doc, "retail")["counts"]["in_scope"], 1);
 }
 
 #[test]
 fn exit_two_when_nothing_can_be_read() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("retail", RETAIL);
-    let out = r.run(&["check", "--logs", "nowhere"]);
+    let out = r.output(&["check", "--logs", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no flow-log archives found under nowhere")
     );
-    let out = r.run(&["check", "--logs", "logs"]);
+    let out = r.output(&["check", "--logs", "logs"]);
     assert_eq!(out.status.code(), Some(2), "empty logs dir must not pass");
 }
 
 #[test]
 fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("bad", "[scope]\npeer = [\"10.20.0.1/16\"]\n")
         .archive(
             "a.log.gz",
@@ -400,7 +359,7 @@ fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
                 "2",
             )],
         );
-    let out = r.run(&["check", "--logs", "logs"]);
+    let out = r.output(&["check", "--logs", "logs"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:2:"), "{err}");
@@ -409,7 +368,7 @@ fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
 
 #[test]
 fn inspect_summarises_archives_without_policies() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.archive(
         "AWSLogs/111122223333/vpcflowlogs/us-gov-east-1/2025/11/02/111122223333_vpcflowlogs_us-gov-east-1_fl-0123abcd_20251102T0000Z_abcdef12.log.gz",
         &[
@@ -418,7 +377,7 @@ fn inspect_summarises_archives_without_policies() {
         ],
     )
     .raw("notes.md", b"# not a log\n");
-    let out = r.run(&["inspect", "--logs", "logs", "--json"]);
+    let out = r.output(&["inspect", "--logs", "logs", "--json"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -433,14 +392,14 @@ fn inspect_summarises_archives_without_policies() {
     assert_eq!(i["coverage"]["regions"][0], "us-gov-east-1");
     assert_eq!(i["coverage"]["accounts"][0], "111122223333");
     assert_eq!(i["coverage"]["longest_gap"]["seconds"], 7200 - 120);
-    let text = r.run(&["inspect", "--logs", "logs"]);
+    let text = r.output(&["inspect", "--logs", "logs"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("2025-11-02T00:00:00Z"), "{text}");
 }
 
 #[test]
 fn two_gzip_members_and_a_truncated_one() {
-    let r = Repo::new();
+    let r = Repo::empty();
     let gz = |s: &str| {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(s.as_bytes()).unwrap();
@@ -457,7 +416,7 @@ fn two_gzip_members_and_a_truncated_one() {
     let mut two = gz(&format!("{HEADER}\n{good}\n"));
     two.extend(gz(&format!("{good}\n")));
     r.raw("two.log.gz", &two);
-    let out = r.run(&["inspect", "--logs", "logs/two.log.gz", "--json"]);
+    let out = r.output(&["inspect", "--logs", "logs/two.log.gz", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["inspect"]["records"], 2);
     assert_eq!(out.status.code(), Some(0));
@@ -467,7 +426,7 @@ fn two_gzip_members_and_a_truncated_one() {
         .collect();
     let whole = gz(&body);
     r.raw("cut.log.gz", &whole[..whole.len() / 2]);
-    let out = r.run(&["inspect", "--logs", "logs/cut.log.gz"]);
+    let out = r.output(&["inspect", "--logs", "logs/cut.log.gz"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -620,7 +579,7 @@ expires = 2026-10-31
 
 #[test]
 fn github_step_output_holds_only_flowgates_commands() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("evil", HOSTILE_POLICY);
     // A file whose stem (the policy's default name) is itself a command.
     r.policy(
@@ -736,7 +695,7 @@ fn github_step_output_holds_only_flowgates_commands() {
 
 #[test]
 fn github_step_summary_stays_under_the_cap() {
-    let r = Repo::new();
+    let r = Repo::empty();
     // 400 failing policies with long names and 12 conversations each: several MiB of summary
     // if nothing capped it.
     let long = "n|<i>*".repeat(100);
@@ -791,7 +750,7 @@ fn github_step_summary_stays_under_the_cap() {
 
 #[test]
 fn github_step_with_broken_policies_writes_no_command() {
-    let r = Repo::new();
+    let r = Repo::empty();
     // A lone carriage return ends a line in a CI log: shown as it is, it would start one.
     r.policy(
         "a",
@@ -866,13 +825,18 @@ fn steady(hours: u64) -> Vec<String> {
 }
 
 fn run_evidence(evidence: &str, records: &[String]) -> (i32, serde_json::Value) {
-    let r = Repo::new();
+    let r = Repo::empty();
     let refs: Vec<&str> = records.iter().map(String::as_str).collect();
     r.policy("p", &evidence_policy(evidence))
         .archive("a.log.gz", &refs);
-    let (code, doc, stdout, stderr) = r.check(&[]);
-    assert_ne!(code, 2, "{stdout}\n{stderr}");
-    (code, doc)
+    let Run {
+        code,
+        json: doc,
+        stdout,
+        stderr,
+    } = r.check(&[]);
+    assert_ne!(code, Some(2), "{stdout}\n{stderr}");
+    (code.expect("an exit code"), doc)
 }
 
 #[test]
@@ -963,12 +927,16 @@ fn unused_allow_rules_warn_or_fail() {
         ("[evidence]\nunused_allow = \"fail\"\n", 1, "fail"),
         ("[evidence]\nunused_allow = \"ignore\"\n", 0, "skipped"),
     ] {
-        let r = Repo::new();
+        let r = Repo::empty();
         let refs: Vec<&str> = only_batch.iter().map(String::as_str).collect();
         r.policy("p", &format!("{policy}{evidence}"))
             .archive("a.log.gz", &refs);
-        let (got, doc, ..) = r.check(&[]);
-        assert_eq!(got, code, "{evidence}");
+        let Run {
+            code: got,
+            json: doc,
+            ..
+        } = r.check(&[]);
+        assert_eq!(got, Some(code), "{evidence}");
         let d = demand(&doc, "unused-allow");
         assert_eq!(d["status"], status, "{evidence}");
         if status != "skipped" {
@@ -1008,7 +976,7 @@ fn no_traffic_in_scope_proves_nothing_unless_allowed() {
 
 #[test]
 fn unused_waivers_are_reported() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.policy("retail", RETAIL).archive(
         "a.log.gz",
         &[&rec(
@@ -1020,8 +988,13 @@ fn unused_waivers_are_reported() {
             "2",
         )],
     );
-    let (code, doc, stdout, _) = r.check(&[]);
-    assert_eq!(code, 0, "{stdout}");
+    let Run {
+        code,
+        json: doc,
+        stdout,
+        ..
+    } = r.check(&[]);
+    assert_eq!(code, Some(0), "{stdout}");
     let d = demand(&doc, "unused-waiver");
     assert_eq!(d["status"], "warn");
     let msg = d["message"].as_str().unwrap();
@@ -1033,7 +1006,7 @@ fn unused_waivers_are_reported() {
 
 #[test]
 fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
-    let r = Repo::new();
+    let r = Repo::empty();
     r.archive(
         "a.log.gz",
         &[&rec(
@@ -1059,7 +1032,7 @@ fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["inspect"]["records"], 1);
 
-    let out = r.run(&["inspect", "--logs", "logs", "--read-only"]);
+    let out = r.output(&["inspect", "--logs", "logs", "--read-only"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1070,7 +1043,7 @@ fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
 
 #[test]
 fn inspect_shows_the_provenance_of_a_sample() {
-    let r = Repo::new();
+    let r = Repo::empty();
     let records: Vec<String> = (0..40)
         .map(|i| {
             rec(
@@ -1088,7 +1061,7 @@ fn inspect_shows_the_provenance_of_a_sample() {
         "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2025/11/02/a.log.gz",
         &refs,
     );
-    let out = r.run(&[
+    let out = r.output(&[
         "sample", "--logs", "logs", "--out", "sampled", "--seed", "7",
     ]);
     assert_eq!(
@@ -1097,12 +1070,12 @@ fn inspect_shows_the_provenance_of_a_sample() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = r.run(&["inspect", "--logs", "sampled", "--json"]);
+    let out = r.output(&["inspect", "--logs", "sampled", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["provenance"]["seed"], 7);
     assert_eq!(doc["provenance"]["input_records"], 40);
-    let text = r.run(&["inspect", "--logs", "sampled"]);
+    let text = r.output(&["inspect", "--logs", "sampled"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("sample: ") && text.contains("of 40 records from 1 archives"),

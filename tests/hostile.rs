@@ -8,6 +8,8 @@
 //! The 10-million-record case takes ~100 s in a debug build and is `#[ignore]`d; run it with
 //! `cargo test --release --test hostile -- --ignored`.
 
+#[path = "common/repo.rs"]
+mod repo;
 #[path = "hostile/support.rs"]
 mod support;
 

@@ -2,7 +2,7 @@
 //! inputs without holding them, and process probes (peak memory, open files).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,20 +29,10 @@ peer = ["10.20.30.0/24"]
 peer_port = 443
 "#;
 
-/// A policy repository in a temp dir: `policies/retail.toml` and `logs/good.log.gz`.
-pub struct Repo {
-    pub dir: tempfile::TempDir,
-}
-
-/// What one run of the binary left behind.
-pub struct Run {
-    pub code: Option<i32>,
-    pub json: serde_json::Value,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use crate::repo::{assert_no_panic, Repo, Run};
 
 impl Repo {
+    /// A repository with `policies/retail.toml` and `logs/good.log.gz`.
     pub fn new() -> Repo {
         let r = Repo::empty();
         r.policy("retail", POLICY);
@@ -52,75 +42,6 @@ impl Repo {
         );
         r.raw("good.log.gz", &gz(body.as_bytes()));
         r
-    }
-
-    /// No policy and no archive.
-    pub fn empty() -> Repo {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("policies")).unwrap();
-        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
-        Repo { dir }
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn policy(&self, name: &str, text: &str) -> &Repo {
-        std::fs::write(self.path(&format!("policies/{name}.toml")), text).unwrap();
-        self
-    }
-
-    /// Writes `bytes` as `logs/<name>`.
-    pub fn raw(&self, name: &str, bytes: &[u8]) -> &Repo {
-        let path = self.path(&format!("logs/{name}"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-        self
-    }
-
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-        c.current_dir(self.dir.path())
-            .args(args)
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    pub fn output(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// `check --json report.json` on `policies` and `logs`, plus `extra`.
-    pub fn check(&self, extra: &[&str]) -> Run {
-        let json = self.path("report.json");
-        let _ = std::fs::remove_file(&json);
-        let mut args = vec![
-            "check",
-            "--policies",
-            "policies",
-            "--logs",
-            "logs",
-            "--today",
-            "2026-11-26",
-            "--json",
-            "report.json",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.output(&args);
-        let run = Run {
-            code: out.status.code(),
-            json: std::fs::read_to_string(&json)
-                .ok()
-                .map(|s| serde_json::from_str(&s).expect("the JSON report parses"))
-                .unwrap_or(serde_json::Value::Null),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert_no_panic(&run.stderr);
-        run
     }
 }
 
@@ -174,13 +95,6 @@ impl Run {
         );
         assert!(self.stdout.contains("UNTRUSTED"), "{}", self.stdout);
     }
-}
-
-pub fn assert_no_panic(stderr: &str) {
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "{stderr}"
-    );
 }
 
 pub fn gz(data: &[u8]) -> Vec<u8> {
