@@ -18,7 +18,7 @@ usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--runs R] [--dat
   --days N          days of 5-minute files in the archive (default 7)
   --mb-per-day M    gzip megabytes per day (default 45)
   --seed S          generator seed (default 1); another seed gives another archive of the same shape
-  --runs R          runs of each command, interleaved; the median is reported (default 3)
+  --runs R          runs of each command, interleaved; the median is reported (default 5)
   --data DIR        where the archive lives (default ${TMPDIR:-/tmp}/flowgate-bench-<days>d-<M>mb-seed<S>);
                     reused when its stamp matches, regenerated when the stamp differs;
                     never inside the repository
@@ -29,7 +29,7 @@ usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--runs R] [--dat
 EOF
 }
 
-days=7 mb=45 seed=1 runs=3 data="" keep=0 build=1 generate=1 memscale=0
+days=7 mb=45 seed=1 runs=5 data="" keep=0 build=1 generate=1 memscale=0
 start=2026-11-01 # first day of the archive
 today=2026-11-26 # waivers are judged against a fixed date, so results do not change with the calendar
 
