@@ -152,7 +152,8 @@ q() { printf '%q' "$1"; }
 # trailing `\.`: `^10\.20\.3` would also drop 10.20.3.x and 10.20.31-39.x, and a /20 cannot be
 # written this way at all. DuckDB below counts the same thing with integer ranges as a check.
 awk_prog='($4 ~ /^10\.20\./ && $4 !~ /^10\.20\.30\./ || $5 ~ /^10\.20\./ && $5 !~ /^10\.20\.30\./) && $13 == "ACCEPT" {n++} END {print n + 0}'
-check() { echo "exec $(q "$flowgate") check --policies $(q "$data/$1") --logs $(q "$logs") --threads $2 --today $today --format json"; }
+# check POLICIES THREADS [LOGS]: LOGS is shell text for the snippet (default: the archive, quoted).
+check() { echo "exec $(q "$flowgate") check --policies $(q "$data/$1") --logs ${3:-$(q "$logs")} --threads $2 --today $today --format json"; }
 floor() { echo "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --threads $1"; }
 
 add floor-1 "floor: inspect --read-only, 1 thread" 0 "$(floor 1)"
@@ -167,9 +168,9 @@ add check10-n "check, 10 policies, $threads threads" "0 1" "$(check policies10 "
 # machine's (a shared VM's cores, clock, caches), and a threaded check that keeps up with them
 # loses nothing to its own parallelism.
 find -H "$logs" -name '*.gz' | sort | awk -v n="$threads" -v d="$scratch" '{print > (d "/part." (NR % n))}'
+one=$(check policies10 1 '"${files[@]}"')
 parts="pids=(); for ((k = 0; k < $threads; k++)); do mapfile -t files < $(q "$scratch")/part.\$k;"
-parts+=" $(q "$flowgate") check --policies $(q "$data/policies10") --logs \"\${files[@]}\" --threads 1"
-parts+=" --today $today --format json >/dev/null & pids+=(\$!); done; rc=0;"
+parts+=" ${one#exec } >/dev/null & pids+=(\$!); done; rc=0;"
 parts+=" for p in \"\${pids[@]}\"; do wait \$p; c=\$?; ((c > rc)) && rc=\$c; done; exit \$rc"
 add parts-n "check10: $threads procs x 1 thread, 1/$threads each" "0 1" "$parts"
 add zcat-awk "zcat | awk (/16 not /24, ACCEPT)" 0 \
