@@ -166,6 +166,21 @@ impl<B: Deref<Target = [u8]>> SliceLines<B> {
         self.number
     }
 
+    /// The text from the next line to the end of the buffer, for a reader that finds the
+    /// line's end itself and then calls [`SliceLines::consume`].
+    pub fn rest(&self) -> &[u8] {
+        self.buf.get(self.at..).unwrap_or_default()
+    }
+
+    /// Moves past the next line, of `length` bytes and a `\n`, which the caller read from
+    /// [`SliceLines::rest`]; returns its number.
+    pub fn consume(&mut self, length: usize) -> u64 {
+        debug_assert_eq!(self.rest().get(length), Some(&b'\n'));
+        self.at += length + 1;
+        self.number += 1;
+        self.number
+    }
+
     /// The next line, `None` at the end of the buffer.
     pub fn next_line(&mut self) -> Option<Line<'_>> {
         let buf: &[u8] = &self.buf;

@@ -153,6 +153,17 @@ impl<'a> Flow<'a> {
         Ok(())
     }
 
+    /// The plain record of AWS's default format that `rest`, a decoded buffer from the start
+    /// of a line, begins with, and the length of its line (without the `\n`); `None` when
+    /// the line is anything else or the buffer has fewer than 64 bytes left, and the line is
+    /// then read as usual (cut out, then [`Flow::parse_into`]). What it accepts,
+    /// `parse_into` accepts with the same record: the scan loop's shortcut for the common
+    /// line, which finds the line's end in the same pass as its separators.
+    #[inline]
+    pub fn parse_default_v2_line(&mut self, rest: &'a [u8]) -> Option<usize> {
+        fast::default_v2_line(rest, self)
+    }
+
     /// The careful parser: one pass over the line, each token parsed as the field its column
     /// holds, straight into the record. Runs of spaces or tabs separate once: AWS writes
     /// single spaces, its documentation has a doubled one, and the token count is still
