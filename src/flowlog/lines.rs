@@ -166,19 +166,15 @@ impl<B: Deref<Target = [u8]>> SliceLines<B> {
         self.number
     }
 
-    /// The text from the next line to the end of the buffer, for a reader that finds the
-    /// line's end itself and then calls [`SliceLines::consume`].
-    pub fn rest(&self) -> &[u8] {
-        self.buf.get(self.at..).unwrap_or_default()
-    }
-
-    /// Moves past the next line, of `length` bytes and a `\n`, which the caller read from
-    /// [`SliceLines::rest`]; returns its number.
-    pub fn consume(&mut self, length: usize) -> u64 {
-        debug_assert_eq!(self.rest().get(length), Some(&b'\n'));
-        self.at += length + 1;
-        self.number += 1;
-        self.number
+    /// A reader of the lines that follow that finds each line's end itself, for the scan
+    /// loop's shortcut: its slices borrow the buffer, not the cursor, so a record read from
+    /// one line may be kept while the cursor moves on.
+    pub fn cursor(&mut self) -> Cursor<'_> {
+        Cursor {
+            buf: &self.buf,
+            at: &mut self.at,
+            number: &mut self.number,
+        }
     }
 
     /// The next line, `None` at the end of the buffer.
@@ -208,6 +204,29 @@ impl<B: Deref<Target = [u8]>> SliceLines<B> {
             number: self.number,
             bytes: trim_cr(&buf[begin..begin + length]),
         })
+    }
+}
+
+/// See [`SliceLines::cursor`].
+pub struct Cursor<'b> {
+    buf: &'b [u8],
+    at: &'b mut usize,
+    number: &'b mut u64,
+}
+
+impl<'b> Cursor<'b> {
+    /// The text from the next line to the end of the buffer.
+    pub fn rest(&self) -> &'b [u8] {
+        self.buf.get(*self.at..).unwrap_or_default()
+    }
+
+    /// Moves past the next line, of `length` bytes and a `\n`, which the caller found in
+    /// [`Cursor::rest`]; returns its number.
+    pub fn consume(&mut self, length: usize) -> u64 {
+        debug_assert_eq!(self.rest().get(length), Some(&b'\n'));
+        *self.at += length + 1;
+        *self.number += 1;
+        *self.number
     }
 }
 

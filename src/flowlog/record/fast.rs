@@ -120,7 +120,9 @@ fn default_v2<'a>(line: &'a [u8], flow: &mut Flow<'a>) -> Option<()> {
 /// The plain default-format record that `rest` (a decoded buffer from a line's start) begins
 /// with: its length when its line ends in `\n` and `default_v2` would accept it, `None` for
 /// anything else (a header, a blank line, `\r\n`, a line this path gives up on, or fewer than
-/// 64 bytes left in the buffer), which the caller then reads the usual way.
+/// 64 bytes left in the buffer), which the caller then reads the usual way. Every field of
+/// the format is written (`-` as absent), so `flow` may hold the previous record of this
+/// format rather than [`Flow::EMPTY`]; after `None` it is garbage.
 ///
 /// Why: cut out first (a `memchr` for the newline) and then classified, each line's bytes
 /// were scanned twice, and the line bookkeeping between the two cost as much again. Here the
@@ -283,6 +285,7 @@ fn set<'a>(
         return Some(()); // a column flowgate does not read: printable is all it must be
     };
     if token == b"-" {
+        clear(flow, field);
         return Some(());
     }
     let num = |max| number(line, begin, end, max);
@@ -330,6 +333,36 @@ fn set<'a>(
         _ => {}
     }
     Some(())
+}
+
+/// Sets `field` back to its value in [`Flow::EMPTY`] (absent): what `-` means. A record read
+/// into a `flow` that held the previous line's record must not keep that line's value.
+#[cold]
+fn clear(flow: &mut Flow<'_>, field: Field) {
+    match field {
+        Field::LogStatus => flow.status = Flow::EMPTY.status,
+        Field::Action => flow.action = None,
+        Field::FlowDirection => flow.direction = None,
+        Field::SrcAddr => flow.src = None,
+        Field::DstAddr => flow.dst = None,
+        Field::PktSrcAddr => flow.pkt_src = None,
+        Field::PktDstAddr => flow.pkt_dst = None,
+        Field::SrcPort => flow.src_port = None,
+        Field::DstPort => flow.dst_port = None,
+        Field::Protocol => flow.protocol = None,
+        Field::Packets => flow.packets = None,
+        Field::Bytes => flow.bytes = None,
+        Field::Start => flow.start = None,
+        Field::End => flow.end = None,
+        Field::TcpFlags => flow.tcp_flags = None,
+        Field::Version => flow.version = None,
+        Field::AccountId => flow.account = None,
+        Field::InterfaceId => flow.interface = None,
+        Field::VpcId => flow.vpc = None,
+        Field::SubnetId => flow.subnet = None,
+        Field::InstanceId => flow.instance = None,
+        _ => {}
+    }
 }
 
 /// A token of a line `classify` found to be printable ASCII, as text.
@@ -799,9 +832,11 @@ mod tests {
         }
 
         /// The in-buffer reader of the default format finds the line's end and reads the
-        /// record exactly as the line reader and `parse` would, whatever follows the line.
+        /// record exactly as the line reader and `parse` would, whatever follows the line,
+        /// also into a record that holds the previous line's values.
         #[test]
         fn default_v2_line_agrees_with_parse(
+            previous in proptest::collection::vec(any::<u64>(), 14),
             seeds in proptest::collection::vec(any::<u64>(), 14),
             replace in proptest::option::of((0usize..16, token())),
             after in proptest::collection::vec(any::<u8>(), 0..200),
@@ -825,7 +860,17 @@ mod tests {
             buffer.extend_from_slice(&after);
             let line_end = buffer.iter().position(|&b| b == b'\n').unwrap();
             let line = &buffer[..line_end];
+            let mut before: Vec<u8> = Field::ALL[..14]
+                .iter()
+                .zip(&previous)
+                .map(|(field, &seed)| valid_token(*field, seed))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into_bytes();
+            before.push(b'\n');
+            before.extend_from_slice(&[b'x'; 64]);
             let mut flow = Flow::EMPTY;
+            prop_assert!(default_v2_line(&before, &mut flow).is_some());
             match default_v2_line(&buffer, &mut flow) {
                 Some(length) => {
                     prop_assert_eq!(length, line_end);
