@@ -858,6 +858,24 @@ mod tests {
         }
     }
 
+    /// A default-format line of valid values chosen by `seeds` (14), with token `at` replaced
+    /// (or one appended, past the 14th) when `replace` says so.
+    fn v2_line(seeds: &[u64], replace: Option<(usize, Vec<u8>)>) -> Vec<u8> {
+        let mut tokens: Vec<Vec<u8>> = Field::ALL[..14]
+            .iter()
+            .zip(seeds)
+            .map(|(field, &seed)| valid_token(*field, seed).into_bytes())
+            .collect();
+        if let Some((at, token)) = replace {
+            if at < tokens.len() {
+                tokens[at] = token;
+            } else {
+                tokens.push(token);
+            }
+        }
+        tokens.join(&b' ')
+    }
+
     fn token() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..8),
@@ -921,20 +939,8 @@ mod tests {
             replace in proptest::option::of((0usize..16, token())),
         ) {
             let v2 = Format::default_v2();
-            let mut tokens: Vec<Vec<u8>> = Field::ALL[..14]
-                .iter()
-                .zip(&seeds)
-                .map(|(field, &seed)| valid_token(*field, seed).into_bytes())
-                .collect();
             let valid = replace.is_none();
-            if let Some((at, token)) = replace {
-                if at < tokens.len() {
-                    tokens[at] = token;
-                } else {
-                    tokens.push(token);
-                }
-            }
-            let line = tokens.join(&b' ');
+            let line = v2_line(&seeds, replace);
             let careful = Flow::parse_careful(&v2, &line);
             match parse(&v2, &line) {
                 Some(fast) => prop_assert_eq!(Ok(fast), careful),
@@ -953,31 +959,13 @@ mod tests {
             after in proptest::collection::vec(any::<u8>(), 0..200),
         ) {
             let v2 = Format::default_v2();
-            let mut tokens: Vec<Vec<u8>> = Field::ALL[..14]
-                .iter()
-                .zip(&seeds)
-                .map(|(field, &seed)| valid_token(*field, seed).into_bytes())
-                .collect();
             let valid = replace.is_none();
-            if let Some((at, token)) = replace {
-                if at < tokens.len() {
-                    tokens[at] = token;
-                } else {
-                    tokens.push(token);
-                }
-            }
-            let mut buffer = tokens.join(&b' ');
+            let mut buffer = v2_line(&seeds, replace);
             buffer.push(b'\n');
             buffer.extend_from_slice(&after);
             let line_end = buffer.iter().position(|&b| b == b'\n').unwrap();
             let line = &buffer[..line_end];
-            let mut before: Vec<u8> = Field::ALL[..14]
-                .iter()
-                .zip(&previous)
-                .map(|(field, &seed)| valid_token(*field, seed))
-                .collect::<Vec<_>>()
-                .join(" ")
-                .into_bytes();
+            let mut before = v2_line(&previous, None);
             before.push(b'\n');
             before.extend_from_slice(&[b'x'; 64]);
             let mut flow = Flow::EMPTY;
