@@ -22,15 +22,18 @@ old=$1 new=$2
 shift 2
 logs='' policies='' rounds=9 threads=1
 while [[ $# -gt 0 ]]; do
+    [[ $# -ge 2 ]] || usage
     case $1 in
-        --logs) logs=$2; shift 2 ;;
-        --policies) policies=$2; shift 2 ;;
-        --rounds) rounds=$2; shift 2 ;;
-        --threads) threads=$2; shift 2 ;;
+        --logs) logs=$2 ;;
+        --policies) policies=$2 ;;
+        --rounds) rounds=$2 ;;
+        --threads) threads=$2 ;;
         *) usage ;;
     esac
+    shift 2
 done
 [[ -n $logs && -n $policies ]] || usage
+[[ $rounds =~ ^[1-9][0-9]*$ && $threads =~ ^[1-9][0-9]*$ ]] || usage
 for b in "$old" "$new"; do
     [[ -x $b ]] || { echo "ab.sh: $b is not an executable" >&2; exit 2; }
 done
@@ -38,8 +41,10 @@ done
 scratch=$(mktemp -d /tmp/flowgate-ab.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
-# One timed check; its wall seconds to stdout, its JSON to $scratch/$2.json. Exit 0 and 1
-# are verdicts; anything else means the build could not read the evidence, and stops here.
+# One timed check; its wall milliseconds to stdout, its JSON to $scratch/$2.json and its exit
+# status to $scratch/$2.rc. Exit 0 and 1 are verdicts; anything else means the build could
+# not read the evidence, and stops the script (the `exit` leaves the command substitution,
+# whose failure then stops the script under `set -e`).
 run() {
     local bin=$1 name=$2 start end rc=0
     start=$(date +%s%N)
@@ -51,9 +56,13 @@ run() {
         cat "$scratch/$name.err" >&2
         exit 1
     fi
+    echo "$rc" >"$scratch/$name.rc"
     echo $(((end - start) / 1000000))
 }
 
+# Both builds must give the same report and exit status in every round. The JSON holds the
+# tool's version, so compare builds of the same version.
+differ=0
 times_old=() times_new=()
 for ((r = 0; r < rounds; r++)); do
     if ((r % 2 == 0)); then
@@ -63,6 +72,10 @@ for ((r = 0; r < rounds; r++)); do
         times_new+=("$(run "$new" new)")
         times_old+=("$(run "$old" old)")
     fi
+    if ! cmp -s "$scratch/old.json" "$scratch/new.json" ||
+        ! cmp -s "$scratch/old.rc" "$scratch/new.rc"; then
+        differ=1
+    fi
 done
 
 # Median and best (minimum) of a list of milliseconds.
@@ -71,16 +84,15 @@ stats() {
 }
 read -r med_old best_old <<<"$(stats "${times_old[@]}")"
 read -r med_new best_new <<<"$(stats "${times_new[@]}")"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b / a}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a < 1) a = 1; if (b < 1) b = 1; printf "%.3f", b / a}'; }
 
 echo "rounds: $rounds, threads: $threads, logs: $logs, policies: $policies"
 printf '%-8s %10s %10s   %s\n' build median-ms best-ms binary
 printf '%-8s %10s %10s   %s\n' old "$med_old" "$best_old" "$old"
 printf '%-8s %10s %10s   %s\n' new "$med_new" "$best_new" "$new"
 echo "new/old: median $(ratio "$med_old" "$med_new"), best $(ratio "$best_old" "$best_new")"
-if cmp -s "$scratch/old.json" "$scratch/new.json"; then
-    echo "JSON reports identical"
-else
-    echo "JSON reports DIFFER" >&2
+if ((differ)); then
+    echo "JSON reports or exit statuses DIFFER" >&2
     exit 1
 fi
+echo "JSON reports and exit statuses identical in every round"

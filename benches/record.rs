@@ -114,7 +114,7 @@ fn main() {
                 })
                 .sum()
         });
-        if !v5 {
+        if !v5 && n > 0 {
             // How the scan reads a decoded file: line ends found in the same pass, one record
             // read over the last (the lines that fall back to the line reader are not timed).
             let mut text = data.join("\n").into_bytes();

@@ -120,8 +120,9 @@ fn default_v2<'a>(line: &'a [u8], flow: &mut Flow<'a>) -> Option<()> {
 
 /// The plain default-format record that `rest` (a decoded buffer from a line's start) begins
 /// with: its length when its line ends in `\n` and `default_v2` would accept it, `None` for
-/// anything else (a header, a blank line, `\r\n`, a line this path gives up on, or fewer than
-/// 64 bytes left in the buffer), which the caller then reads the usual way. Every field of
+/// anything else (a header, a blank line, `\r\n`, a line this path gives up on, a line of 256
+/// bytes or more, or a buffer that ends within 64 bytes of the 64-byte block holding the
+/// line's end), which the caller then reads the usual way. Every field of
 /// the format is written (`-` as absent), so `flow` may hold the previous record of this
 /// format rather than [`Flow::EMPTY`]; after `None` it is garbage.
 ///
@@ -372,7 +373,9 @@ fn clear(flow: &mut Flow<'_>, field: Field) {
 fn ascii(token: &[u8]) -> &str {
     debug_assert!(token.is_ascii());
     // SAFETY: `parse` only hands on tokens of blocks whose bytes `classify` found to be all
-    // in ' '..='~' (it returns before `set` otherwise), and ASCII is valid UTF-8.
+    // in ' '..='~' (it returns before `set` otherwise); `default_v2_line` only tokens before
+    // the first byte `classify` found outside that range (the line's end); and ASCII is
+    // valid UTF-8.
     unsafe { std::str::from_utf8_unchecked(token) }
 }
 
@@ -421,11 +424,13 @@ fn sixteen_digits(bytes: [u8; 16], len: usize) -> Option<u64> {
         _mm_setzero_si128, _mm_sub_epi8, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
     };
     debug_assert!((1..=16).contains(&len));
-    // SAFETY: SSE2 is part of every x86_64 target; the loads read 16 bytes of `bytes` and 16
-    // bytes of `KEEP` from `len` <= 16 (32 bytes long), and `loadu` needs no alignment.
+    // Indexed, so that a `len` over 16 panics rather than reads past `KEEP`.
+    let keep: &[u8; 16] = KEEP[len..len + 16].try_into().expect("16 bytes");
+    // SAFETY: SSE2 is part of every x86_64 target; the loads read the 16 bytes of `bytes` and
+    // of `keep`, and `loadu` needs no alignment.
     unsafe {
         let x = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-        let keep = _mm_loadu_si128(KEEP.as_ptr().add(len).cast::<__m128i>());
+        let keep = _mm_loadu_si128(keep.as_ptr().cast::<__m128i>());
         let d = _mm_and_si128(_mm_sub_epi8(x, _mm_set1_epi8(b'0' as i8)), keep);
         let nine = _mm_set1_epi8(9);
         if _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(d, nine), nine)) != 0xffff {
