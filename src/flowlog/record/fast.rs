@@ -517,24 +517,25 @@ fn eight_digits(line: &[u8], end: usize, len: usize) -> Option<u64> {
 fn addr(line: &[u8], begin: usize, end: usize) -> Option<IpAddr> {
     let token = &line[begin..end];
     if (7..=15).contains(&token.len()) {
-        if let Some(v4) = ipv4_in_window(window(line, end), token) {
+        if let Some(v4) = ipv4_at(line, begin, end) {
             return Some(IpAddr::V4(v4));
         }
     }
     ipv6(token).map(IpAddr::V6)
 }
 
-/// `ipv4(token)`, where `bytes` is the 16-byte [`window`] that ends with the token (7-15
-/// bytes): with SSSE3, found at run time (x86_64 only promises SSE2), all four octets at once.
+/// `ipv4(&line[begin..end])` for a token of 7-15 bytes: with SSSE3, found at run time (x86_64
+/// only promises SSE2), all four octets at once from the 16-byte [`window`] that ends with
+/// the token, which is only cut where it is read.
 #[inline(always)]
-fn ipv4_in_window(bytes: [u8; 16], token: &[u8]) -> Option<Ipv4Addr> {
+fn ipv4_at(line: &[u8], begin: usize, end: usize) -> Option<Ipv4Addr> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("ssse3") {
         #[allow(unsafe_code)]
         // SAFETY: the CPU has SSSE3, the only target feature `ipv4_ssse3` enables.
-        return unsafe { ipv4_ssse3(&bytes, token.len()) };
+        return unsafe { ipv4_ssse3(&window(line, end), end - begin) };
     }
-    ipv4(token)
+    ipv4(&line[begin..end])
 }
 
 /// The dotted quad in the last `len` (7-15) bytes of `bytes`, as `ipv4` reads it. The shape
@@ -836,6 +837,32 @@ mod tests {
         assert!(ipv6(b"1:2:3:4:5:6:7:8").is_some());
     }
 
+    /// Every shape of dotted quad (octets of 1, 2 and 3 digits in each place, 81 in all),
+    /// valid and with a leading zero or an octet over 255, read at a line's start and after
+    /// other bytes, as `ipv4` reads it.
+    #[test]
+    fn ipv4_at_reads_every_octet_shape() {
+        let octets = ["7", "25", "250", "07", "256"];
+        for a in octets {
+            for b in octets {
+                for c in octets {
+                    for d in octets {
+                        let s = format!("{a}.{b}.{c}.{d}");
+                        for before in ["", "2 123456789012 eni-0a1b2c3d "] {
+                            let line = format!("{before}{s}");
+                            let at = ipv4_at(line.as_bytes(), before.len(), line.len());
+                            assert_eq!(at, ipv4(s.as_bytes()), "{line}");
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            ipv4_at(b"10.250.250.250", 0, 14),
+            Some(Ipv4Addr::new(10, 250, 250, 250))
+        );
+    }
+
     /// A value AWS could write for `field`, chosen by `seed`.
     fn valid_token(field: Field, seed: u64) -> String {
         if seed % 11 == 0 {
@@ -1053,13 +1080,13 @@ mod tests {
         /// The window reader reads what the byte-by-byte one reads, whatever stands before
         /// the address in its window.
         #[test]
-        fn ipv4_in_window_agrees_with_ipv4(
-            before in proptest::array::uniform16(any::<u8>()),
+        fn ipv4_at_agrees_with_ipv4(
+            before in proptest::collection::vec(any::<u8>(), 0..16),
             s in "[0-9.]{7,15}|(25[0-6]|2[0-4][0-9]|1?[0-9]{1,2}|0[0-9])(\\.(25[0-6]|2[0-4][0-9]|1?[0-9]{1,2}|0[0-9]|[0-9]{3})){3}",
         ) {
-            let mut bytes = before;
-            bytes[16 - s.len()..].copy_from_slice(s.as_bytes());
-            prop_assert_eq!(ipv4_in_window(bytes, s.as_bytes()), ipv4(s.as_bytes()), "{}", s);
+            let line = [&before[..], s.as_bytes()].concat();
+            let at = ipv4_at(&line, before.len(), line.len());
+            prop_assert_eq!(at, ipv4(s.as_bytes()), "{}", s);
         }
 
         #[test]
