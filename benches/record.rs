@@ -114,7 +114,7 @@ fn main() {
                 })
                 .sum()
         });
-        if !v5 && n > 0 {
+        if n > 0 {
             // How the scan reads a decoded file: line ends found in the same pass, one record
             // read over the last (the lines that fall back to the line reader are not timed).
             let mut text = data.join("\n").into_bytes();
@@ -122,7 +122,7 @@ fn main() {
             time_per_record(&format!("parse in buffer {name}"), n, || {
                 let (mut at, mut sum) = (0, 0);
                 let mut flow = Flow::EMPTY;
-                while let Some(length) = flow.parse_default_v2_line(&text[at..]) {
+                while let Some(length) = flow.parse_line(&format, &text[at..]) {
                     sum += u64::from(flow.dst_port.unwrap());
                     at += length + 1;
                 }

@@ -153,18 +153,23 @@ impl<'a> Flow<'a> {
         Ok(())
     }
 
-    /// The plain record of AWS's default format that `rest`, a decoded buffer from the start
-    /// of a line, begins with, and the length of its line (without the `\n`); `None` when
-    /// the line is anything else, 256 bytes or longer, or too near the buffer's end (the
-    /// 64-byte block holding its end must be whole), and the line is then read as usual (cut
-    /// out, then [`Flow::parse_into`]). What it accepts, `parse_into` accepts with the same
-    /// record: the scan loop's shortcut for the common line, which finds the line's end in
-    /// the same pass as its separators. `self` may be [`Flow::EMPTY`] or the last record
-    /// this read (every field of the format is written, the others are untouched), so the
-    /// loop need not copy a fresh record per line; after `None` it is garbage.
+    /// The plain record of `format` that `rest`, a decoded buffer from the start of a line,
+    /// begins with, and the length of its line (without the `\n`); `None` when the line is
+    /// anything else, too long (256 bytes or more in AWS's default format, 512 in others),
+    /// or too near the buffer's end (the 64-byte block holding its end must be whole), and
+    /// the line is then read as usual (cut out, then [`Flow::parse_into`]). What it accepts,
+    /// `parse_into` accepts with the same record: the scan loop's shortcut for the common
+    /// line, which finds the line's end in the same pass as its separators. `self` may be
+    /// [`Flow::EMPTY`] or the last record this read with the same format (every field of the
+    /// format is written, the others are untouched), so the loop need not copy a fresh record
+    /// per line; after `None` it is garbage.
     #[inline]
-    pub fn parse_default_v2_line(&mut self, rest: &'a [u8]) -> Option<usize> {
-        fast::default_v2_line(rest, self)
+    pub fn parse_line(&mut self, format: &Format, rest: &'a [u8]) -> Option<usize> {
+        if format.is_default_v2() {
+            fast::default_v2_line(rest, self)
+        } else {
+            fast::format_line(format.slots(), rest, self)
+        }
     }
 
     /// The careful parser: one pass over the line, each token parsed as the field its column
