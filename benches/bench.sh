@@ -12,12 +12,14 @@ set -euo pipefail
 
 usage() {
     cat <<'EOF'
-usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--runs R] [--data DIR] [--keep]
-                        [--no-build] [--no-generate] [--memory-scaling]
+usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--extra-fields LIST] [--runs R]
+                        [--data DIR] [--keep] [--no-build] [--no-generate] [--memory-scaling]
 
   --days N          days of 5-minute files in the archive (default 7)
   --mb-per-day M    gzip megabytes per day (default 45)
   --seed S          generator seed (default 1); another seed gives another archive of the same shape
+  --extra-fields L  fields after the default fourteen, quoted and space-separated, e.g.
+                    "tcp-flags flow-direction": a custom-format archive (default: none)
   --runs R          runs of each command, interleaved; the median is reported (default 5)
   --data DIR        where the archive lives (default ${TMPDIR:-/tmp}/flowgate-bench-<days>d-<M>mb-seed<S>);
                     reused when its stamp matches, regenerated when the stamp differs;
@@ -29,7 +31,7 @@ usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--runs R] [--dat
 EOF
 }
 
-days=7 mb=45 seed=1 runs=5 data="" keep=0 build=1 generate=1 memscale=0
+days=7 mb=45 seed=1 extra="" runs=5 data="" keep=0 build=1 generate=1 memscale=0
 start=2026-11-01 # first day of the archive
 today=2026-11-26 # waivers are judged against a fixed date, so results do not change with the calendar
 
@@ -38,6 +40,7 @@ while [[ $# -gt 0 ]]; do
     --days) days=$2; shift 2 ;;
     --mb-per-day) mb=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
+    --extra-fields) extra=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -96,7 +99,7 @@ prepare_archive() {
             die "--no-generate: $dir lacks AWSLogs/, policies/ or policies10/"
         return
     fi
-    stamp="days=$d mb-per-day=$mb seed=$seed start=$start generator=$generator_sha"
+    stamp="days=$d mb-per-day=$mb seed=$seed start=$start extra-fields=[$extra] generator=$generator_sha"
     if [[ -f $dir/$stamp_name && $(cat "$dir/$stamp_name") == "$stamp" ]]; then
         echo "archive: reusing $dir ($stamp)" >&2
         return
@@ -110,13 +113,18 @@ prepare_archive() {
     [[ -x $generator ]] || die "no $generator: build first or drop --no-build"
     echo "archive: generating $dir ($stamp)" >&2
     rm -rf "$dir.partial"
-    "$generator" bench --out "$dir.partial" --days "$d" --mb-per-day "$mb" --seed "$seed" --start "$start" >&2
+    "$generator" bench --out "$dir.partial" --days "$d" --mb-per-day "$mb" --seed "$seed" --start "$start" \
+        --extra-fields "$extra" >&2
     echo "$stamp" >"$dir.partial/$stamp_name"
     mv "$dir.partial" "$dir"
     generated+=("$dir")
 }
 
-default_dir() { echo "${TMPDIR:-/tmp}/flowgate-bench-$1d-${mb}mb-seed$seed"; }
+default_dir() {
+    local custom=""
+    [[ -z $extra ]] || custom="-$(echo "$extra" | tr -s ' ' '+')"
+    echo "${TMPDIR:-/tmp}/flowgate-bench-$1d-${mb}mb-seed$seed$custom"
+}
 [[ -n $data ]] || data=$(default_dir "$days")
 prepare_archive "$days" "$data"
 
@@ -136,6 +144,7 @@ echo "flowgate:   $("$flowgate" --version) at $commit; gzip: $(grep -m1 '^libdef
 echo "rustc:      $(rustc --version 2>/dev/null || echo unknown)"
 echo "load:       $(uptime | sed 's/.*load average/load average/') (before)"
 echo "archive:    $data: $gz_files files, $(awk -v b="$gz_bytes" 'BEGIN {printf "%.1f MB", b / 1e6}') gzip"
+echo "format:     $(first=$(find -H "$data/AWSLogs" -name '*.gz' -print -quit); [[ -n $first ]] && zcat "$first" | head -1)"
 echo "runs:       $runs of each command, interleaved round-robin; medians"
 
 # --- the commands --------------------------------------------------------------------------------

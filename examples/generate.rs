@@ -38,7 +38,7 @@ enum Cli {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// A large default-format archive of 5-minute files, plus policies/ and policies10/
+    /// A large archive of 5-minute files, plus policies/ and policies10/
     Bench {
         #[arg(long)]
         out: PathBuf,
@@ -52,6 +52,10 @@ enum Cli {
         /// First day, UTC
         #[arg(long, default_value = "2026-11-01")]
         start: String,
+        /// Fields after AWS's default fourteen, space-separated (e.g. "tcp-flags
+        /// flow-direction"): a custom format, as flow logs made for direction keys have
+        #[arg(long, default_value = "")]
+        extra_fields: String,
     },
 }
 
@@ -65,9 +69,11 @@ fn main() -> Result<()> {
             mb_per_day,
             seed,
             start,
+            extra_fields,
         } => {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            let day = time::Date::parse(&start, format).context("--start wants YYYY-MM-DD")?;
+            let format = flowlog::Format::with_extra_fields(&extra_fields)?;
+            let date = time::macros::format_description!("[year]-[month]-[day]");
+            let day = time::Date::parse(&start, date).context("--start wants YYYY-MM-DD")?;
             let start = day.midnight().assume_utc().unix_timestamp();
             bench::write(&bench::BenchOpts {
                 out,
@@ -75,6 +81,7 @@ fn main() -> Result<()> {
                 mb_per_day,
                 seed,
                 start,
+                format,
             })?
         }
     };

@@ -51,6 +51,7 @@ pub const DEFAULT_FORMAT: &str = "version account-id interface-id srcaddr dstadd
      protocol packets bytes start end action log-status";
 
 /// An ordered field list, as given at flow-log creation and repeated in every file's header.
+#[derive(Clone)]
 pub struct Format {
     fields: Vec<usize>,
     version: u8,
@@ -62,6 +63,24 @@ impl Format {
         let fields: Vec<usize> = header.split(' ').map(index).collect();
         let version = fields.iter().map(|&i| FIELDS[i].1).max().unwrap_or(2);
         Format { fields, version }
+    }
+
+    /// AWS's default format followed by `extra` (space-separated field names, each known to
+    /// this generator and not already in the format).
+    pub fn with_extra_fields(extra: &str) -> anyhow::Result<Format> {
+        let mut header = DEFAULT_FORMAT.to_string();
+        for name in extra.split_whitespace() {
+            if !FIELDS.iter().any(|f| f.0 == name) {
+                let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
+                anyhow::bail!("unknown field {name:?}; the generator writes {}", known.join(" "));
+            }
+            if header.split(' ').any(|f| f == name) {
+                anyhow::bail!("field {name:?} is already in the format");
+            }
+            header.push(' ');
+            header.push_str(name);
+        }
+        Ok(Format::parse(&header))
     }
 
     pub fn header(&self) -> String {
