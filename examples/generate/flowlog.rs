@@ -72,7 +72,10 @@ impl Format {
         for name in extra.split_whitespace() {
             if !FIELDS.iter().any(|f| f.0 == name) {
                 let known: Vec<&str> = FIELDS.iter().map(|f| f.0).collect();
-                anyhow::bail!("unknown field {name:?}; the generator writes {}", known.join(" "));
+                anyhow::bail!(
+                    "unknown field {name:?}; the generator writes {}",
+                    known.join(" ")
+                );
             }
             if header.split(' ').any(|f| f == name) {
                 anyhow::bail!("field {name:?} is already in the format");
