@@ -974,22 +974,74 @@ mod tests {
         }
     }
 
-    /// A default-format line of valid values chosen by `seeds` (14), with token `at` replaced
-    /// (or one appended, past the 14th) when `replace` says so.
-    fn v2_line(seeds: &[u64], replace: Option<(usize, Vec<u8>)>) -> Vec<u8> {
-        let mut tokens: Vec<Vec<u8>> = Field::ALL[..14]
+    /// A line of `fields` with valid values chosen by `seeds`, with token `at` replaced (or
+    /// one appended, past the last) when `replace` says so.
+    fn record_line(fields: &[Field], seeds: &[u64], replace: Option<(usize, Vec<u8>)>) -> Vec<u8> {
+        let mut tokens: Vec<Vec<u8>> = fields
             .iter()
             .zip(seeds)
             .map(|(field, &seed)| valid_token(*field, seed).into_bytes())
             .collect();
         if let Some((at, token)) = replace {
-            if at < tokens.len() {
-                tokens[at] = token;
-            } else {
-                tokens.push(token);
+            match tokens.get_mut(at) {
+                Some(t) => *t = token,
+                None => tokens.push(token),
             }
         }
         tokens.join(&b' ')
+    }
+
+    /// A default-format line (see `record_line`).
+    fn v2_line(seeds: &[u64], replace: Option<(usize, Vec<u8>)>) -> Vec<u8> {
+        record_line(&Field::ALL[..14], seeds, replace)
+    }
+
+    /// The contract of the in-buffer reader of `format` (`default_v2_line` for AWS's default,
+    /// `format_line` for others; both give up on lines of `limit` bytes or more): `line`
+    /// followed by `\n` and `after` is read with the right length and as `parse` reads the
+    /// line cut out, into a record that holds the values of `previous` (another line of the
+    /// format) where that fits; a `valid` line is only declined when too long or too near
+    /// the buffer's end.
+    fn check_in_buffer_reader(
+        format: &Format,
+        limit: usize,
+        previous: Vec<u8>,
+        line: Vec<u8>,
+        valid: bool,
+        after: &[u8],
+    ) -> Result<(), TestCaseError> {
+        let mut buffer = line;
+        buffer.push(b'\n');
+        buffer.extend_from_slice(after);
+        let line_end = buffer.iter().position(|&b| b == b'\n').unwrap();
+        let line = &buffer[..line_end];
+        let before_fits = previous.len() < limit;
+        let mut before = previous;
+        before.push(b'\n');
+        before.extend_from_slice(&[b'x'; 64]);
+        fn read<'a>(format: &Format, rest: &'a [u8], flow: &mut Flow<'a>) -> Option<usize> {
+            match format.is_default_v2() {
+                true => default_v2_line(rest, flow),
+                false => format_line(format.slots(), rest, flow),
+            }
+        }
+        let mut flow: Flow<'_> = Flow::EMPTY;
+        prop_assert_eq!(read(format, &before, &mut flow).is_some(), before_fits);
+        if !before_fits {
+            flow = Flow::EMPTY;
+        }
+        match read(format, &buffer, &mut flow) {
+            Some(length) => {
+                prop_assert_eq!(length, line_end);
+                prop_assert_eq!(Some(flow), parse(format, line));
+            }
+            None => prop_assert!(
+                !valid || line_end >= limit || buffer.len() < 64 + line_end / 64 * 64,
+                "{}",
+                String::from_utf8_lossy(line)
+            ),
+        }
+        Ok(())
     }
 
     fn token() -> impl Strategy<Value = Vec<u8>> {
@@ -1074,29 +1126,9 @@ mod tests {
             replace in proptest::option::of((0usize..16, token())),
             after in proptest::collection::vec(any::<u8>(), 0..200),
         ) {
-            let v2 = Format::default_v2();
             let valid = replace.is_none();
-            let mut buffer = v2_line(&seeds, replace);
-            buffer.push(b'\n');
-            buffer.extend_from_slice(&after);
-            let line_end = buffer.iter().position(|&b| b == b'\n').unwrap();
-            let line = &buffer[..line_end];
-            let mut before = v2_line(&previous, None);
-            before.push(b'\n');
-            before.extend_from_slice(&[b'x'; 64]);
-            let mut flow = Flow::EMPTY;
-            prop_assert!(default_v2_line(&before, &mut flow).is_some());
-            match default_v2_line(&buffer, &mut flow) {
-                Some(length) => {
-                    prop_assert_eq!(length, line_end);
-                    prop_assert_eq!(Some(flow), parse(&v2, line));
-                }
-                None => prop_assert!(
-                    !valid || buffer.len() < 64 + line_end / 64 * 64,
-                    "{}",
-                    String::from_utf8_lossy(line)
-                ),
-            }
+            let (previous, line) = (v2_line(&previous, None), v2_line(&seeds, replace));
+            check_in_buffer_reader(&Format::default_v2(), 256, previous, line, valid, &after)?;
         }
 
         /// The same for the in-buffer reader of any other format: valid lines under 512
@@ -1111,46 +1143,9 @@ mod tests {
             after in proptest::collection::vec(any::<u8>(), 0..200),
         ) {
             let format = Format::from_names(fields.iter().map(|f| f.name())).unwrap();
-            let line_of = |seeds: &[u64], replace: Option<(usize, Vec<u8>)>| {
-                let mut tokens: Vec<Vec<u8>> = fields
-                    .iter()
-                    .zip(seeds)
-                    .map(|(field, &seed)| valid_token(*field, seed).into_bytes())
-                    .collect();
-                if let Some((at, token)) = replace {
-                    match tokens.get_mut(at) {
-                        Some(t) => *t = token,
-                        None => tokens.push(token),
-                    }
-                }
-                tokens.join(&b' ')
-            };
             let valid = replace.is_none();
-            let mut buffer = line_of(&seeds, replace);
-            buffer.push(b'\n');
-            buffer.extend_from_slice(&after);
-            let line_end = buffer.iter().position(|&b| b == b'\n').unwrap();
-            let line = &buffer[..line_end];
-            let mut before = line_of(&previous, None);
-            let before_fits = before.len() < 512;
-            before.push(b'\n');
-            before.extend_from_slice(&[b'x'; 64]);
-            let mut flow = Flow::EMPTY;
-            prop_assert_eq!(format_line(format.slots(), &before, &mut flow).is_some(), before_fits);
-            if !before_fits {
-                flow = Flow::EMPTY;
-            }
-            match format_line(format.slots(), &buffer, &mut flow) {
-                Some(length) => {
-                    prop_assert_eq!(length, line_end);
-                    prop_assert_eq!(Some(flow), parse(&format, line));
-                }
-                None => prop_assert!(
-                    !valid || line_end >= 512 || buffer.len() < 64 + line_end / 64 * 64,
-                    "{}",
-                    String::from_utf8_lossy(line)
-                ),
-            }
+            let (previous, line) = (record_line(&fields, &previous, None), record_line(&fields, &seeds, replace));
+            check_in_buffer_reader(&format, 512, previous, line, valid, &after)?;
         }
 
         /// The SSE2 and the portable classifier give a byte loop's answers, so the fast path
