@@ -376,7 +376,13 @@ fn an_unreadable_file_or_directory_is_a_problem() {
 fn a_file_that_disappears_during_the_scan_is_a_problem() {
     let r = Repo::new();
     // Read first (sorted order, one thread), slowly enough to delete the next one meanwhile.
-    tiny_records(&r.path("logs/a-slow.log.gz"), 100_000);
+    // Plain text over 2 MiB, so it is streamed and stays open while its records are read: a
+    // small file is read whole and closed before its records are, too briefly for the wait
+    // below to see it open on a loaded machine.
+    let block = "10.0.1.10 10.20.30.5 40001 443\n".repeat(10_000);
+    let slow = format!("srcaddr dstaddr srcport dstport\n{}", block.repeat(10));
+    assert!(slow.len() > 2 << 20);
+    std::fs::write(r.path("logs/a-slow.log"), slow).unwrap();
     r.raw(
         "z-gone.log.gz",
         &gz(format!("{HEADER}\n{}", records(1)).as_bytes()),
@@ -392,7 +398,7 @@ fn a_file_that_disappears_during_the_scan_is_a_problem() {
         "--threads",
         "1",
     ]));
-    wait_until_reading(child.id(), "a-slow.log.gz");
+    wait_until_reading(child.id(), "a-slow.log");
     std::fs::remove_file(r.path("logs/z-gone.log.gz")).unwrap();
     let out = wait_within(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(2));

@@ -248,6 +248,13 @@ fn plain_records<B: Deref<Target = [u8]>>(
         let Some(length) = flow.parse_line(format, rest) else {
             return false;
         };
+        // A header reads as a record of a format whose every column takes any word (ids,
+        // fields flowgate does not read): the general loop's header test comes first here
+        // too. Records that begin with a digit or `-`, the default format's among them, never
+        // pay for it.
+        if rest[0].is_ascii_alphabetic() && Format::from_header_line(&rest[..length]).is_some() {
+            return false;
+        }
         stats.lines += 1;
         stats.records += 1;
         let number = lines.consume(length);
@@ -439,6 +446,37 @@ mod tests {
             text.push('\n');
         }
         assert_the_shortcut_reads_as_the_loop(&text, 600);
+    }
+
+    /// In a format whose every column takes any word (ids, fields flowgate does not read), a
+    /// header line is also a well-formed record; the shortcut must leave it to the general
+    /// loop, which reads it as the header it is (a repeat, or a switch to another format of
+    /// the same width).
+    #[test]
+    fn a_header_is_never_read_as_a_record_of_words() {
+        let mut text = String::new();
+        for (i, header) in [
+            "vpc-id interface-id",
+            "vpc-id interface-id",
+            "interface-id account-id",
+            "srcaddr dstaddr",
+        ]
+        .iter()
+        .enumerate()
+        {
+            text.push_str(header);
+            text.push('\n');
+            for k in 0..30 {
+                text.push_str(&match i {
+                    3 => format!("10.0.{i}.{k} 10.1.{i}.{k}\n"),
+                    _ => format!("vpc-{i}{k} eni-{i}{k:x}\n"),
+                });
+            }
+        }
+        assert_the_shortcut_reads_as_the_loop(&text, 100);
+        let (c, s) = run(text.as_bytes(), &ScanOptions::default());
+        assert_eq!((s.records, s.headers), (120, 4));
+        assert_eq!(c.formats.len(), 3, "the repeated header is no new format");
     }
 
     /// Scans `text` from a plain and from a gzip file and compares the records, their line

@@ -440,9 +440,9 @@ fn clear(flow: &mut Flow<'_>, field: Field) {
 fn ascii(token: &[u8]) -> &str {
     debug_assert!(token.is_ascii());
     // SAFETY: `parse` only hands on tokens of blocks whose bytes `classify` found to be all
-    // in ' '..='~' (it returns before `set` otherwise); `default_v2_line` only tokens before
-    // the first byte `classify` found outside that range (the line's end); and ASCII is
-    // valid UTF-8.
+    // in ' '..='~' (it returns before `set` otherwise); `default_v2_line` and `format_line`
+    // only tokens before the first byte `classify` found outside that range (the line's end,
+    // from `line_ends`); and ASCII is valid UTF-8.
     unsafe { std::str::from_utf8_unchecked(token) }
 }
 
@@ -862,11 +862,37 @@ mod tests {
             .unwrap();
             let extended = [line, b" ingress"].concat();
             let (plain, custom_buffer) = (in_buffer(line), in_buffer(&extended));
+            // Each reader first reads a valid record, so that a check of the record before
+            // this one would pass.
+            let valid = b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK";
+            let valid_extended = [&valid[..], b" ingress"].concat();
+            let (valid_plain, valid_custom) = (in_buffer(valid), in_buffer(&valid_extended));
             let mut flow = Flow::EMPTY;
+            assert!(default_v2_line(&valid_plain, &mut flow).is_some());
             assert_eq!(default_v2_line(&plain, &mut flow), None);
             assert_eq!(parse(&custom, &extended), None);
+            let mut flow = Flow::EMPTY;
+            assert!(format_line(custom.slots(), &valid_custom, &mut flow).is_some());
             assert_eq!(format_line(custom.slots(), &custom_buffer, &mut flow), None);
         }
+    }
+
+    /// `Flow::parse_line` reads a format by its own columns: fourteen columns in another
+    /// order than AWS's default are not read as the default format.
+    #[test]
+    fn parse_line_reads_each_format_by_its_own_columns() {
+        let swapped = "version account-id interface-id dstaddr srcaddr dstport srcport protocol packets bytes start end action log-status";
+        let formats = [Format::default_v2(), Format::parse_spec(swapped).unwrap()];
+        let line = b"2 1 eni-1 10.0.0.1 10.0.0.2 40000 443 6 1 60 100 160 ACCEPT OK";
+        let buffer = [&line[..], b"\n", &[b'x'; 64]].concat();
+        for format in &formats {
+            let mut flow = Flow::EMPTY;
+            assert_eq!(flow.parse_line(format, &buffer), Some(line.len()));
+            assert_eq!(Some(flow), parse(format, line));
+        }
+        let mut flow = Flow::EMPTY;
+        flow.parse_line(&formats[1], &buffer).unwrap();
+        assert_eq!((flow.src_port, flow.dst_port), (Some(443), Some(40000)));
     }
 
     #[test]
