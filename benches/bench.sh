@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
     --days) days=$2; shift 2 ;;
     --mb-per-day) mb=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
-    --extra-fields) extra=$2; shift 2 ;;
+    --extra-fields) read -r -a words <<<"$2"; extra="${words[*]}"; shift 2 ;; # one space between
     --runs) runs=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -122,7 +122,7 @@ prepare_archive() {
 
 default_dir() {
     local custom=""
-    [[ -z $extra ]] || custom="-$(echo "$extra" | tr -s ' ' '+')"
+    [[ -z $extra ]] || custom="-${extra// /+}"
     echo "${TMPDIR:-/tmp}/flowgate-bench-$1d-${mb}mb-seed$seed$custom"
 }
 [[ -n $data ]] || data=$(default_dir "$days")

@@ -93,6 +93,7 @@ impl Format {
 }
 
 /// One flow log: who owns it, where it is delivered, what it writes.
+#[derive(Clone)]
 pub struct FlowLog {
     pub account: String,
     pub region: String,
