@@ -361,10 +361,10 @@ mod tests {
         }
     }
 
-    /// The shortcut for plain records (`plain_records`) reads what the
-    /// general loop reads, line by line, around every kind of line it leaves to the loop:
-    /// headers, blank lines, CRLF endings, tabs, bad values, long numbers, a last line with
-    /// no newline, in a whole text read from a plain and from a gzip file.
+    /// The shortcut for plain records (`plain_records`) reads what the general loop reads,
+    /// line by line, around every kind of line it leaves to the loop: headers, blank lines,
+    /// CRLF endings, tabs, bad values, long numbers, a last line with no newline, in a whole
+    /// text read from a plain and from a gzip file.
     #[test]
     fn the_plain_record_shortcut_reads_what_the_general_loop_reads() {
         let odd = [
