@@ -1022,8 +1022,9 @@ mod tests {
         record_line(&Field::ALL[..14], seeds, replace)
     }
 
-    /// The contract of the in-buffer reader of `format` (`default_v2_line` for AWS's default,
-    /// `format_line` for others; both give up on lines of `limit` bytes or more): `line`
+    /// The contract of the in-buffer reader of `format`, as `Flow::parse_line` picks it
+    /// (`default_v2_line` for AWS's default, `format_line` for others; both give up on lines
+    /// of `limit` bytes or more): `line`
     /// followed by `\n` and `after` is read with the right length and as `parse` reads the
     /// line cut out, into a record that holds the values of `previous` (another line of the
     /// format) where that fits; a `valid` line is only declined when too long or too near
@@ -1045,18 +1046,12 @@ mod tests {
         let mut before = previous;
         before.push(b'\n');
         before.extend_from_slice(&[b'x'; 64]);
-        fn read<'a>(format: &Format, rest: &'a [u8], flow: &mut Flow<'a>) -> Option<usize> {
-            match format.is_default_v2() {
-                true => default_v2_line(rest, flow),
-                false => format_line(format.slots(), rest, flow),
-            }
-        }
         let mut flow: Flow<'_> = Flow::EMPTY;
-        prop_assert_eq!(read(format, &before, &mut flow).is_some(), before_fits);
+        prop_assert_eq!(flow.parse_line(format, &before).is_some(), before_fits);
         if !before_fits {
             flow = Flow::EMPTY;
         }
-        match read(format, &buffer, &mut flow) {
+        match flow.parse_line(format, &buffer) {
             Some(length) => {
                 prop_assert_eq!(length, line_end);
                 prop_assert_eq!(Some(flow), parse(format, line));
