@@ -1,9 +1,10 @@
 //! The benchmark archive: days of 5-minute files from one busy VPC flow log in the default
-//! format (or the default fields and more), shaped like the archive the performance facts were measured on (~45 MB of gzip and
-//! ~2.3 M records a day). Traffic follows a diurnal curve and mixes what a real VPC shows: the
-//! partner line (10.20.0.0/16) that the policies scope, internet traffic in and out, the data
-//! tier, DNS, IPv6, ~3% REJECTs and a few NODATA / SKIPDATA records. Files are independent, so
-//! they are written in parallel; each file's content depends only on the seed and its slot.
+//! format (or the default fields and more), shaped like the archive the performance facts
+//! were measured on (~45 MB of gzip and ~2.3 M records a day). Traffic follows a diurnal curve
+//! and mixes what a real VPC shows: the partner line (10.20.0.0/16) that the policies scope,
+//! internet traffic in and out, the data tier, DNS, IPv6, ~3% REJECTs and a few NODATA /
+//! SKIPDATA records. Files are independent, so they are written in parallel; each file's
+//! content depends only on the seed and its slot.
 
 use std::f64::consts::TAU;
 use std::fs;
