@@ -167,6 +167,14 @@ floor() { echo "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --
 
 add floor-1 "floor: inspect --read-only, 1 thread" 0 "$(floor 1)"
 add floor-n "floor: inspect --read-only, $threads threads" 0 "$(floor "$threads")"
+# Rungs between the floor and the check, at 1 thread (CPU work, no scheduling): issue 6's
+# "light record parse" (fields split up to dstaddr, std's address parser, one range test: the
+# code of a filter that trusts its input) and inspect, which reads and validates every field of every record and
+# keeps the coverage, as the check does, but judges nothing (a check with no policies).
+add light-1 "light parse (--light-parse), 1 thread" 0 \
+    "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --light-parse --threads 1"
+add inspect-1 "inspect (every record read), 1 thread" 0 \
+    "exec $(q "$flowgate") inspect --logs $(q "$logs") --threads 1"
 add check1-1 "check, 1 policy, 1 thread" "0 1" "$(check policies 1)"
 add check1-n "check, 1 policy, $threads threads" "0 1" "$(check policies "$threads")"
 add check10-1 "check, 10 policies, 1 thread" "0 1" "$(check policies10 1)"
@@ -347,6 +355,23 @@ if [[ -n $records ]]; then
     done
 fi
 
+# --- cost ladder ---------------------------------------------------------------------------------
+# What each step beyond the floor costs a record at 1 thread, against what the 1.3 x target
+# leaves for all of them together.
+if [[ -n $records ]]; then
+    echo
+    echo "== cost ladder (1 thread; medians; ns a record above the floor, $records records)"
+    printf '%-40s %9s %7s %12s\n' step median-s x-floor ns/record
+    for name in floor-1 light-1 inspect-1 check1-1 check10-1; do
+        for i in "${!names[@]}"; do [[ ${names[$i]} == "$name" ]] && label=${labels[$i]}; done
+        printf '%-40s %9.2f %7s %12s\n' "$label" "${med[$name]}" "$(div "${med[$name]}" "${med[floor-1]}")" \
+            "$(awk -v t="${med[$name]}" -v f="${med[floor-1]}" -v n="$records" 'BEGIN {printf "%.1f", (t - f) / n * 1e9}')"
+    done
+    printf '%-40s %9.2f %7s %12s\n' "budget of the 1.3 x target" \
+        "$(awk -v f="${med[floor-1]}" 'BEGIN {printf "%.2f", 1.3 * f}')" 1.30 \
+        "$(awk -v f="${med[floor-1]}" -v n="$records" 'BEGIN {printf "%.1f", 0.3 * f / n * 1e9}')"
+fi
+
 # --- memory scaling ------------------------------------------------------------------------------
 if [[ $memscale == 1 ]]; then
     small=$(default_dir 1)
@@ -358,11 +383,15 @@ if [[ $memscale == 1 ]]; then
         big_data=$data big_rss_c=${rss[check10-n]} big_rss_f=${rss[floor-n]}
         data=$small logs=$small/AWSLogs
         # Reuse the command slots with the small archive's paths.
-        snippets[1]=$(floor "$threads")
-        snippets[5]=$(check policies10 "$threads")
+        for i in "${!names[@]}"; do
+            case ${names[$i]} in
+            floor-n) fi=$i; snippets[$i]=$(floor "$threads") ;;
+            check10-n) ci=$i; snippets[$i]=$(check policies10 "$threads") ;;
+            esac
+        done
         unset 'rss[floor-n]' 'rss[check10-n]'
         echo "memory scaling: floor and check10 at $threads threads on $small" >&2
-        bench_round_robin 1 5
+        bench_round_robin "$fi" "$ci"
         echo
         echo "== memory scaling (peak RSS, MiB)"
         printf '%-28s %10s %10s %8s\n' command "1 day" "$days days" ratio

@@ -85,50 +85,44 @@ pub struct ReadTotals {
     pub lines: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// Records whose dstaddr is in [`LIGHT_PARSE_NET`] (counted by [`ReadDepth::LightParse`]).
+    pub matched: u64,
 }
 
+/// How far [`read_only`] reads each line: the rungs of the benchmark's cost ladder below the
+/// check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadDepth {
+    /// Split lines, parse nothing: the floor.
+    Lines,
+    /// Issue 6's "light record parse": split fields, parse dstaddr, one range test. What a
+    /// filter that trusts its input costs, against which the check, which validates every
+    /// field of every record and then judges it, can be weighed.
+    LightParse,
+}
+
+/// The network [`ReadDepth::LightParse`] tests dstaddr against: the benchmark's partner line.
+pub const LIGHT_PARSE_NET: &str = "10.20.0.0/16";
+
 /// Reads every archive through the same opener and line splitter as the check, parsing
-/// nothing: the floor a check is measured against (`flowgate inspect --read-only`).
+/// nothing (or, at [`ReadDepth::LightParse`], one field): the floor a check is measured against
+/// (`flowgate inspect --read-only [--light-parse]`).
 pub fn read_only(
     archives: &[Archive],
     threads: Option<usize>,
+    depth: ReadDepth,
 ) -> Result<ReadTotals, rayon::ThreadPoolBuildError> {
+    let net: ipnet::IpNet = LIGHT_PARSE_NET.parse().expect("a valid network");
     let work = || {
         archives
             .par_iter()
-            .map(|archive| {
-                let mut t = ReadTotals {
-                    archives: 1,
-                    ..Default::default()
-                };
-                let Ok(mut lines) = crate::flowlog::archive::open_lines(archive) else {
-                    t.errors += 1;
-                    return t;
-                };
-                loop {
-                    match lines.next_line() {
-                        Ok(Some(crate::flowlog::lines::Line::Text { bytes, .. })) => {
-                            t.lines += 1;
-                            t.bytes += bytes.len() as u64 + 1;
-                        }
-                        Ok(Some(crate::flowlog::lines::Line::TooLong { length, .. })) => {
-                            t.lines += 1;
-                            t.bytes += length + 1;
-                        }
-                        Ok(None) => break,
-                        Err(_) => {
-                            t.errors += 1;
-                            break;
-                        }
-                    }
-                }
-                t
-            })
+            .map(|archive| read_one(archive, depth, &net))
             .reduce(ReadTotals::default, |a, b| ReadTotals {
                 archives: a.archives + b.archives,
                 lines: a.lines + b.lines,
                 bytes: a.bytes + b.bytes,
                 errors: a.errors + b.errors,
+                matched: a.matched + b.matched,
             })
     };
     let mut builder = rayon::ThreadPoolBuilder::new();
@@ -136,6 +130,59 @@ pub fn read_only(
         builder = builder.num_threads(n.max(1));
     }
     Ok(builder.build()?.install(work))
+}
+
+fn read_one(archive: &Archive, depth: ReadDepth, net: &ipnet::IpNet) -> ReadTotals {
+    use crate::flowlog::lines::Line;
+    let mut t = ReadTotals {
+        archives: 1,
+        ..Default::default()
+    };
+    let Ok(mut lines) = crate::flowlog::archive::open_lines(archive) else {
+        t.errors += 1;
+        return t;
+    };
+    // The column dstaddr is in, from the last header (AWS's default format without one).
+    let mut dst_column = Format::default_v2().position(crate::flowlog::Field::DstAddr);
+    loop {
+        match lines.next_line() {
+            Ok(Some(Line::Text { bytes, .. })) => {
+                t.lines += 1;
+                t.bytes += bytes.len() as u64 + 1;
+                if depth == ReadDepth::LightParse {
+                    match Format::from_header_line(bytes) {
+                        Some(Ok(format)) => {
+                            dst_column = format.position(crate::flowlog::Field::DstAddr)
+                        }
+                        Some(Err(_)) => dst_column = None,
+                        None => t.matched += u64::from(light_parse(bytes, dst_column, net)),
+                    }
+                }
+            }
+            Ok(Some(Line::TooLong { length, .. })) => {
+                t.lines += 1;
+                t.bytes += length + 1;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                t.errors += 1;
+                break;
+            }
+        }
+    }
+    t
+}
+
+/// Whether the `dst_column`th of `line`'s space-separated fields is an address inside `net`,
+/// written as a filter that trusts its input is: fields cut with `split` up to dstaddr, the
+/// address read by the standard library, one range test.
+#[inline]
+fn light_parse(line: &[u8], dst_column: Option<usize>, net: &ipnet::IpNet) -> bool {
+    dst_column
+        .and_then(|c| line.split(|&b| b == b' ').nth(c))
+        .and_then(|token| std::str::from_utf8(token).ok())
+        .and_then(|text| text.parse::<IpAddr>().ok())
+        .is_some_and(|addr| net.contains(&addr))
 }
 
 fn scan_one(
@@ -465,6 +512,45 @@ mod tests {
             server(&flow(6, 8080, 8080, None)),
             ("10.0.0.2".into(), Some(8080))
         );
+    }
+
+    /// The light parse counts dstaddr in 10.20.0.0/16 by the column the last header names,
+    /// and counts nothing it cannot read; the plain read-only pass counts lines alone.
+    #[test]
+    fn the_light_parse_reads_dstaddr_where_the_header_puts_it() {
+        let text = "\
+version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
+2 1 eni-1 10.0.0.1 10.20.30.5 1 443 6 1 60 10 20 ACCEPT OK
+2 1 eni-1 10.20.30.5 10.0.0.1 443 1 6 1 60 10 20 ACCEPT OK
+2 1 eni-1 10.0.0.1 10.20.255.255 1 443 6 1 60 10 20 REJECT OK
+2 1 eni-1 10.0.0.1 10.21.0.1 1 443 6 1 60 10 20 ACCEPT OK
+2 1 eni-1 10.0.0.1 2600::1 1 443 6 1 60 10 20 ACCEPT OK
+2 1 eni-1 10.0.0.1 10.20.0.x 1 443 6 1 60 10 20 ACCEPT OK
+2 1 eni-1 - - - - - - - 10 20 - NODATA
+dstaddr srcaddr
+10.20.1.1 10.0.0.1
+10.0.0.1 10.20.1.1
+";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, text).unwrap();
+        let archive = Archive {
+            display: "a.log".into(),
+            source: Source::File(path),
+            meta: ArchiveMeta::default(),
+        };
+        let archives = [archive.clone(), archive];
+        let light = read_only(&archives, Some(2), ReadDepth::LightParse).unwrap();
+        let lines = read_only(&archives, Some(2), ReadDepth::Lines).unwrap();
+        let want = ReadTotals {
+            archives: 2,
+            lines: 22,
+            bytes: 2 * text.len() as u64,
+            errors: 0,
+            matched: 6,
+        };
+        assert_eq!(light, want);
+        assert_eq!(lines, ReadTotals { matched: 0, ..want });
     }
 
     /// The worker's shortcuts (scanned counted per format, the marked-minutes span, the

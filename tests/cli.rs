@@ -1039,6 +1039,21 @@ fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
         text.starts_with("read-only: 1 archives, 2 lines,"),
         "{text}"
     );
+
+    // The benchmark's light-parse rung: dstaddr 10.20.30.5 is in the partner /16.
+    let out = r.output(&["inspect", "--logs", "logs", "--read-only", "--light-parse"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("errors; light parse: 1 dstaddr in 10.20.0.0/16\n"),
+        "{text}"
+    );
+    let out = r.output(&["inspect", "--logs", "logs", "--light-parse"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--light-parse needs --read-only"
+    );
 }
 
 #[test]
