@@ -168,11 +168,14 @@ floor() { echo "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --
 add floor-1 "floor: inspect --read-only, 1 thread" 0 "$(floor 1)"
 add floor-n "floor: inspect --read-only, $threads threads" 0 "$(floor "$threads")"
 # Rungs between the floor and the check, at 1 thread (CPU work, no scheduling): issue 6's
-# "light record parse" (fields split up to dstaddr, std's address parser, one range test: the
-# code of a filter that trusts its input) and inspect, which reads and validates every field of every record and
-# keeps the coverage, as the check does, but judges nothing (a check with no policies).
-add light-1 "light parse (--light-parse), 1 thread" 0 \
-    "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --light-parse --threads 1"
+# "light record parse" (fields split, dstaddr parsed, one range test: what a filter that trusts
+# its input does), once with the record reader's SSE2 tools and once with the standard
+# library's; and inspect, which reads and validates every field of every record and keeps the
+# coverage, as the check does, but judges nothing (a check with no policies).
+add light-1 "light parse, simd, 1 thread" 0 \
+    "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --light-parse simd --threads 1"
+add lightstd-1 "light parse, std, 1 thread" 0 \
+    "exec $(q "$flowgate") inspect --logs $(q "$logs") --read-only --light-parse std --threads 1"
 add inspect-1 "inspect (every record read), 1 thread" 0 \
     "exec $(q "$flowgate") inspect --logs $(q "$logs") --threads 1"
 add check1-1 "check, 1 policy, 1 thread" "0 1" "$(check policies 1)"
@@ -362,7 +365,7 @@ if [[ -n $records ]]; then
     echo
     echo "== cost ladder (1 thread; medians; ns a record above the floor, $records records)"
     printf '%-40s %9s %7s %12s\n' step median-s x-floor ns/record
-    for name in floor-1 light-1 inspect-1 check1-1 check10-1; do
+    for name in floor-1 light-1 lightstd-1 inspect-1 check1-1 check10-1; do
         for i in "${!names[@]}"; do [[ ${names[$i]} == "$name" ]] && label=${labels[$i]}; done
         printf '%-40s %9.2f %7s %12s\n' "$label" "${med[$name]}" "$(div "${med[$name]}" "${med[floor-1]}")" \
             "$(awk -v t="${med[$name]}" -v f="${med[floor-1]}" -v n="$records" 'BEGIN {printf "%.1f", (t - f) / n * 1e9}')"

@@ -1041,14 +1041,23 @@ fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
     );
 
     // The benchmark's light-parse rung: dstaddr 10.20.30.5 is in the partner /16.
-    let out = r.output(&["inspect", "--logs", "logs", "--read-only", "--light-parse"]);
-    assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.ends_with("errors; light parse: 1 dstaddr in 10.20.0.0/16\n"),
-        "{text}"
-    );
-    let out = r.output(&["inspect", "--logs", "logs", "--light-parse"]);
+    for reader in ["simd", "std"] {
+        let out = r.output(&[
+            "inspect",
+            "--logs",
+            "logs",
+            "--read-only",
+            "--light-parse",
+            reader,
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.ends_with("errors; light parse: 1 dstaddr in 10.20.0.0/16\n"),
+            "{reader}: {text}"
+        );
+    }
+    let out = r.output(&["inspect", "--logs", "logs", "--light-parse", "simd"]);
     assert_eq!(
         out.status.code(),
         Some(2),

@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{print, write_atomic, CommonArgs};
 use crate::check::Check;
-use crate::engine::{ReadDepth, LIGHT_PARSE_NET};
+use crate::engine::{LightReader, ReadDepth, LIGHT_PARSE_NET};
 use crate::policy::PolicySet;
 use crate::report::{human_duration, rfc3339, RunSummary, EXIT_PASS, EXIT_UNTRUSTED};
 use crate::sample::Provenance;
@@ -27,9 +27,10 @@ pub struct InspectArgs {
     #[arg(long, hide = true)]
     pub read_only: bool,
     /// With --read-only: also split each record's fields, parse dstaddr and test it against
-    /// one network (issue 6's "light record parse"), a rung of the benchmark's cost ladder.
-    #[arg(long, hide = true, requires = "read_only")]
-    pub light_parse: bool,
+    /// one network (issue 6's "light record parse"), a rung of the benchmark's cost ladder;
+    /// `simd` with the record reader's tools, `std` with the standard library's.
+    #[arg(long, hide = true, requires = "read_only", value_name = "READER")]
+    pub light_parse: Option<LightReader>,
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
@@ -42,17 +43,15 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     }
     if args.read_only {
         let found = check.discover()?;
-        let depth = if args.light_parse {
-            ReadDepth::LightParse
-        } else {
-            ReadDepth::Lines
-        };
+        let depth = args
+            .light_parse
+            .map_or(ReadDepth::Lines, ReadDepth::LightParse);
         let t = crate::engine::read_only(&found.archives, args.threads, depth)?;
         let mut text = format!(
             "read-only: {} archives, {} lines, {} bytes of text, {} errors",
             t.archives, t.lines, t.bytes, t.errors
         );
-        if args.light_parse {
+        if args.light_parse.is_some() {
             text += &format!("; light parse: {} dstaddr in {LIGHT_PARSE_NET}", t.matched);
         }
         print(&(text + "\n"))?;

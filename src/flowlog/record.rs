@@ -8,6 +8,8 @@
 
 mod fast;
 
+pub use fast::light_addr;
+
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::format::{Field, Format};
