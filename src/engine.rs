@@ -102,10 +102,10 @@ pub enum ReadDepth {
 }
 
 /// Who splits the fields and reads the address in [`ReadDepth::LightParse`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LightReader {
-    /// The record reader's tools (separators from SSE2 masks, its address readers): what the
-    /// light parse costs at best, the "about 11%".
+    /// The record reader's tools (separators from SSE2 masks, its address readers): the light
+    /// parse as cheap as this crate knows how to make it.
     Simd,
     /// The standard library (`split`, `IpAddr::from_str`): the code most filters are.
     Std,

@@ -29,8 +29,16 @@ pub struct InspectArgs {
     /// With --read-only: also split each record's fields, parse dstaddr and test it against
     /// one network (issue 6's "light record parse"), a rung of the benchmark's cost ladder;
     /// `simd` with the record reader's tools, `std` with the standard library's.
-    #[arg(long, hide = true, requires = "read_only", value_name = "READER")]
+    #[arg(long, hide = true, requires = "read_only", value_name = "READER", value_parser = light_reader)]
     pub light_parse: Option<LightReader>,
+}
+
+fn light_reader(name: &str) -> Result<LightReader, String> {
+    match name {
+        "simd" => Ok(LightReader::Simd),
+        "std" => Ok(LightReader::Std),
+        _ => Err("expected `simd` or `std`".into()),
+    }
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
