@@ -536,6 +536,17 @@ mod tests {
         );
     }
 
+    /// `text` as the plain-text archive `a.log` in `dir`.
+    fn text_archive(dir: &tempfile::TempDir, text: &str) -> Archive {
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, text).unwrap();
+        Archive {
+            display: "a.log".into(),
+            source: Source::File(path),
+            meta: ArchiveMeta::default(),
+        }
+    }
+
     /// The light parse counts dstaddr in 10.20.0.0/16 by the column the last header names,
     /// and counts nothing it cannot read; the plain read-only pass counts lines alone.
     #[test]
@@ -554,13 +565,7 @@ dstaddr srcaddr
 10.0.0.1 10.20.1.1
 ";
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.log");
-        std::fs::write(&path, text).unwrap();
-        let archive = Archive {
-            display: "a.log".into(),
-            source: Source::File(path),
-            meta: ArchiveMeta::default(),
-        };
+        let archive = text_archive(&dir, text);
         let archives = [archive.clone(), archive];
         let simd = read_only(&archives, Some(2), ReadDepth::LightParse(LightReader::Simd));
         let std = read_only(&archives, Some(2), ReadDepth::LightParse(LightReader::Std));
@@ -627,13 +632,7 @@ dstaddr srcaddr
             }
         }
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.log");
-        std::fs::write(&path, text).unwrap();
-        let archive = Archive {
-            display: "a.log".into(),
-            source: Source::File(path),
-            meta: ArchiveMeta::default(),
-        };
+        let archive = text_archive(&dir, &text);
         let policies = PolicySet::from_sources([
             ("a.toml", "[scope]\ndirection = 'egress'\n"),
             ("b.toml", ""),
