@@ -90,18 +90,22 @@ pub struct ReadTotals {
 }
 
 /// How far [`read_only`] reads each line: the rungs of the benchmark's cost ladder below the
-/// check.
+/// check (benches/bench.sh, docs/performance.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadDepth {
     /// Split lines, parse nothing: the floor.
     Lines,
-    /// Issue 6's "light record parse": split fields, parse dstaddr, one range test. What a
+    /// Issue 6's "light record parse", from which it set its first target: fields split at
+    /// spaces, dstaddr parsed, one range test ([`LIGHT_PARSE_NET`]), matches counted. What a
     /// filter that trusts its input costs, against which the check, which validates every
-    /// field of every record and then judges it, can be weighed.
+    /// field of every record and then judges it, can be weighed. Without a header line or a
+    /// `--log-format`, an archive is taken to be in AWS's default format (where the check
+    /// would refuse it: a benchmark rung need not).
     LightParse(LightReader),
 }
 
-/// Who splits the fields and reads the address in [`ReadDepth::LightParse`].
+/// Who splits the fields and reads the address in [`ReadDepth::LightParse`]; both read the
+/// same tokens and count the same records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LightReader {
     /// The record reader's tools (separators from SSE2 masks, its address readers): the light
@@ -116,17 +120,23 @@ pub const LIGHT_PARSE_NET: &str = "10.20.0.0/16";
 
 /// Reads every archive through the same opener and line splitter as the check, parsing
 /// nothing (or, at [`ReadDepth::LightParse`], one field): the floor a check is measured against
-/// (`flowgate inspect --read-only [--light-parse]`).
+/// (`flowgate inspect --read-only [--light-parse READER]`). `log_format` is the format of
+/// archives without a header line, as the check takes it.
 pub fn read_only(
     archives: &[Archive],
     threads: Option<usize>,
     depth: ReadDepth,
+    log_format: Option<&Format>,
 ) -> Result<ReadTotals, rayon::ThreadPoolBuildError> {
     let net: ipnet::IpNet = LIGHT_PARSE_NET.parse().expect("a valid network");
+    let headerless = log_format
+        .cloned()
+        .unwrap_or_else(Format::default_v2)
+        .position(crate::flowlog::Field::DstAddr);
     let work = || {
         archives
             .par_iter()
-            .map(|archive| read_one(archive, depth, &net))
+            .map(|archive| read_one(archive, depth, headerless, &net))
             .reduce(ReadTotals::default, |a, b| ReadTotals {
                 archives: a.archives + b.archives,
                 lines: a.lines + b.lines,
@@ -142,7 +152,13 @@ pub fn read_only(
     Ok(builder.build()?.install(work))
 }
 
-fn read_one(archive: &Archive, depth: ReadDepth, net: &ipnet::IpNet) -> ReadTotals {
+/// One archive of [`read_only`]; `dst_column` is where dstaddr is until a header says.
+fn read_one(
+    archive: &Archive,
+    depth: ReadDepth,
+    mut dst_column: Option<usize>,
+    net: &ipnet::IpNet,
+) -> ReadTotals {
     use crate::flowlog::lines::Line;
     let mut t = ReadTotals {
         archives: 1,
@@ -152,8 +168,6 @@ fn read_one(archive: &Archive, depth: ReadDepth, net: &ipnet::IpNet) -> ReadTota
         t.errors += 1;
         return t;
     };
-    // The column dstaddr is in, from the last header (AWS's default format without one).
-    let mut dst_column = Format::default_v2().position(crate::flowlog::Field::DstAddr);
     loop {
         match lines.next_line() {
             Ok(Some(Line::Text { bytes, .. })) => {
@@ -536,22 +550,24 @@ mod tests {
         );
     }
 
-    /// `text` as the plain-text archive `a.log` in `dir`.
-    fn text_archive(dir: &tempfile::TempDir, text: &str) -> Archive {
-        let path = dir.path().join("a.log");
+    /// `text` as the plain-text archive `name` in `dir`.
+    fn text_archive(dir: &tempfile::TempDir, name: &str, text: &str) -> Archive {
+        let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         Archive {
-            display: "a.log".into(),
+            display: name.into(),
             source: Source::File(path),
             meta: ArchiveMeta::default(),
         }
     }
 
-    /// The light parse counts dstaddr in 10.20.0.0/16 by the column the last header names,
-    /// and counts nothing it cannot read; the plain read-only pass counts lines alone.
+    /// The light parse counts dstaddr in 10.20.0.0/16 by the column the last header names
+    /// (none after a header that is not a format; `log_format`, else AWS's default, before
+    /// any), the last column included, and counts nothing it cannot read; the plain read-only
+    /// pass counts lines alone. Both light readers cut tokens at spaces only.
     #[test]
     fn the_light_parse_reads_dstaddr_where_the_header_puts_it() {
-        let text = "\
+        let with_header = "\
 version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status
 2 1 eni-1 10.0.0.1 10.20.30.5 1 443 6 1 60 10 20 ACCEPT OK
 2 1 eni-1 10.20.30.5 10.0.0.1 443 1 6 1 60 10 20 ACCEPT OK
@@ -560,26 +576,59 @@ version account-id interface-id srcaddr dstaddr srcport dstport protocol packets
 2 1 eni-1 10.0.0.1 2600::1 1 443 6 1 60 10 20 ACCEPT OK
 2 1 eni-1 10.0.0.1 10.20.0.x 1 443 6 1 60 10 20 ACCEPT OK
 2 1 eni-1 - - - - - - - 10 20 - NODATA
+2 1 eni-1 10.0.0.1 10.20.7.7 1 443 6 1 60 10 20 ACCEPT\tOK\x1b
 dstaddr srcaddr
 10.20.1.1 10.0.0.1
 10.0.0.1 10.20.1.1
+srcaddr dstaddr
+10.0.0.1 10.20.2.2
+version srcaddr srcaddr
+10.20.3.3 10.20.3.3 10.20.3.3
+";
+        let headerless = "\
+2 1 eni-1 10.0.0.1 10.20.5.5 1 443 6 1 60 10 20 ACCEPT OK
+10.20.4.4 10.0.0.1
+10.20.4.4 10.0.0.1
 ";
         let dir = tempfile::tempdir().unwrap();
-        let archive = text_archive(&dir, text);
-        let archives = [archive.clone(), archive];
-        let simd = read_only(&archives, Some(2), ReadDepth::LightParse(LightReader::Simd));
-        let std = read_only(&archives, Some(2), ReadDepth::LightParse(LightReader::Std));
-        let lines = read_only(&archives, Some(2), ReadDepth::Lines).unwrap();
-        let want = ReadTotals {
-            archives: 2,
-            lines: 22,
-            bytes: 2 * text.len() as u64,
+        let archives = [
+            text_archive(&dir, "a.log", with_header),
+            text_archive(&dir, "b.log", with_header),
+            text_archive(&dir, "c.log", headerless),
+        ];
+        let spec = Format::from_names(["dstaddr", "srcaddr"]).unwrap();
+        let lines = ReadTotals {
+            archives: 3,
+            lines: 2 * 16 + 3,
+            bytes: (2 * with_header.len() + headerless.len()) as u64,
             errors: 0,
-            matched: 6,
+            matched: 0,
         };
-        assert_eq!(simd.unwrap(), want);
-        assert_eq!(std.unwrap(), want);
-        assert_eq!(lines, ReadTotals { matched: 0, ..want });
+        for reader in [LightReader::Simd, LightReader::Std] {
+            let light = ReadDepth::LightParse(reader);
+            let got = read_only(&archives, Some(2), light, None).unwrap();
+            assert_eq!(
+                got,
+                ReadTotals {
+                    matched: 2 * 5 + 1,
+                    ..lines
+                },
+                "{reader:?}"
+            );
+            let got = read_only(&archives, Some(2), light, Some(&spec)).unwrap();
+            assert_eq!(
+                got,
+                ReadTotals {
+                    matched: 2 * 5 + 2,
+                    ..lines
+                },
+                "{reader:?}"
+            );
+        }
+        assert_eq!(
+            read_only(&archives, Some(2), ReadDepth::Lines, None).unwrap(),
+            lines
+        );
     }
 
     /// The worker's shortcuts (scanned counted per format, the marked-minutes span, the
@@ -632,7 +681,7 @@ dstaddr srcaddr
             }
         }
         let dir = tempfile::tempdir().unwrap();
-        let archive = text_archive(&dir, &text);
+        let archive = text_archive(&dir, "a.log", &text);
         let policies = PolicySet::from_sources([
             ("a.toml", "[scope]\ndirection = 'egress'\n"),
             ("b.toml", ""),

@@ -26,9 +26,8 @@ pub struct InspectArgs {
     /// check against.
     #[arg(long, hide = true)]
     pub read_only: bool,
-    /// With --read-only: also split each record's fields, parse dstaddr and test it against
-    /// one network (issue 6's "light record parse"), a rung of the benchmark's cost ladder;
-    /// `simd` with the record reader's tools, `std` with the standard library's.
+    /// With --read-only: also read dstaddr with READER (`simd` or `std`) and count the
+    /// records in 10.20.0.0/16, issue 6's "light record parse" (see `engine::ReadDepth`).
     #[arg(long, hide = true, requires = "read_only", value_name = "READER", value_parser = light_reader)]
     pub light_parse: Option<LightReader>,
 }
@@ -54,7 +53,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
         let depth = args
             .light_parse
             .map_or(ReadDepth::Lines, ReadDepth::LightParse);
-        let t = crate::engine::read_only(&found.archives, args.threads, depth)?;
+        let t = crate::engine::read_only(
+            &found.archives,
+            args.threads,
+            depth,
+            args.common.log_format.as_ref(),
+        )?;
         let mut text = format!(
             "read-only: {} archives, {} lines, {} bytes of text, {} errors",
             t.archives, t.lines, t.bytes, t.errors

@@ -8,7 +8,7 @@
 
 mod fast;
 
-pub use fast::light_addr;
+pub(crate) use fast::light_addr;
 
 use std::net::{IpAddr, Ipv6Addr};
 
