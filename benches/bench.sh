@@ -383,8 +383,8 @@ if [[ -n $records ]]; then
         "$(awk -v f="${med[floor-1]}" 'BEGIN {printf "%.2f", 1.3 * f}')" 1.30 \
         "$(awk -v f="${med[floor-1]}" -v n="$records" 'BEGIN {printf "%.1f", 0.3 * f / n * 1e9}')"
     # GNU time's %e has 10 ms steps, and a short run is mostly start-up.
-    if awk -v f="${med[floor-1]}" 'BEGIN {exit !(f < 1)}'; then
-        echo "note: the floor took under a second; on an archive this small the rungs are noise"
+    if awk -v f="${med[floor-1]}" 'BEGIN {exit !(f < 0.25)}'; then
+        echo "note: the floor took under a quarter second; on an archive this small the rungs are noise"
     fi
 fi
 
