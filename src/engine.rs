@@ -129,10 +129,10 @@ pub fn read_only(
     log_format: Option<&Format>,
 ) -> Result<ReadTotals, rayon::ThreadPoolBuildError> {
     let net: ipnet::IpNet = LIGHT_PARSE_NET.parse().expect("a valid network");
-    let headerless = log_format
-        .cloned()
-        .unwrap_or_else(Format::default_v2)
-        .position(crate::flowlog::Field::DstAddr);
+    let headerless = match log_format {
+        Some(format) => format.position(crate::flowlog::Field::DstAddr),
+        None => Format::default_v2().position(crate::flowlog::Field::DstAddr),
+    };
     let work = || {
         archives
             .par_iter()

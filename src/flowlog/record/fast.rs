@@ -54,24 +54,31 @@ macro_rules! for_each_block {
             $each
             $base += 64;
         }
-        let rest = blocks.remainder().len();
-        if rest > 0 {
-            let ($spaces, odd) = if line.len() >= 64 {
-                // The last 64 bytes, overlapping bytes already read; shift those out.
-                let (spaces, odd) = classify(line[line.len() - 64..].try_into().ok()?);
-                (spaces >> (64 - rest), odd >> (64 - rest))
-            } else {
-                // A short line, padded with a printable non-separator byte.
-                let mut block = [b'0'; 64];
-                block[..rest].copy_from_slice(line);
-                classify(&block)
-            };
+        if !blocks.remainder().is_empty() {
+            let ($spaces, odd) = tail_block(line, $base);
             if odd != 0 {
                 return None;
             }
             $each
         }
     };
+}
+
+/// `classify` of `line[base..]`, fewer than 64 bytes at the line's end, as if the block went
+/// on with printable non-separators: the last 64 bytes shifted past the ones already read,
+/// or a short line padded.
+#[inline(always)]
+fn tail_block(line: &[u8], base: usize) -> (u64, u64) {
+    let rest = line.len() - base;
+    debug_assert!(rest > 0 && rest < 64);
+    if line.len() >= 64 {
+        let (spaces, odd) = classify(line[line.len() - 64..].try_into().expect("64 bytes"));
+        (spaces >> (64 - rest), odd >> (64 - rest))
+    } else {
+        let mut block = [b'0'; 64];
+        block[..rest].copy_from_slice(line);
+        classify(&block)
+    }
 }
 
 /// Any format: each token is stored as the field its column holds.
@@ -181,16 +188,7 @@ pub(crate) fn light_addr(line: &[u8], column: usize) -> Option<IpAddr> {
     while base < line.len() {
         let mut spaces = match line.get(base..base + 64) {
             Some(block) => classify(block.try_into().ok()?).0,
-            // The last 64 bytes, overlapping bytes already read; shift those out.
-            None if line.len() >= 64 => {
-                classify(line[line.len() - 64..].try_into().ok()?).0 >> (64 - (line.len() - base))
-            }
-            // A short line, padded with a non-separator.
-            None => {
-                let mut block = [b'0'; 64];
-                block[..line.len()].copy_from_slice(line);
-                classify(&block).0
-            }
+            None => tail_block(line, base).0,
         };
         while spaces != 0 {
             let end = base + spaces.trailing_zeros() as usize;
