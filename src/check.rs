@@ -303,7 +303,7 @@ impl Report {
 
     /// The message [`Report::assert_passes`] panics with.
     pub fn failure_message(&self) -> String {
-        use crate::output::clean_line;
+        use crate::text::clean_line;
         use std::fmt::Write;
         /// Conversations named in the headline of each failing policy.
         const TOP: usize = 3;

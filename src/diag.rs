@@ -14,7 +14,7 @@ use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::{self as csfiles, Error as FilesError};
 use codespan_reporting::term;
 
-use crate::output::clean_line;
+use crate::text::clean_line;
 
 /// Index of a file in [`Files`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -312,7 +312,7 @@ impl Diagnostic {
 }
 
 fn one_line(s: &str) -> String {
-    crate::output::clean_line(s).into_owned()
+    clean_line(s).into_owned()
 }
 
 /// Sorts diagnostics by file and position so every output lists them in source order.

@@ -24,6 +24,7 @@ pub mod policy;
 pub mod report;
 pub mod sample;
 pub mod suggest;
+pub mod text;
 
 pub use check::{Check, Error};
 /// A `YYYY-MM-DD` date for [`Check::today`], so a policy repository's test needs no date

@@ -7,7 +7,7 @@
 //! `--format`; JUnit and the job summary are files written next to it.
 //!
 //! Every string in a report may come from an archive or a policy file that someone else wrote,
-//! so every writer passes data through the cleaners here ([`clean_text`], [`clean_line`])
+//! so every writer passes data through the cleaners of [`crate::text`] ([`clean_text`], [`clean_line`])
 //! before its own escaping: no value can move a terminal cursor, end an XML section or start a
 //! workflow command.
 
@@ -20,12 +20,13 @@ pub mod summary;
 #[cfg(test)]
 pub(crate) mod sample;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::report::{protocol_name, rfc3339, Conversation, ProblemReport, Report, Status};
+use crate::report::{protocol_name, Conversation, ProblemReport, Report, Status};
+use crate::text::rfc3339;
+pub use crate::text::{clean_line, clean_text};
 
 /// A format for the main output of `flowgate check` (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,57 +93,6 @@ impl FromStr for Format {
             .find(|f| f.name() == s)
             .ok_or_else(|| UnknownFormat(s.to_string()))
     }
-}
-
-/// Whether `c` must not reach any output as itself: C0 and C1 controls (ESC, NUL, CR, NEL...),
-/// DEL, the bidirectional overrides that make text display in another order than it reads
-/// ("Trojan Source"), and the two noncharacters XML forbids.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFE}' | '\u{FFFF}')
-}
-
-/// Writes `c` as visible text: `\x1b` for ASCII controls, `\u{202e}` for the others.
-fn push_escaped(out: &mut String, c: char) {
-    use fmt::Write;
-    match c {
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        c if (c as u32) < 0x80 => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        }
-        c => {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        }
-    }
-}
-
-fn clean_with(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if is_unsafe(c) && !keep(c) {
-            push_escaped(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Cleans multi-line text (messages, rendered lint findings): keeps line feeds and tabs, shows
-/// every other control or bidi override as a visible escape such as `\x1b`.
-pub fn clean_text(s: &str) -> Cow<'_, str> {
-    clean_with(s, |c| c == '\n' || c == '\t')
-}
-
-/// Cleans a value shown on one line (names, paths, table cells): every control character,
-/// line feeds and tabs included, becomes a visible escape such as `\n`.
-pub fn clean_line(s: &str) -> Cow<'_, str> {
-    clean_with(s, |_| false)
 }
 
 /// `10.20.40.12:1433`, `[2a02:cf40::7]:443`, or `-` where the record had no address.
@@ -399,14 +349,6 @@ mod tests {
             assert_eq!(name.parse::<Format>(), Ok(f));
         }
         assert!("xml".parse::<Format>().is_err());
-    }
-
-    #[test]
-    fn cleaners_make_controls_visible() {
-        assert_eq!(clean_line("a\x1b[31mb\nc\0"), "a\\x1b[31mb\\nc\\x00");
-        assert_eq!(clean_text("a\r\nb\tc\u{9b}d"), "a\\r\nb\tc\\u{9b}d");
-        assert_eq!(clean_line("x\u{202e}y"), "x\\u{202e}y");
-        assert!(matches!(clean_line("plain 10.0.0.1"), Cow::Borrowed(_)));
     }
 
     #[test]

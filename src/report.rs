@@ -15,6 +15,7 @@ use serde::Serialize;
 pub use coverage::{Coverage, CoverageReport, Gap};
 
 use crate::flowlog::Problem;
+pub use crate::text::{human_duration, rfc3339};
 
 /// Exit status: every policy passed.
 pub const EXIT_PASS: u8 = 0;
@@ -317,34 +318,6 @@ pub fn protocol_name(p: Option<u8>) -> String {
     }
 }
 
-/// RFC 3339 UTC time for Unix seconds, e.g. `2026-11-02T03:05:00Z`.
-pub fn rfc3339(secs: u64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(secs.min(253_402_300_799) as i64) {
-        Ok(t) => t
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| secs.to_string()),
-        Err(_) => secs.to_string(),
-    }
-}
-
-/// A duration in the policy language's units, e.g. `3d 4h`, `2h 5m`, `45s`.
-pub fn human_duration(secs: u64) -> String {
-    let (d, h, m, s) = (
-        secs / 86400,
-        secs % 86400 / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m"),
-        (0, _, 0) => format!("{h}h"),
-        (0, _, _) => format!("{h}h {m}m"),
-        (_, 0, _) => format!("{d}d"),
-        _ => format!("{d}d {h}h"),
-    }
-}
-
 impl Conversation {
     /// `tcp 10.0.2.15 -> 10.20.40.12:1433`
     pub fn describe(&self) -> String {
@@ -366,20 +339,6 @@ impl Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_the_policy_language() {
-        assert_eq!(human_duration(45), "45s");
-        assert_eq!(human_duration(90 * 60), "1h 30m");
-        assert_eq!(human_duration(3 * 86400 + 3600), "3d 1h");
-        assert_eq!(human_duration(30 * 86400), "30d");
-        assert_eq!(human_duration(2 * 3600), "2h");
-    }
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(1_762_052_700), "2025-11-02T03:05:00Z");
-    }
 
     #[test]
     fn conversations_describe_ipv6_servers_with_brackets() {

@@ -270,8 +270,8 @@ fn run(
             skipdata: survey.archives.iter().map(|a| a.skipdata).sum(),
             problems: survey.problems_total,
             combinations: survey.representatives.len() as u64,
-            first_start: survey.first_start.map(crate::report::rfc3339),
-            last_end: survey.last_end.map(crate::report::rfc3339),
+            first_start: survey.first_start.map(crate::text::rfc3339),
+            last_end: survey.last_end.map(crate::text::rfc3339),
         },
         output: manifest::OutputSection {
             archives: written.archives,

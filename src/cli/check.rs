@@ -179,7 +179,7 @@ fn untrusted(e: &Error) -> u8 {
     let text = match e {
         Error::Policies(d) => d.render(std::io::stderr().is_terminal()),
         // Paths in the message may come from archive names: one line, whatever they hold.
-        other => format!("error: {}\n", crate::output::clean_line(&other.to_string())),
+        other => format!("error: {}\n", crate::text::clean_line(&other.to_string())),
     };
     let _ = std::io::stderr().write_all(text.as_bytes());
     EXIT_UNTRUSTED

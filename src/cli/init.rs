@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::print;
-use crate::output::clean_line;
 use crate::report::{EXIT_PASS, EXIT_UNTRUSTED};
+use crate::text::clean_line;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {

@@ -116,7 +116,7 @@ pub fn render_json(run: &RunSummary, provenance: Option<&Provenance>) -> String 
 /// The inspect summary for a person.
 pub fn render_text(run: &RunSummary, provenance: Option<&Provenance>) -> String {
     use std::fmt::Write;
-    let clean = crate::output::clean_line;
+    let clean = crate::text::clean_line;
     let mut out = String::new();
     let c = &run.coverage;
     let _ = writeln!(

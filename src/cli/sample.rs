@@ -97,7 +97,7 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
     };
     let outcome = sample(&opts)?;
     for p in &outcome.problems {
-        eprintln!("{}", crate::output::clean_line(&p.to_string()));
+        eprintln!("{}", crate::text::clean_line(&p.to_string()));
     }
     if outcome.problems_total > outcome.problems.len() as u64 {
         eprintln!(

@@ -98,7 +98,7 @@ pub fn run(args: SuggestArgs) -> anyhow::Result<u8> {
     };
     let s = suggest(&opts)?;
     for p in &s.problems {
-        eprintln!("{}", crate::output::clean_line(&p.to_string()));
+        eprintln!("{}", crate::text::clean_line(&p.to_string()));
     }
     print(&s.toml)?;
     eprintln!(

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{Observed, RuleMap, Side, SuggestOptions, SuggestedRule};
-use crate::report::rfc3339;
+use crate::text::rfc3339;
 
 /// Peer addresses listed in a rule's comment; the rest are counted.
 const PEERS_SHOWN: usize = 8;
