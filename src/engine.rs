@@ -6,6 +6,7 @@
 //! in whatever order they finish. The merge is order-independent (see `tally`), so the report
 //! is the same at any thread count. This is the only module that knows about threads.
 
+pub mod coverage;
 pub mod tally;
 
 use std::collections::HashSet;
@@ -480,9 +481,9 @@ pub fn conversation_key(
 
 #[cfg(test)]
 mod tests {
+    use super::coverage::Coverage;
     use super::*;
     use crate::flowlog::archive::{ArchiveMeta, Source};
-    use crate::report::Coverage;
 
     fn flow(proto: u8, sp: u16, dp: u16, flags: Option<u8>) -> Flow<'static> {
         Flow {

@@ -6,13 +6,13 @@
 //! 2 the run could not be trusted.
 
 pub mod build;
-pub mod coverage;
 
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub use coverage::{Coverage, CoverageReport, Gap};
+pub use crate::engine::coverage::{Coverage, CoverageReport, Gap};
+pub use crate::engine::tally::Counts;
 
 use crate::flowlog::Problem;
 pub use crate::text::{human_duration, rfc3339};
@@ -159,18 +159,6 @@ pub struct PolicyReport {
     pub demands: Vec<Demand>,
     /// Archives this policy could not be judged against: `needs <field> (key <key>), which <archive> lacks`.
     pub field_errors: Vec<String>,
-}
-
-/// Records of one policy by verdict branch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// OK records read for this policy (all of them, in scope or not).
-    pub scanned: u64,
-    pub in_scope: u64,
-    pub allowed: u64,
-    pub already_rejected: u64,
-    pub waived: u64,
-    pub would_block: u64,
 }
 
 /// A would-be-blocked conversation: records grouped by (protocol, client, server, server port).

@@ -8,12 +8,26 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use serde::Serialize;
+
+use super::coverage::Coverage;
 use crate::flowlog::{Field, Problem};
-use crate::report::{Counts, Coverage};
 
 /// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
 /// archive without holding millions of messages.
 pub const PROBLEMS_KEPT: usize = 1000;
+
+/// Records of one policy by verdict branch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// OK records read for this policy (all of them, in scope or not).
+    pub scanned: u64,
+    pub in_scope: u64,
+    pub allowed: u64,
+    pub already_rejected: u64,
+    pub waived: u64,
+    pub would_block: u64,
+}
 
 /// Everything learnt from the archives a worker read.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::Serialize;
 
-use super::{human_duration, rfc3339};
+use crate::text::{human_duration, rfc3339};
 
 const WORDS_PER_DAY: usize = 1440 / 64 + 1;
 
