@@ -213,7 +213,7 @@ impl Check {
                 lint,
             },
         );
-        report.provenance = crate::sample::Provenance::find(&self.logs);
+        report.provenance = crate::manifest::Provenance::find(&self.logs);
         Ok(report)
     }
 

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod diag;
 pub mod engine;
 pub mod flowlog;
+pub mod manifest;
 pub mod output;
 pub mod policy;
 pub mod report;

@@ -47,7 +47,7 @@ pub struct Report {
     /// What the archives were sampled from, when a `flowgate sample` manifest sits in a
     /// `--logs` directory.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provenance: Option<crate::sample::Provenance>,
+    pub provenance: Option<crate::manifest::Provenance>,
 }
 
 /// What the archives held, whatever the policies.

@@ -17,7 +17,6 @@
 
 mod evidence;
 pub mod key;
-pub mod manifest;
 pub mod pseudonym;
 mod survey;
 mod write;
@@ -29,7 +28,7 @@ use rayon::prelude::*;
 
 use crate::flowlog::archive::discover;
 use crate::flowlog::{Archive, Format, Problem, ScanOptions};
-pub use manifest::{Manifest, Provenance};
+pub use crate::manifest::{self, Manifest, Provenance};
 use pseudonym::Pseudonymiser;
 use survey::{Pinned, Survey};
 use write::{write_archive, ArchiveJob, Written};

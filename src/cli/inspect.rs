@@ -5,9 +5,9 @@ use clap::Args;
 use super::{print, write_atomic, CommonArgs};
 use crate::check::Check;
 use crate::engine::{LightReader, ReadDepth, LIGHT_PARSE_NET};
+use crate::manifest::Provenance;
 use crate::policy::PolicySet;
 use crate::report::{human_duration, rfc3339, RunSummary, EXIT_PASS, EXIT_UNTRUSTED};
-use crate::sample::Provenance;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {

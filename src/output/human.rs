@@ -206,7 +206,7 @@ fn policy(out: &mut String, p: &PolicyReport, style: &Style) {
     out.push('\n');
 }
 
-fn run(out: &mut String, r: &RunSummary, provenance: Option<&crate::sample::Provenance>) {
+fn run(out: &mut String, r: &RunSummary, provenance: Option<&crate::manifest::Provenance>) {
     out.push_str("run:\n");
     let mut archives = format!("  archives: {} read", r.archives_read);
     if !r.archives_skipped.is_empty() {

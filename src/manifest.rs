@@ -6,6 +6,9 @@
 //! report's provenance when it finds a manifest in a `--logs` directory. Discovery skips the
 //! file (`.toml` is not a flow-log name). Nothing in it depends on the clock or the machine, so
 //! the same input and seed give the same manifest too.
+//!
+//! It is its own module, below the report that shows it and the `sample` command that writes
+//! it, so the report never depends on the sampler.
 
 use std::path::{Path, PathBuf};
 
