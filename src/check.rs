@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::diag::Diagnostics;
 use crate::engine::{self, ScanPlan, Tally};
-use crate::flowlog::archive::{discover, DiscoverError};
 use crate::flowlog::{Format, Problem, ScanOptions};
 use crate::policy::PolicySet;
 use crate::report::build::{build, ReportContext};
 use crate::report::{LintFinding, Report};
+use crate::source::{discover, DiscoverError};
 
 /// Why a check could not produce a report at all. Each maps to exit status 2.
 #[derive(Debug, thiserror::Error)]

@@ -483,7 +483,7 @@ pub fn conversation_key(
 mod tests {
     use super::coverage::Coverage;
     use super::*;
-    use crate::flowlog::archive::{ArchiveMeta, Source};
+    use crate::source::{ArchiveMeta, Source};
 
     fn flow(proto: u8, sp: u16, dp: u16, flags: Option<u8>) -> Flow<'static> {
         Flow {

@@ -1,10 +1,10 @@
 //! Reading AWS VPC Flow Logs: formats, records, archives.
 //!
-//! The pipeline's first stage. [`archive`] finds archives and opens them (gzip or plain;
-//! whole through libdeflate where it can, streamed through flate2 where it must),
-//! [`lines`] cuts them into bounded lines, [`format`](mod@format) knows every documented field and reads
-//! header lines, [`record`] turns a line into a [`Flow`]. [`scan`] ties them together and
-//! hands records and problems to whoever is listening.
+//! The pipeline's first stage after [`crate::source`] has named the archives. [`archive`]
+//! opens them (gzip or plain; whole through libdeflate where it can, streamed through flate2
+//! where it must), [`lines`] cuts them into bounded lines, [`format`](mod@format) knows every
+//! documented field and reads header lines, [`record`] turns a line into a [`Flow`]. [`scan`]
+//! ties them together and hands records and problems to whoever is listening.
 
 pub mod archive;
 pub mod format;
@@ -13,7 +13,7 @@ pub mod lines;
 pub mod record;
 pub mod scan;
 
-pub use archive::{Archive, ArchiveMeta};
+pub use crate::source::{Archive, ArchiveMeta};
 pub use format::{Column, Field, Format, FormatError};
 pub use record::{Action, Direction, Flow, LogStatus, RecordError};
 pub use scan::{scan_archive, Problem, ScanOptions, Sink};

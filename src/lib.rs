@@ -24,6 +24,7 @@ pub mod output;
 pub mod policy;
 pub mod report;
 pub mod sample;
+pub mod source;
 pub mod suggest;
 pub mod text;
 

@@ -26,9 +26,9 @@ use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::flowlog::archive::discover;
 use crate::flowlog::{Archive, Format, Problem, ScanOptions};
 pub use crate::manifest::{self, Manifest, Provenance};
+use crate::source::discover;
 use pseudonym::Pseudonymiser;
 use survey::{Pinned, Survey};
 use write::{write_archive, ArchiveJob, Written};
@@ -376,14 +376,14 @@ fn gather(
             return Err(Error::Stdin);
         }
         let found = discover(std::slice::from_ref(root));
-        if let Some(crate::flowlog::archive::DiscoverError::Io { path, source }) =
+        if let Some(crate::source::DiscoverError::Io { path, source }) =
             found.errors.into_iter().next()
         {
             return Err(Error::Unreadable { path, source });
         }
         let root_is_dir = root.is_dir();
         for archive in found.archives {
-            let crate::flowlog::archive::Source::File(path) = &archive.source else {
+            let crate::source::Source::File(path) = &archive.source else {
                 return Err(Error::Stdin);
             };
             let relative = relative_path(root, root_is_dir, path);

@@ -7,10 +7,10 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use flowgate::flowlog::archive::{ArchiveMeta, Source};
 use flowgate::flowlog::{
     scan_archive, Action, Archive, Direction, Flow, Format, LogStatus, Problem, ScanOptions, Sink,
 };
+use flowgate::source::{ArchiveMeta, Source};
 
 fn samples() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/flowlogs-samples");

@@ -1,12 +1,6 @@
-//! Finding archives and opening them.
+//! Opening an archive: its bytes, and its lines.
 //!
-//! Users point flowgate at a synced S3 prefix, a handful of files, or standard input. The walk
-//! is sorted so that every run sees archives in the same order, follows directory symlinks
-//! without looping, and skips files that are plainly something else (`.json`, `.parquet`,
-//! `.md`, ...), counting them so nothing is dropped unseen. The S3 key layout and file name are
-//! read for what they tell a report: account, region, flow log, and the 5-minute slot.
-//!
-//! Opening: a file of up to [`Limits::compressed`] bytes is read whole into a buffer that its
+//! Archives are found by [`crate::source`]; this module reads one. A file of up to [`Limits::compressed`] bytes is read whole into a buffer that its
 //! worker thread keeps from archive to archive; gzip in it is decoded whole by libdeflate
 //! (`gunzip`) into a second such buffer, of at most [`Limits::text`] bytes, and lines are
 //! cut from the text in place. Standard input, bigger files, and every file that libdeflate
@@ -14,220 +8,16 @@
 //! broken file reads exactly as it always has.
 
 use std::cell::Cell;
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
 
 use flate2::bufread::MultiGzDecoder;
 
 use super::gunzip::{ensure_room, gunzip, Decompressor, Whole};
-use super::lines::{LineReader, Lines, SliceLines};
-
-/// Where an archive's bytes come from.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Source {
-    File(PathBuf),
-    Stdin,
-}
-
-/// An archive to read, with what its path says about it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Archive {
-    /// The path as shown in reports (`-` for standard input).
-    pub display: String,
-    pub source: Source,
-    pub meta: ArchiveMeta,
-}
-
-/// What the S3 key layout and the AWS file name say about an archive. Empty when the path does
-/// not follow the layout (a hand-made sample, a CloudWatch export).
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ArchiveMeta {
-    pub account: Option<String>,
-    pub region: Option<String>,
-    pub flow_log_id: Option<String>,
-    /// Start of the 5-minute publishing window, `YYYYMMDDTHHmmZ`.
-    pub slot: Option<String>,
-    /// `yyyy/mm/dd` from the key's date folders.
-    pub day: Option<String>,
-}
-
-/// A path on the command line that could not be read as archives.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoverError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
-}
-
-/// The result of walking `--logs`.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    pub archives: Vec<Archive>,
-    /// Files skipped because their name says they are not flow-log text.
-    pub skipped: Vec<String>,
-    /// Paths that could not be read (missing, permissions, symlink loops): each one fails the
-    /// run, since evidence the user pointed at was not read.
-    pub errors: Vec<DiscoverError>,
-}
-
-/// Extensions that are certainly not flow-log text. Everything else in a directory is read:
-/// AWS names its objects `.log.gz`, samples come as `.log`, `.txt` or without extension.
-const SKIPPED_EXTENSIONS: &[&str] = &[
-    "json", "ndjson", "parquet", "md", "toml", "yml", "yaml", "csv", "html", "pdf", "png", "jpg",
-    "zip", "tar", "sh", "py", "rs",
-];
-
-/// Walks `paths` (files, directories, or `-`) in sorted order.
-pub fn discover(paths: &[PathBuf]) -> Discovery {
-    let mut found = Discovery::default();
-    let mut seen_dirs = BTreeSet::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            found.archives.push(Archive {
-                display: "-".into(),
-                source: Source::Stdin,
-                meta: ArchiveMeta::default(),
-            });
-            continue;
-        }
-        match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => walk(path, &mut seen_dirs, &mut found),
-            // A file named explicitly is read whatever its extension: the user asked for it.
-            Ok(_) => found.archives.push(archive_for(path)),
-            Err(e) => found.errors.push(DiscoverError::Io {
-                path: path.display().to_string(),
-                source: e,
-            }),
-        }
-    }
-    found
-}
-
-fn walk(dir: &Path, seen: &mut BTreeSet<PathBuf>, found: &mut Discovery) {
-    let io_err = |path: &Path, source| DiscoverError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    // Symlinked directories are followed once: the canonical path breaks loops.
-    match dir.canonicalize() {
-        Ok(canonical) => {
-            if !seen.insert(canonical) {
-                found.errors.push(io_err(
-                    dir,
-                    io::Error::other("directory visited twice (symlink loop?); not read again"),
-                ));
-                return;
-            }
-        }
-        Err(e) => return found.errors.push(io_err(dir, e)),
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => return found.errors.push(io_err(dir, e)),
-    };
-    let mut paths = Vec::new();
-    for entry in entries {
-        match entry {
-            Ok(e) => paths.push(e.path()),
-            Err(e) => found.errors.push(io_err(dir, e)),
-        }
-    }
-    paths.sort();
-    for path in paths {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                if !name.starts_with('.') {
-                    walk(&path, seen, found);
-                }
-            }
-            Ok(m) if m.is_file() => {
-                if is_skipped_name(&name) {
-                    found.skipped.push(path.display().to_string());
-                } else {
-                    found.archives.push(archive_for(&path));
-                }
-            }
-            Ok(_) => found.skipped.push(path.display().to_string()),
-            Err(e) => found.errors.push(io_err(&path, e)),
-        }
-    }
-}
-
-fn is_skipped_name(name: &str) -> bool {
-    if name.starts_with('.') {
-        return true;
-    }
-    let lower = name.to_ascii_lowercase();
-    let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
-    match stem.rsplit_once('.') {
-        Some((_, ext)) => SKIPPED_EXTENSIONS.contains(&ext) || lower.ends_with(".parquet.gz"),
-        None => matches!(stem, "readme" | "license" | "manifest"),
-    }
-}
-
-fn archive_for(path: &Path) -> Archive {
-    Archive {
-        display: path.display().to_string(),
-        source: Source::File(path.to_path_buf()),
-        meta: ArchiveMeta::from_path(path),
-    }
-}
-
-impl ArchiveMeta {
-    /// Reads the S3 key layout (plain or Hive-style) and the AWS object name.
-    pub fn from_path(path: &Path) -> ArchiveMeta {
-        let parts: Vec<String> = path
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .filter(|p| !p.is_empty())
-            .collect();
-        let mut meta = ArchiveMeta::default();
-        if let Some(i) = parts.iter().position(|p| p == "AWSLogs") {
-            let rest = &parts[i + 1..];
-            let hive = |key: &str| {
-                rest.iter()
-                    .find_map(|p| p.strip_prefix(key).map(str::to_string))
-            };
-            if rest
-                .first()
-                .is_some_and(|p| p.starts_with("aws-account-id="))
-            {
-                meta.account = hive("aws-account-id=");
-                meta.region = hive("aws-region=");
-                if let (Some(y), Some(m), Some(d)) = (hive("year="), hive("month="), hive("day=")) {
-                    meta.day = Some(format!("{y}/{m}/{d}"));
-                }
-            } else if rest.len() >= 6 && rest[1] == "vpcflowlogs" {
-                meta.account = Some(rest[0].clone());
-                meta.region = Some(rest[2].clone());
-                if rest.len() >= 7 {
-                    meta.day = Some(format!("{}/{}/{}", rest[3], rest[4], rest[5]));
-                }
-            }
-        }
-        if let Some(name) = parts.last() {
-            // <account>_vpcflowlogs_<region>_<flow-log-id>_<YYYYMMDDTHHmmZ>_<hash>.log.gz;
-            // regions and flow-log ids hold dashes, never underscores.
-            let fields: Vec<&str> = name.split('_').collect();
-            if fields.len() == 6 && fields[1] == "vpcflowlogs" && fields[3].starts_with("fl-") {
-                meta.account.get_or_insert_with(|| fields[0].to_string());
-                meta.region.get_or_insert_with(|| fields[2].to_string());
-                meta.flow_log_id = Some(fields[3].to_string());
-                let slot = fields[4];
-                if slot.len() == 14 && slot.as_bytes()[8] == b'T' && slot.ends_with('Z') {
-                    meta.slot = Some(slot.to_string());
-                }
-            }
-        }
-        meta
-    }
-}
+use super::lines::{Line, LineReader, SliceLines};
+// Where archives come from moved to `crate::source`; these names stay reachable here.
+pub use crate::source::{discover, Archive, ArchiveMeta, DiscoverError, Discovery, Source};
 
 /// Opens an archive as a byte stream, decompressing gzip by its magic bytes (not its name: a
 /// `.log` that is gzip, or a `.gz` that is not, are both read for what they are). Every gzip
@@ -342,6 +132,32 @@ impl Drop for WholeText {
     }
 }
 
+/// An archive's lines, streamed through a window or cut from its whole text.
+pub enum Lines {
+    Stream(LineReader<Box<dyn Read + Send>>),
+    Whole(SliceLines<WholeText>),
+}
+
+impl Lines {
+    /// Lines read so far.
+    pub fn line_number(&self) -> u64 {
+        match self {
+            Lines::Stream(r) => r.line_number(),
+            Lines::Whole(r) => r.line_number(),
+        }
+    }
+
+    /// The next line, `Ok(None)` at the end. Only a stream fails: a whole text was read and
+    /// decoded in full before its first line was handed out.
+    #[inline]
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        match self {
+            Lines::Stream(r) => r.next_line(),
+            Lines::Whole(r) => Ok(r.next_line()),
+        }
+    }
+}
+
 /// Opens an archive and cuts it into lines, reading a file whole when it is small enough (see
 /// the module docs). The lines are exactly what streaming through [`open`] gives.
 pub fn open_lines(archive: &Archive) -> io::Result<Lines> {
@@ -426,56 +242,11 @@ fn read_whole(
 mod tests {
     use super::*;
 
-    #[test]
-    fn s3_key_layout_is_read() {
-        let m = ArchiveMeta::from_path(Path::new("my-bucket/AWSLogs/123456789012/vpcflowlogs/us-gov-east-1/2022/01/24/123456789012_vpcflowlogs_us-gov-east-1_fl-1234abcd_20180620T1620Z_fe123456.log.gz"));
-        assert_eq!(m.account.as_deref(), Some("123456789012"));
-        assert_eq!(m.region.as_deref(), Some("us-gov-east-1"));
-        assert_eq!(m.flow_log_id.as_deref(), Some("fl-1234abcd"));
-        assert_eq!(m.slot.as_deref(), Some("20180620T1620Z"));
-        assert_eq!(m.day.as_deref(), Some("2022/01/24"));
-    }
-
-    #[test]
-    fn hive_layout_with_hour_and_double_slash_is_read() {
-        let m = ArchiveMeta::from_path(Path::new("b//prefix/AWSLogs/aws-account-id=210987654321/aws-service=vpcflowlogs/aws-region=ap-southeast-2/year=2026/month=11/day=02/hour=07/210987654321_vpcflowlogs_ap-southeast-2_fl-0630869f236e76872_20261102T0705Z_ea4b0f55.log.gz"));
-        assert_eq!(m.account.as_deref(), Some("210987654321"));
-        assert_eq!(m.region.as_deref(), Some("ap-southeast-2"));
-        assert_eq!(m.day.as_deref(), Some("2026/11/02"));
-        assert_eq!(m.slot.as_deref(), Some("20261102T0705Z"));
-    }
-
-    #[test]
-    fn other_paths_have_no_meta() {
-        assert_eq!(
-            ArchiveMeta::from_path(Path::new("samples/V2_RECORDS.txt")),
-            ArchiveMeta::default()
-        );
-    }
-
-    #[test]
-    fn obvious_non_logs_are_skipped() {
-        for n in [
-            "a.json",
-            "flows.parquet",
-            "README.md",
-            "MANIFEST.toml",
-            ".hidden",
-            "x.ndjson.gz",
-            "README",
-        ] {
-            assert!(is_skipped_name(n), "{n}");
-        }
-        for n in ["a.log.gz", "a.log", "V2_RECORDS.txt", "records", "x.gz"] {
-            assert!(!is_skipped_name(n), "{n}");
-        }
-    }
-
     // -----------------------------------------------------------------------------------
     // Reading whole or streaming: always the same lines, and the same error at the same line.
 
-    use super::super::lines::Line;
     use super::super::test_gz as gz;
+    use crate::source::archive_for;
 
     type Item = (u64, Result<Vec<u8>, u64>);
 

@@ -7,13 +7,12 @@
 //!
 //! An archive read whole (a gzip file decoded by libdeflate, a small plain file; see
 //! `archive::open_lines`) is cut in place by [`SliceLines`], which hands out slices of the
-//! buffer with the same numbering and the same limit. [`Lines`] is either, behind one
-//! `next_line`, and is what scans read.
+//! buffer with the same numbering and the same limit. `archive::Lines` is either, behind one
+//! `next_line`, and is what scans read. This module knows nothing of archives: it cuts any
+//! reader or buffer.
 
 use std::io::{self, Read};
 use std::ops::Deref;
-
-use super::archive::WholeText;
 
 /// The longest line flowgate reads. A record with all 54 VPC fields and long tag values is
 /// well under 4 KiB; 64 KiB leaves room while bounding memory.
@@ -227,32 +226,6 @@ impl<'b> Cursor<'b> {
         *self.at += length + 1;
         *self.number += 1;
         *self.number
-    }
-}
-
-/// An archive's lines, streamed through a window or cut from its whole text.
-pub enum Lines {
-    Stream(LineReader<Box<dyn Read + Send>>),
-    Whole(SliceLines<WholeText>),
-}
-
-impl Lines {
-    /// Lines read so far.
-    pub fn line_number(&self) -> u64 {
-        match self {
-            Lines::Stream(r) => r.line_number(),
-            Lines::Whole(r) => r.line_number(),
-        }
-    }
-
-    /// The next line, `Ok(None)` at the end. Only a stream fails: a whole text was read and
-    /// decoded in full before its first line was handed out.
-    #[inline]
-    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        match self {
-            Lines::Stream(r) => r.next_line(),
-            Lines::Whole(r) => Ok(r.next_line()),
-        }
     }
 }
 

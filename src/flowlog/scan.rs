@@ -8,9 +8,9 @@
 use std::fmt;
 use std::ops::Deref;
 
-use super::archive::{self, Archive};
+use super::archive::{self, Archive, Lines};
 use super::format::Format;
-use super::lines::{Line, Lines, SliceLines, MAX_LINE};
+use super::lines::{Line, SliceLines, MAX_LINE};
 use super::record::Flow;
 
 /// Options that apply to every archive of a run.
@@ -297,7 +297,7 @@ fn is_gzip_error(e: &std::io::Error) -> bool {
 mod tests {
     use super::super::test_gz as gz;
     use super::*;
-    use crate::flowlog::archive::{ArchiveMeta, Source};
+    use crate::source::{ArchiveMeta, Source};
 
     #[derive(Default)]
     struct Collect {

@@ -15,8 +15,8 @@ use flate2::Compression;
 use super::key::{kept_by_rate, record_hash};
 use super::pseudonym::{ColumnRule, Pseudonymiser};
 use super::survey::{Pinned, Why};
-use crate::flowlog::archive::Source;
 use crate::flowlog::{scan_archive, Archive, Flow, Format, LogStatus, Problem, ScanOptions, Sink};
+use crate::source::Source;
 
 /// What one archive's sample holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
