@@ -78,6 +78,123 @@ fn garbage_after_a_gzip_member_is_a_problem_after_its_records() {
     run.assert_problem("padded.log.gz", None, "4 records read", GOOD_RECORDS + 14);
 }
 
+/// `n` allowed records that differ from each other (ports, bytes), so they compress about as
+/// flow logs do rather than to a few bytes.
+fn varied_records(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "2 111122223333 eni-0aa11bb22cc33dd44 10.0.1.{} 10.20.30.5 {} 443 6 {} {} 1762041600 1762041660 ACCEPT OK\n",
+                i % 250,
+                1024 + i * 7 % 60000,
+                1 + i % 13,
+                40 + i * 31 % 100_000
+            )
+        })
+        .collect()
+}
+
+/// `inspect --json` of `bytes` read as a file (whole, as files up to 2 MiB are) and from
+/// standard input (streamed): records counted and problem messages, which must agree.
+fn inspect_file_and_stdin(r: &Repo, name: &str, bytes: &[u8]) -> (u64, Vec<String>) {
+    use std::io::Write;
+    r.raw(name, bytes);
+    let as_file = r.output(&["inspect", "--json", "--logs", &format!("logs/{name}")]);
+    let mut child = r.command(&["inspect", "--json", "--logs", "-"]);
+    child
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Small writes, so that the pipe hands the reader the stream in pieces.
+    for piece in bytes.chunks(1000) {
+        stdin.write_all(piece).unwrap();
+    }
+    drop(stdin);
+    let from_stdin = child.wait_with_output().unwrap();
+    let read = |out: &std::process::Output| {
+        assert_no_panic(&String::from_utf8_lossy(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let problems: Vec<String> = doc["inspect"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["message"].as_str().unwrap().to_string())
+            .collect();
+        (
+            out.status.code(),
+            doc["inspect"]["records"].as_u64().unwrap(),
+            problems,
+        )
+    };
+    let (file_code, file_records, file_problems) = read(&as_file);
+    let (stdin_code, stdin_records, stdin_problems) = read(&from_stdin);
+    assert_eq!(
+        (file_code, file_records, &file_problems),
+        (stdin_code, stdin_records, &stdin_problems),
+        "{name}: file (left) and stdin (right) disagree"
+    );
+    (file_records, file_problems)
+}
+
+/// The text zlib decodes from a one-member gzip file before it fails, by a raw inflate of the
+/// member's deflate data (after flate2's 10-byte header): what flowgate must keep.
+fn decodable_before_the_break(data: &[u8]) -> Option<Vec<u8>> {
+    let mut raw = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(64 << 20);
+    raw.decompress_vec(&data[10..], &mut out, flate2::FlushDecompress::Finish)
+        .err()
+        .map(|_| out)
+}
+
+#[test]
+fn damage_near_the_end_keeps_the_records_before_it_read_whole_or_streamed() {
+    let r = Repo::empty();
+    let text = format!("{HEADER}\n{}", varied_records(8000));
+    let data = gz(text.as_bytes());
+    // Flip a byte near the end: the last position at which zlib meets a bad code (rather
+    // than wrong text that only the CRC catches).
+    let (bad, before) = (60..data.len() / 2)
+        .find_map(|back| {
+            let mut bad = data.clone();
+            bad[data.len() - 8 - back] ^= 0x5a;
+            decodable_before_the_break(&bad).map(|text| (bad, text))
+        })
+        .unwrap();
+    // The complete lines decoded before the break: the header and that many records.
+    let lines = before.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert!(lines > 6000, "damage near the end: {lines} lines before it");
+    let (records, problems) = inspect_file_and_stdin(&r, "damaged.log.gz", &bad);
+    assert_eq!(records, lines - 1, "{problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with(&format!(
+            "gzip data is corrupt or truncated after line {lines} ({} records read before the break): ",
+            lines - 1
+        )),
+        "{problems:?}"
+    );
+    // A wrong CRC is found after the whole text: every record counts.
+    let mut bad_crc = data.clone();
+    let at = data.len() - 8;
+    bad_crc[at] ^= 1;
+    let (records, problems) = inspect_file_and_stdin(&r, "crc.log.gz", &bad_crc);
+    assert_eq!(records, 8000);
+    assert!(
+        problems[0]
+            .contains("after line 8001 (8000 records read before the break): incorrect data check"),
+        "{problems:?}"
+    );
+    // Plain text damaged near its end: the bad lines are problems, the others count.
+    let mut plain = text.clone().into_bytes();
+    let at = plain.len() - 500;
+    plain[at..at + 40].copy_from_slice(&[0xff; 40]);
+    let (records, problems) = inspect_file_and_stdin(&r, "damaged.log", &plain);
+    assert!((7995..8000).contains(&records), "{records} {problems:?}");
+    assert_eq!(records + problems.len() as u64, 8000, "{problems:?}");
+}
+
 #[test]
 fn empty_and_header_only_archives_prove_nothing() {
     let r = Repo::new();

@@ -4,17 +4,15 @@
 //! worker thread keeps from archive to archive; gzip in it is decoded whole by libdeflate
 //! (`gunzip`) into a second such buffer, of at most [`Limits::text`] bytes, and lines are
 //! cut from the text in place. Standard input, bigger files, and every file that libdeflate
-//! does not decode cleanly are streamed through flate2 from their first byte instead, so a
-//! broken file reads exactly as it always has.
+//! does not decode cleanly are streamed through `gunzip::GzipReader` (zlib-rs) from their
+//! first byte instead, which hands out the text decoded before a break and then the error.
 
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::ops::Deref;
 
-use flate2::bufread::MultiGzDecoder;
-
-use super::gunzip::{ensure_room, gunzip, Decompressor, Whole};
+use super::gunzip::{ensure_room, gunzip, Decompressor, GzipReader, Whole};
 use super::lines::{Line, LineReader, SliceLines};
 // Where archives come from moved to `crate::source`; these names stay reachable here.
 pub use crate::source::{discover, Archive, ArchiveMeta, DiscoverError, Discovery, Source};
@@ -34,7 +32,7 @@ fn stream(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
     let mut reader = BufReader::with_capacity(128 * 1024, raw);
     let head = io::BufRead::fill_buf(&mut reader)?;
     if is_gzip(head) {
-        Ok(Box::new(MultiGzDecoder::new(reader)))
+        Ok(Box::new(GzipReader::new(reader)))
     } else {
         Ok(Box::new(reader))
     }
