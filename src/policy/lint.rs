@@ -60,6 +60,8 @@ fn lint_policy(p: &Policy, today: time::Date, out: &mut Vec<Diagnostic>) {
         live.push((rule, kind, covers));
     }
 
+    covered_together(p, &live, out);
+
     // An allow after another that matches all it matches adds nothing; a waiver that an allow
     // covers is never consulted. Rules covering the whole scope are reported above already.
     let shadowers: Vec<&Rule> = live
@@ -230,6 +232,116 @@ impl Set {
             Set::Bits(s) => s.is_empty(),
         }
     }
+
+    fn union(&self, other: &Set) -> Set {
+        match (self, other) {
+            (Set::Addr(a), Set::Addr(b)) => Set::Addr(a.union(b)),
+            (Set::Port(a), Set::Port(b)) => Set::Port(a.union(b)),
+            (Set::Proto(a), Set::Proto(b)) => Set::Proto(a.union(b)),
+            (Set::Id(a), Set::Id(b)) => Set::Id(IdSet::from_ids(a.ids().iter().chain(b.ids()))),
+            (Set::Bits(a), Set::Bits(b)) => Set::Bits(Bits(a.0 | b.0)),
+            _ => unreachable!("sets of one key have one kind"),
+        }
+    }
+}
+
+/// The address families the scope lets through: a record's two ends share one, so a scope
+/// that names only IPv4 networks on any end sees only IPv4 records.
+fn scope_families(p: &Policy) -> (bool, bool) {
+    let mut families = (true, true);
+    let mut narrow = |s: &AddrSet| {
+        families.0 &= !s.v4().is_empty();
+        families.1 &= !s.v6().is_empty();
+    };
+    if let Some(peer) = &p.scope.peer {
+        narrow(peer);
+    }
+    for key in [Key::Src, Key::Dst] {
+        if let Some(Set::Addr(s)) = get(&p.scope.matcher, key) {
+            narrow(&s);
+        }
+    }
+    families
+}
+
+/// Whether `set`, on a key the scope leaves open, holds every value a record in the scope can
+/// have there: every port (`"0-65535"`), every protocol number, both directions, every address
+/// of the scope's families. Such a key narrows nothing but records that hold `-` there, which
+/// no planned rule is about; ids are never all listed.
+fn is_everything(p: &Policy, set: &Set) -> bool {
+    match set {
+        Set::Port(s) => s.is_full(),
+        Set::Proto(s) => s.is_full(),
+        Set::Bits(s) => s.is_full(),
+        Set::Id(_) => false,
+        Set::Addr(s) => {
+            let (v4, v6) = scope_families(p);
+            (!v4 || s.v4().is_full()) && (!v6 || s.v6().is_full())
+        }
+    }
+}
+
+/// Whether `mine` holds all the scope lets through on `key`.
+fn covers_key(p: &Policy, key: Key, mine: &Set) -> bool {
+    match scope_set(p, key) {
+        Some(s) => s.is_subset(mine),
+        None => is_everything(p, mine),
+    }
+}
+
+/// Allow rules that match everything in the scope together though none does alone: rules that
+/// each cover the scope on every key but one, whose values on that key together cover it
+/// (`tcp` on every port and `udp` on every port, in a tcp and udp scope). Reported once, at
+/// the last of them.
+fn covered_together(p: &Policy, live: &[(&Rule, &str, bool)], out: &mut Vec<Diagnostic>) {
+    let allows: Vec<&Rule> = live
+        .iter()
+        .filter(|(_, kind, covers)| *kind == "allow" && !covers)
+        .map(|(r, ..)| *r)
+        .collect();
+    for key in Key::ALL {
+        let mut group: Vec<&Rule> = Vec::new();
+        let mut union: Option<Set> = None;
+        for &rule in &allows {
+            let Some(mine) = get(&rule.matcher, key) else {
+                continue;
+            };
+            let others_cover = rule.matcher.keys().into_iter().all(|k| {
+                k == key || covers_key(p, k, &get(&rule.matcher, k).expect("a key of the rule"))
+            });
+            if others_cover {
+                union = Some(union.map_or_else(|| mine.clone(), |u| u.union(&mine)));
+                group.push(rule);
+            }
+        }
+        let (Some(union), [.., last]) = (union, group.as_slice()) else {
+            continue;
+        };
+        if group.len() < 2 || !covers_key(p, key, &union) {
+            continue;
+        }
+        let names: Vec<String> = group.iter().map(|r| format!("`{}`", r.name)).collect();
+        let mut d = Diagnostic::error(
+            "allow-covers-scope",
+            format!(
+                "allow rules {} together match everything in the scope",
+                names.join(", ")
+            ),
+        )
+        .with_label(Label::primary(
+            last.file,
+            last.span_of(key),
+            format!("with the others, every `{key}` the scope sees"),
+        ));
+        for r in &group[..group.len() - 1] {
+            d = d.with_label(Label::secondary(r.file, r.span_of(key), "this one"));
+        }
+        out.push(
+            d.with_label(Label::secondary(p.file, p.span.clone(), "the scope"))
+                .with_note("the planned block would block nothing: narrow the rules, or the scope"),
+        );
+        return;
+    }
 }
 
 fn get(m: &Matcher, key: Key) -> Option<Set> {
@@ -270,13 +382,13 @@ fn disjoint_key(p: &Policy, rule: &Rule) -> Option<Key> {
 }
 
 /// Whether `rule` matches every record in scope: on each of its keys it holds at least what
-/// the scope lets through. A key the scope leaves open is not covered, even by every value,
-/// since a record may hold `-` there.
+/// the scope lets through, or, where the scope leaves the key open, every value
+/// ([`is_everything`]).
 fn covers_scope(p: &Policy, rule: &Rule) -> bool {
-    rule.matcher.keys().into_iter().all(|k| {
-        let mine = get(&rule.matcher, k).expect("a key of the rule");
-        scope_set(p, k).is_some_and(|s| s.is_subset(&mine))
-    })
+    rule.matcher
+        .keys()
+        .into_iter()
+        .all(|k| covers_key(p, k, &get(&rule.matcher, k).expect("a key of the rule")))
 }
 
 /// Whether every in-scope record that `rule` matches is matched by `by` too: on each key of
@@ -334,15 +446,56 @@ mod tests {
             lint_text("[scope]\npeer = '10.20.0.0/16'\nprotocol = 'tcp'\n[[allow]]\npeer = '10.0.0.0/8'\nprotocol = ['tcp', 'udp']\naction = ['ACCEPT']"),
             ["allow-covers-scope 4:1"]
         );
-        // A key the scope leaves open is not covered, even by every value: records may hold `-`.
+        // A key the scope leaves open is covered by every value on it: every port, every
+        // protocol, every address of the scope's family.
         assert_eq!(
-            lint_text("[scope]\npeer = '10.20.0.0/16'\n[[allow]]\ndst_port = '0-65535'"),
+            lint_text("[scope]\npeer = '10.20.0.0/16'\n[[allow]]\npeer_port = '0-65535'"),
+            ["allow-covers-scope 3:1"]
+        );
+        let every: Vec<String> = (0..=255).map(|n| n.to_string()).collect();
+        assert_eq!(
+            lint_text(&format!(
+                "[scope]\npeer = '10.20.0.0/16'\n[[allow]]\nprotocol = [{}]",
+                every.join(", ")
+            )),
+            ["allow-covers-scope 3:1"]
+        );
+        assert_eq!(
+            lint_text("[scope]\npeer = '10.20.0.0/16'\n[[allow]]\nsrc = '0.0.0.0/0'\ndst_port = '0-65535'"),
+            ["allow-covers-scope 3:1"]
+        );
+        // Not every port, or an IPv6 scope with an IPv4 rule: narrower than the scope.
+        assert_eq!(
+            lint_text("[scope]\npeer = '10.20.0.0/16'\n[[allow]]\npeer_port = '1-65535'"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            lint_text("[scope]\npeer = '2001:db8::/32'\n[[allow]]\nsrc = '0.0.0.0/0'"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            lint_text(
+                "[scope]\ndst = ['2001:db8::/32', '10.0.0.0/8']\n[[allow]]\nsrc = '0.0.0.0/0'"
+            ),
             Vec::<String>::new()
         );
         assert_eq!(
             lint_text("[[waive]]\nreason = 'r'\nexpires = 2027-01-01"),
             ["allow-covers-scope 1:1"]
         );
+    }
+
+    #[test]
+    fn allows_covering_the_scope_together() {
+        // Every port of tcp and every port of udp, in a tcp and udp scope.
+        let text = "[scope]\npeer = '10.20.0.0/16'\nprotocol = ['tcp', 'udp']\n[[allow]]\nname = 't'\nprotocol = 'tcp'\npeer_port = '0-65535'\n[[allow]]\nname = 'u'\nprotocol = 'udp'\npeer_port = '0-65535'";
+        assert_eq!(lint_text(text), ["allow-covers-scope 10:12"]);
+        // Port halves of one protocol.
+        let text = "[scope]\npeer = '10.20.0.0/16'\nprotocol = 'tcp'\n[[allow]]\npeer_port = '0-1023'\n[[allow]]\npeer_port = '1024-65535'";
+        assert_eq!(lint_text(text), ["allow-covers-scope 7:13"]);
+        // Together they leave udp 53 to block.
+        let text = "[scope]\npeer = '10.20.0.0/16'\nprotocol = ['tcp', 'udp']\n[[allow]]\nprotocol = 'tcp'\n[[allow]]\nprotocol = 'udp'\npeer_port = '0-52'\n[[allow]]\nprotocol = 'udp'\npeer_port = '54-65535'";
+        assert_eq!(lint_text(text), Vec::<String>::new());
     }
 
     #[test]

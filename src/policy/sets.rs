@@ -123,6 +123,10 @@ impl<T: Point> RangeSet<T> {
     pub fn intersects(&self, other: &RangeSet<T>) -> bool {
         !self.intersection(other).is_empty()
     }
+
+    pub fn union(&self, other: &RangeSet<T>) -> RangeSet<T> {
+        RangeSet::from_ranges(self.ranges.iter().chain(&other.ranges).copied())
+    }
 }
 
 /// An IP address as the integer the sets are keyed by.
@@ -177,6 +181,13 @@ impl AddrSet {
         &self.v4
     }
 
+    pub fn union(&self, other: &AddrSet) -> AddrSet {
+        AddrSet {
+            v4: self.v4.union(&other.v4),
+            v6: self.v6.union(&other.v6),
+        }
+    }
+
     pub fn v6(&self) -> &RangeSet<u128> {
         &self.v6
     }
@@ -205,6 +216,15 @@ impl ProtoSet {
 
     pub fn numbers(&self) -> impl Iterator<Item = u8> + '_ {
         (0..=255u8).filter(|&n| self.contains(n))
+    }
+
+    pub fn union(&self, other: &ProtoSet) -> ProtoSet {
+        ProtoSet(std::array::from_fn(|i| self.0[i] | other.0[i]))
+    }
+
+    /// How many protocol numbers the set holds.
+    pub fn count(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
     }
 }
 
