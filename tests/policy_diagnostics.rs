@@ -129,6 +129,7 @@ fn every_mistake_of_every_file_at_once() {
         [
             "cidr-host-bits",
             "cidr-host-bits",
+            "cidr-host-bits",
             "unknown-key",
             "unknown-key",
             "unknown-key",

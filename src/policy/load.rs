@@ -577,6 +577,19 @@ mod tests {
             "`10.20.30.1/24` has host bits set | did you mean `10.20.30.0/24`? | a CIDR names its network address: `10.20.30.0/24` for the network, `10.20.30.1` for the one address"
         );
         assert!(first_message("[scope]\ndst = '2001:db8::1/64'").contains("`2001:db8::/64`"));
+        // An address that reads as a network on a wider boundary: both readings, the wide one
+        // with its size.
+        assert_eq!(
+            first_message("[scope]\npeer = '10.20.0.0/8'"),
+            "`10.20.0.0/8` has host bits set | did you mean `10.0.0.0/8` or `10.20.0.0/16`? | \
+             `10.0.0.0/8` keeps the prefix length: 16777216 addresses, which may take in networks that are not yours | \
+             `10.20.0.0/16` keeps the address as written: the narrowest network on an octet boundary that starts there | \
+             a CIDR names its network address: `10.0.0.0/8` for the network, `10.20.0.0` for the one address"
+        );
+        assert!(first_message("[scope]\npeer = '10.20.30.0/20'")
+            .contains("did you mean `10.20.16.0/20` or `10.20.30.0/24`?"));
+        assert!(first_message("[scope]\npeer = '2001:db8:1::/24'")
+            .contains("`2001:d00::/24` or `2001:db8:1::/48`"));
     }
 
     #[test]

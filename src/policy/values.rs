@@ -145,14 +145,40 @@ fn address(key: &str, v: &Value<'_>, d: &mut FileDiags) -> Option<IpNet> {
     if let Ok(net) = s.parse::<IpNet>() {
         let trunc = net.trunc();
         if trunc != net {
-            d.error(
-                "cidr-host-bits",
-                v.span(),
-                format!("`{s}` has host bits set"),
-                format!("did you mean `{trunc}`?"),
-            )
-            .notes
-            .push(format!(
+            // Two readings: the prefix is right (the network around the address, which can be
+            // far wider than meant: `10.20.0.0/8` is all of 10/8), or the address is right and
+            // the prefix a slip (`10.20.0.0/16`). The author must choose; neither is guessed.
+            let narrow = narrow_reading(&net);
+            let diag = match narrow {
+                Some(narrow) => {
+                    let diag = d.error(
+                        "cidr-host-bits",
+                        v.span(),
+                        format!("`{s}` has host bits set"),
+                        format!("did you mean `{trunc}` or `{narrow}`?"),
+                    );
+                    let host_bits = u32::from(trunc.max_prefix_len() - trunc.prefix_len());
+                    let size = match 1u128.checked_shl(host_bits) {
+                        Some(n) if host_bits < 128 => n.to_string(),
+                        _ => "2^128".to_string(),
+                    };
+                    diag.notes.push(format!(
+                        "`{trunc}` keeps the prefix length: {size} addresses, which may take in networks that are not yours"
+                    ));
+                    diag.notes.push(format!(
+                        "`{narrow}` keeps the address as written: the narrowest network on an {} boundary that starts there",
+                        if net.addr().is_ipv4() { "octet" } else { "16-bit group" }
+                    ));
+                    diag
+                }
+                None => d.error(
+                    "cidr-host-bits",
+                    v.span(),
+                    format!("`{s}` has host bits set"),
+                    format!("did you mean `{trunc}`?"),
+                ),
+            };
+            diag.notes.push(format!(
                 "a CIDR names its network address: `{trunc}` for the network, `{}` for the one address",
                 net.addr()
             ));
@@ -183,6 +209,26 @@ fn address(key: &str, v: &Value<'_>, d: &mut FileDiags) -> Option<IpNet> {
         "write an IPv4 or IPv6 address (`10.0.0.7`, `2001:db8::7`) or a CIDR (`10.0.0.0/16`)"
             .into(),
     );
+    None
+}
+
+/// The narrowest network on an octet (IPv6: 16-bit group) boundary, no wider than `net`, whose
+/// network address is the address written: `10.20.0.0/8` -> `10.20.0.0/16`. `None` when only
+/// the single address is left, which the other note names already.
+fn narrow_reading(net: &IpNet) -> Option<IpNet> {
+    let (max, step) = if net.addr().is_ipv4() {
+        (32, 8)
+    } else {
+        (128, 16)
+    };
+    let mut len = net.prefix_len().div_ceil(step) * step;
+    while len < max {
+        let candidate = IpNet::new(net.addr(), len).ok()?;
+        if candidate.trunc() == candidate {
+            return Some(candidate);
+        }
+        len += step;
+    }
     None
 }
 
