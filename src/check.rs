@@ -11,7 +11,7 @@ use crate::engine::{self, ScanPlan, Tally};
 use crate::flowlog::{Format, Problem, ScanOptions};
 use crate::policy::PolicySet;
 use crate::report::build::{build, ReportContext};
-use crate::report::{LintFinding, Report};
+use crate::report::{Finding, Origin, Report};
 use crate::source::{discover, DiscoverError};
 
 /// Why a check could not produce a report at all. Each maps to exit status 2.
@@ -23,9 +23,12 @@ pub enum Error {
     /// No policy file under the given paths.
     #[error("no policy files (*.toml) found under {0}")]
     NoPolicies(String),
-    /// No archive under the given paths.
-    #[error("no flow-log archives found under {paths}{detail}")]
-    NoArchives { paths: String, detail: String },
+    /// No archive under the given paths; `problems` are the paths that could not be read.
+    #[error("no flow-log archives found under {paths}{}", detail(problems))]
+    NoArchives {
+        paths: String,
+        problems: Vec<Problem>,
+    },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
     /// The cancel flag was set during the scan: the tally is incomplete, so no report is made
@@ -197,7 +200,7 @@ impl Check {
         for p in discovery_problems {
             tally.problems.push(p);
         }
-        let lint = crate::policy::lint::lint(policies, today)
+        let findings = crate::policy::lint::lint(policies, today)
             .iter()
             .map(|d| lint_finding(policies, d))
             .collect();
@@ -210,11 +213,28 @@ impl Check {
                 today,
                 since: self.since,
                 until: self.until,
-                lint,
+                findings,
             },
         );
         report.provenance = crate::manifest::Provenance::find(&self.logs);
         Ok(report)
+    }
+
+    /// The report of a run that could not scan, saying why: `error` as findings (and, when the
+    /// policies did not load, also every `--logs` path that cannot be read), no policy judged.
+    /// A run that cannot be trusted still writes every report it was asked for.
+    pub fn unscanned_report(&self, error: &Error) -> Report {
+        let mut findings = error.findings();
+        if matches!(error, Error::Policies(_) | Error::NoPolicies(_)) {
+            match self.discover() {
+                Ok(found) => findings.extend(found.problems.iter().map(logs_finding)),
+                Err(e) => findings.extend(e.findings()),
+            }
+        }
+        let today = self
+            .today
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+        crate::report::build::unscanned(findings, today, self.since, self.until)
     }
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).
@@ -232,21 +252,9 @@ impl Check {
             })
             .collect();
         if found.archives.is_empty() {
-            let detail = if problems.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({})",
-                    problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            };
             return Err(Error::NoArchives {
                 paths: join_paths(&self.logs),
-                detail,
+                problems,
             });
         }
         Ok(Found {
@@ -257,26 +265,74 @@ impl Check {
     }
 }
 
-/// A lint diagnostic as the report carries it: located, and rendered with its caret.
-fn lint_finding(policies: &PolicySet, d: &crate::diag::Diagnostic) -> LintFinding {
+/// ` (path: cannot read: ...; ...)` after "no archives found", or nothing.
+fn detail(problems: &[Problem]) -> String {
+    if problems.is_empty() {
+        return String::new();
+    }
+    let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    format!(" ({})", all.join("; "))
+}
+
+impl Error {
+    /// Why no report could be made, as findings: every policy diagnostic, every `--logs` path
+    /// that could not be read. Each error among them makes the run untrusted.
+    pub fn findings(&self) -> Vec<Finding> {
+        use crate::report::finding::Severity;
+        match self {
+            Error::Policies(d) => d
+                .diagnostics()
+                .iter()
+                .map(|x| Finding::from_diagnostic(Origin::PolicyFile, x, d.files(), None))
+                .collect(),
+            Error::NoPolicies(_) => vec![Finding::plain(
+                Origin::PolicyFile,
+                Severity::Error,
+                "no-policies",
+                self.to_string(),
+            )],
+            Error::NoArchives { paths, problems } => {
+                let mut out: Vec<Finding> = problems.iter().map(logs_finding).collect();
+                out.push(Finding::plain(
+                    Origin::Logs,
+                    Severity::Error,
+                    "no-archives",
+                    format!("no flow-log archives found under {paths}: there is no evidence to judge the policies against"),
+                ));
+                out
+            }
+            Error::Threads(_) | Error::Interrupted => vec![Finding::plain(
+                Origin::Logs,
+                Severity::Error,
+                "not-scanned",
+                self.to_string(),
+            )],
+        }
+    }
+}
+
+/// A `--logs` path that could not be read, as a finding pointing at it.
+fn logs_finding(p: &Problem) -> Finding {
+    let mut f = Finding::plain(
+        Origin::Logs,
+        crate::report::finding::Severity::Error,
+        "logs-unreadable",
+        p.to_string(),
+    );
+    f.path = Some(p.archive.clone());
+    f
+}
+
+/// A lint diagnostic as the report carries it: located, rendered, and naming its policy.
+fn lint_finding(policies: &PolicySet, d: &crate::diag::Diagnostic) -> Finding {
     let files = policies.files();
-    let (path, line) = d
-        .location(files)
-        .map_or((String::new(), 0), |(p, l, _)| (p.display().to_string(), l));
+    let file = d.primary_label().map(|l| l.file);
     let policy = policies
         .policies()
         .iter()
-        .find(|p| p.path.display().to_string() == path)
-        .map_or_else(String::new, |p| p.name.clone());
-    LintFinding {
-        policy,
-        severity: format!("{:?}", d.severity).to_lowercase(),
-        code: d.code.to_string(),
-        message: d.message.clone(),
-        path,
-        line,
-        rendered: crate::diag::render(files, std::slice::from_ref(d), false),
-    }
+        .find(|p| Some(p.file) == file)
+        .map(|p| p.name.clone());
+    Finding::from_diagnostic(Origin::Lint, d, files, policy)
 }
 
 fn join_paths(paths: &[PathBuf]) -> String {

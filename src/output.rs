@@ -277,22 +277,78 @@ pub(crate) fn blocked_count(p: &crate::report::PolicyReport) -> String {
     )
 }
 
-/// Why the failing policies fail, as a clause: `traffic would be blocked`, `evidence is too thin`.
+/// Why the failing policies fail, as a clause: `traffic would be blocked`, `evidence demands
+/// not met`, `lint errors`, joined by commas.
 fn failure_reasons(report: &Report) -> String {
     let failing = report.policies.iter().filter(|p| p.status == Status::Fail);
-    let (mut traffic, mut evidence) = (false, false);
+    let (mut traffic, mut evidence, mut lint) = (false, false, false);
     for p in failing {
         traffic |= !p.conversations.is_empty() || p.counts.would_block > 0;
         evidence |= p
             .demands
             .iter()
             .any(|d| d.status == crate::report::DemandStatus::Fail);
+        lint |= report.findings.iter().any(|f| f.fails(&p.name));
     }
-    match (traffic, evidence) {
-        (true, true) => "traffic would be blocked, evidence demands not met".into(),
-        (false, true) => "evidence demands not met".into(),
-        _ => "traffic would be blocked".into(),
+    let mut reasons = Vec::new();
+    if traffic {
+        reasons.push("traffic would be blocked");
     }
+    if evidence {
+        reasons.push("evidence demands not met");
+    }
+    if lint {
+        reasons.push("lint errors");
+    }
+    if reasons.is_empty() {
+        reasons.push("traffic would be blocked");
+    }
+    reasons.join(", ")
+}
+
+/// Why the findings make the run untrusted, as clauses holding only counts: `2 policy files
+/// could not be loaded`, `no flow-log archives found`.
+fn untrusting_reasons(report: &Report) -> Vec<String> {
+    use crate::report::Origin;
+    let mut files = std::collections::BTreeSet::new();
+    let (mut no_policies, mut no_archives, mut other) = (false, false, 0u64);
+    let mut logs = std::collections::BTreeSet::new();
+    for f in report.untrusting_findings() {
+        match (f.origin, f.code.as_str(), &f.path) {
+            (Origin::PolicyFile, _, Some(path)) => {
+                files.insert(path.as_str());
+            }
+            (Origin::PolicyFile, "no-policies", None) => no_policies = true,
+            (Origin::Logs, "no-archives", _) => no_archives = true,
+            (Origin::Logs, _, Some(path)) => {
+                logs.insert(path.as_str());
+            }
+            _ => other += 1,
+        }
+    }
+    let mut why = Vec::new();
+    if !files.is_empty() {
+        why.push(format!(
+            "{} could not be loaded",
+            count(files.len() as u64, "policy file", "policy files")
+        ));
+    }
+    if no_policies {
+        why.push("no policy files found".into());
+    }
+    if !logs.is_empty() {
+        why.push(format!(
+            "{} could not be read",
+            count(logs.len() as u64, "logs path", "logs paths")
+        ));
+    }
+    if no_archives {
+        why.push("no flow-log archives found".into());
+    }
+    if other > 0 {
+        why.push(count(other, "other error", "other errors"));
+    }
+    why
 }
 
 /// The one-line verdict every format ends with. It holds only counts, never data, so it is
@@ -301,7 +357,7 @@ pub fn verdict(report: &Report) -> String {
     let (pass, fail, error) = report.status_counts();
     let total = report.policies.len();
     if report.is_untrusted() {
-        let mut why = Vec::new();
+        let mut why = untrusting_reasons(report);
         if report.run.problems_total > 0 {
             why.push(format!(
                 "{} reading the evidence",

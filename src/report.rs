@@ -6,6 +6,7 @@
 //! 2 the run could not be trusted.
 
 pub mod build;
+pub mod finding;
 
 use std::net::IpAddr;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub use crate::engine::coverage::{Coverage, CoverageReport, Gap};
 pub use crate::engine::tally::Counts;
+pub use finding::{Effect, Finding, Origin};
 
 use crate::flowlog::Problem;
 pub use crate::text::{human_duration, rfc3339};
@@ -27,8 +29,9 @@ pub const EXIT_UNTRUSTED: u8 = 2;
 /// process killed by SIGINT, so scripts treat it like any interrupted command.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// Version of the JSON document layout; bumped on any incompatible change.
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+/// Version of the JSON document layout; bumped on any incompatible change (2: `lint` became
+/// `findings`).
+pub const JSON_SCHEMA_VERSION: u32 = 2;
 
 /// Everything one `flowgate check` found.
 #[derive(Clone, Debug, Serialize)]
@@ -42,8 +45,10 @@ pub struct Report {
     pub until: Option<u64>,
     pub run: RunSummary,
     pub policies: Vec<PolicyReport>,
-    /// Lint findings on the policies, rendered as text (they do not change verdicts).
-    pub lint: Vec<LintFinding>,
+    /// Lint findings, policy files that did not load, evidence that could not be found: in
+    /// file and position order. Lint errors fail their policy; the others make the run
+    /// untrusted ([`Finding::effect`]).
+    pub findings: Vec<Finding>,
     /// What the archives were sampled from, when a `flowgate sample` manifest sits in a
     /// `--logs` directory.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,19 +106,6 @@ impl std::fmt::Display for ProblemReport {
 pub struct FormatUse {
     pub fields: String,
     pub archives: u64,
-}
-
-/// A lint finding shown by `check`.
-#[derive(Clone, Debug, Serialize)]
-pub struct LintFinding {
-    pub policy: String,
-    pub severity: String,
-    pub code: String,
-    pub message: String,
-    pub path: String,
-    pub line: u32,
-    /// The finding rendered with its source line and caret.
-    pub rendered: String,
 }
 
 /// The verdict of one policy.
@@ -267,9 +259,35 @@ impl PolicyReport {
 }
 
 impl Report {
-    /// Whether the evidence could not be read completely or some policy could not be judged.
+    /// Whether the evidence could not be read completely, some policy could not be judged, or
+    /// some finding (a policy file that did not load, missing evidence) says so.
     pub fn is_untrusted(&self) -> bool {
-        self.run.problems_total > 0 || self.policies.iter().any(|p| p.status == Status::Error)
+        self.run.problems_total > 0
+            || self.policies.iter().any(|p| p.status == Status::Error)
+            || self
+                .findings
+                .iter()
+                .any(|f| f.effect() == Effect::Untrusted)
+    }
+
+    /// Whether the run scanned any evidence or judged any policy; a report made only of the
+    /// findings that stopped a run (policies that did not load, no archives) did neither.
+    pub fn is_scanned(&self) -> bool {
+        !self.policies.is_empty() || self.run.archives_read > 0 || self.run.records > 0
+    }
+
+    /// The findings that make the run untrusted, in the report's order.
+    pub fn untrusting_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.effect() == Effect::Untrusted)
+    }
+
+    /// The findings about one policy, in the report's order.
+    pub fn findings_of<'a>(&'a self, policy: &'a str) -> impl Iterator<Item = &'a Finding> {
+        self.findings
+            .iter()
+            .filter(move |f| f.policy.as_deref() == Some(policy))
     }
 
     /// The process exit status for this report.

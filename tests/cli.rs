@@ -298,7 +298,9 @@ fn bad_records_are_problems_and_good_ones_still_count() {
 #[test]
 fn since_and_until_restrict_records() {
     let r = Repo::empty();
-    r.policy("retail", RETAIL).archive(
+    // An expired waiver fails the policy whatever the records: keep it current here.
+    let current = RETAIL.replace("2026-10-31", "2027-10-31");
+    r.policy("retail", &current).archive(
         "a.log.gz",
         &[
             &rec(
@@ -337,8 +339,14 @@ fn exit_two_when_nothing_can_be_read() {
     r.policy("retail", RETAIL);
     let out = r.output(&["check", "--logs", "nowhere"]);
     assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no flow-log archives found under nowhere")
+        text.contains("error[logs-unreadable]: nowhere: cannot read: No such file or directory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("error[no-archives]: no flow-log archives found under nowhere"),
+        "{text}"
     );
     let out = r.output(&["check", "--logs", "logs"]);
     assert_eq!(out.status.code(), Some(2), "empty logs dir must not pass");
@@ -361,9 +369,13 @@ fn a_broken_policy_stops_the_run_with_a_pointed_diagnostic() {
         );
     let out = r.output(&["check", "--logs", "logs"]);
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:2:"), "{err}");
-    assert!(err.contains("10.20.0.0/16"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bad.toml:2:"), "{text}");
+    assert!(text.contains("10.20.0.0/16"), "{text}");
+    assert!(
+        text.ends_with("\nUNTRUSTED: 1 policy file could not be loaded (exit 2)\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -524,7 +536,7 @@ fn is_flowgate_annotation(line: &str) -> bool {
     };
     let props_ok = props.split(',').all(|p| {
         p.split_once('=').is_some_and(|(k, v)| {
-            matches!(k, "file" | "line" | "title") && !v.contains(':') && !v.is_empty()
+            matches!(k, "file" | "line" | "col" | "title") && !v.contains(':') && !v.is_empty()
         })
     });
     props_ok && !message.contains(['\r', '\n', '\x1b', '\0'])
@@ -656,9 +668,10 @@ fn github_step_output_holds_only_flowgates_commands() {
     }
     let errors = cmds.iter().filter(|c| c.starts_with("::error ")).count();
     let warnings = cmds.iter().filter(|c| c.starts_with("::warning ")).count();
-    // Errors: the unreadable record, the two failing policies, the expired waiver.
+    // Errors: the unreadable record, the two failing policies, the expired waiver at its
+    // header (it still matches traffic) and as a lint error at its date.
     // Warnings: the unused allow rules of both policies.
-    assert_eq!((errors, warnings), (4, 2), "{stdout}");
+    assert_eq!((errors, warnings), (5, 2), "{stdout}");
     assert!(cmds.iter().all(|c| c.contains(" file=")), "{stdout}");
     assert!(!stdout.contains(['\r', '\x1b', '\0', '\u{85}']));
     // A literal `%0A` in data stays literal text, never a line break.
@@ -778,10 +791,18 @@ fn github_step_with_broken_policies_writes_no_command() {
         &summary,
     );
     assert_eq!(code, 2);
-    assert!(stderr.contains("error["), "{stderr}");
-    assert!(workflow_commands(&stdout).is_empty(), "{stdout}");
+    assert!(stdout.contains("error["), "{stdout}");
+    // One annotation per diagnostic, each flowgate's own: data stays inside them.
+    let cmds = workflow_commands(&stdout);
+    assert_eq!(cmds.len(), 6, "{stdout}");
+    for c in &cmds {
+        assert!(
+            c.starts_with("::error ") && is_flowgate_annotation(c),
+            "not flowgate's: {c}\n{stdout}"
+        );
+    }
     assert!(workflow_commands(&stderr).is_empty(), "{stderr}");
-    assert!(!stderr.contains(['\r', '\x1b', '\0']), "{stderr:?}");
+    assert!(!stdout.contains(['\r', '\x1b', '\0']), "{stdout:?}");
 
     // The same for `lint`, which a workflow may run before `check`.
     let (_, stdout, stderr) =
@@ -977,7 +998,8 @@ fn no_traffic_in_scope_proves_nothing_unless_allowed() {
 #[test]
 fn unused_waivers_are_reported() {
     let r = Repo::empty();
-    r.policy("retail", RETAIL).archive(
+    let current = RETAIL.replace("2026-10-31", "2027-10-31");
+    r.policy("retail", &current).archive(
         "a.log.gz",
         &[&rec(
             ("10.0.1.10", 40001),

@@ -538,16 +538,27 @@ fn a_file_that_disappears_during_the_scan_is_a_problem() {
 // ---------------------------------------------------------------------------------------
 // Policies
 
+/// A run whose policies do not load: exit 2, the diagnostic in the report printed and in the
+/// JSON report written anyway, with no policy judged.
 fn policy_error(r: &Repo, code: &str) -> String {
     let run = r.check(&[]);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(run.stderr.contains(code), "{code} not in\n{}", run.stderr);
+    assert_eq!(run.code, Some(2), "{}", run.stdout);
+    assert!(run.stdout.contains(code), "{code} not in\n{}", run.stdout);
     assert_eq!(
-        run.json,
-        serde_json::Value::Null,
-        "no report without policies"
+        run.json["policies"],
+        serde_json::json!([]),
+        "no policy judged"
     );
-    run.stderr
+    let findings = run.json["findings"]
+        .as_array()
+        .expect("the findings say why");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["code"] == code && f["origin"] == "policy-file" && f["severity"] == "error"),
+        "{findings:?}"
+    );
+    run.stdout
 }
 
 #[test]
@@ -588,8 +599,8 @@ fn deeply_nested_toml_is_a_syntax_error_not_a_crash() {
         let r = Repo::new();
         r.policy("deep", &text);
         let run = r.check(&[]);
-        assert_eq!(run.code, Some(2), "{}", run.stderr);
-        assert!(run.stderr.contains("deep.toml"), "{}", run.stderr);
+        assert_eq!(run.code, Some(2), "{}", run.stdout);
+        assert!(run.stdout.contains("deep.toml"), "{}", run.stdout);
     }
 }
 
@@ -997,7 +1008,7 @@ fn hostile_values_in_a_broken_policy_are_shown_cleanly() {
     for extra in [&[][..], &["--format", "github"]] {
         let run = r.check(extra);
         assert_eq!(run.code, Some(2));
-        assert!(run.stderr.contains("broken.toml"), "{}", run.stderr);
+        assert!(run.stdout.contains("broken.toml"), "{}", run.stdout);
         assert_no_raw_controls("policy diagnostics", &run.stderr);
         assert_no_raw_controls("stdout", &run.stdout);
         assert_only_own_workflow_commands(&run.stdout);

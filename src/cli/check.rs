@@ -11,7 +11,7 @@ use clap::Args;
 use super::{parse_date, parse_time, print, write_atomic, CommonArgs};
 use crate::check::{Check, Error};
 use crate::output::{self, Format as OutputFormat};
-use crate::report::{EXIT_INTERRUPTED, EXIT_UNTRUSTED};
+use crate::report::EXIT_INTERRUPTED;
 
 /// GitHub refuses step summaries over 1 MiB; keep a margin for what other steps append.
 const SUMMARY_LIMIT: usize = 1024 * 1024 - 64 * 1024;
@@ -85,42 +85,25 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if let Some(u) = args.until {
         check = check.until(u);
     }
-    let policies = match check.load_policies() {
-        Ok(p) => p,
-        Err(e) => return Ok(untrusted(&e)),
+    // A run that cannot be trusted still writes every report asked for: the policies that
+    // did not load, or the evidence that is not there, become the report's findings.
+    let report = match check.load_policies() {
+        Err(e) => check.unscanned_report(&e),
+        Ok(policies) => {
+            let cancel = catch_interrupt();
+            let progress = Progress::new();
+            let result = check.run_with(&policies, cancel, &|| progress.tick());
+            progress.finish();
+            match result {
+                Ok(_) | Err(Error::Interrupted) if is_interrupted(cancel) => {
+                    return Ok(interrupted())
+                }
+                Ok(r) => r,
+                Err(e) => check.unscanned_report(&e),
+            }
+        }
     };
-    let cancel = catch_interrupt();
-    let progress = Progress::new();
-    let result = check.run_with(&policies, cancel, &|| progress.tick());
-    progress.finish();
-    let report = match result {
-        Ok(_) | Err(Error::Interrupted) if is_interrupted(cancel) => return Ok(interrupted()),
-        Ok(r) => r,
-        Err(e) => return Ok(untrusted(&e)),
-    };
-
-    if let Some(path) = &args.junit {
-        write_atomic(path, output::junit::render(&report).as_bytes())
-            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
-    }
-    if let Some(path) = &args.json {
-        write_atomic(path, output::json::render(&report).as_bytes())
-            .with_context(|| format!("cannot write JSON report {}", path.display()))?;
-    }
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        let summary = output::summary::render(&report, SUMMARY_LIMIT);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(summary.as_bytes()))
-            .with_context(|| {
-                format!(
-                    "cannot append the job summary to {}",
-                    PathBuf::from(path).display()
-                )
-            })?;
-    }
+    write_reports(&args, &report)?;
     let format = args.format.unwrap_or_else(|| {
         if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
             OutputFormat::Github
@@ -139,6 +122,34 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     };
     print(&text)?;
     Ok(report.exit_code())
+}
+
+/// Writes the report files asked for (`--junit`, `--json`) and appends the job summary under
+/// GitHub Actions.
+fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Result<()> {
+    if let Some(path) = &args.junit {
+        write_atomic(path, output::junit::render(report).as_bytes())
+            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        write_atomic(path, output::json::render(report).as_bytes())
+            .with_context(|| format!("cannot write JSON report {}", path.display()))?;
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let summary = output::summary::render(report, SUMMARY_LIMIT);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(summary.as_bytes()))
+            .with_context(|| {
+                format!(
+                    "cannot append the job summary to {}",
+                    PathBuf::from(path).display()
+                )
+            })?;
+    }
+    Ok(())
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
@@ -172,17 +183,6 @@ fn is_interrupted(cancel: Option<&AtomicBool>) -> bool {
 fn interrupted() -> u8 {
     let _ = std::io::stderr().write_all(b"interrupted: no verdict\n");
     EXIT_INTERRUPTED
-}
-
-/// Prints why the run could not start and returns exit status 2.
-fn untrusted(e: &Error) -> u8 {
-    let text = match e {
-        Error::Policies(d) => d.render(std::io::stderr().is_terminal()),
-        // Paths in the message may come from archive names: one line, whatever they hold.
-        other => format!("error: {}\n", crate::text::clean_line(&other.to_string())),
-    };
-    let _ = std::io::stderr().write_all(text.as_bytes());
-    EXIT_UNTRUSTED
 }
 
 /// A progress bar on stderr, shown only on a terminal and only once the scan has taken more

@@ -14,7 +14,8 @@
 use std::fmt::Write;
 
 use super::{blocked_count, clean_line, clean_text, count, problem_line, verdict};
-use crate::report::{DemandKind, DemandStatus, PolicyReport, Report, Status};
+use crate::report::finding::Severity;
+use crate::report::{DemandKind, DemandStatus, Effect, Finding, PolicyReport, Report, Status};
 
 /// Annotations of one level GitHub shows per step.
 const MAX_PER_LEVEL: usize = 10;
@@ -48,8 +49,37 @@ impl Level {
 struct Annotation {
     file: Option<String>,
     line: Option<u64>,
+    col: Option<u64>,
     title: String,
     message: String,
+}
+
+impl Annotation {
+    /// An annotation at a policy file's line (no column).
+    fn at(file: &str, line: impl Into<u64>, title: String, message: String) -> Annotation {
+        Annotation {
+            file: Some(file.to_string()),
+            line: Some(line.into()),
+            col: None,
+            title,
+            message,
+        }
+    }
+
+    /// A finding at its file, line and column: the message, then its notes.
+    fn finding(f: &Finding) -> Annotation {
+        let mut title = format!("flowgate: {}", f.title());
+        if let Some(p) = &f.policy {
+            title = format!("flowgate: {p} {}", f.title());
+        }
+        Annotation {
+            file: f.path.clone(),
+            line: f.path.as_ref().and(f.line.map(u64::from)),
+            col: f.path.as_ref().and(f.column.map(u64::from)),
+            title,
+            message: f.full_message(),
+        }
+    }
 }
 
 /// Escapes a message: `%`, CR, LF. Control characters other than LF are first made visible.
@@ -73,6 +103,9 @@ fn write_annotation(out: &mut String, level: Level, a: &Annotation) {
         props.push(format!("file={}", escape_property(file)));
         if let Some(line) = a.line {
             props.push(format!("line={line}"));
+            if let Some(col) = a.col {
+                props.push(format!("col={col}"));
+            }
         }
     }
     props.push(format!("title={}", escape_property(&a.title)));
@@ -106,6 +139,7 @@ fn write_level(out: &mut String, level: Level, annotations: &[Annotation]) {
     let more = Annotation {
         file: None,
         line: None,
+        col: None,
         title: format!("flowgate: {hidden} more {}", level.plural()),
         message: format!(
             "GitHub shows {MAX_PER_LEVEL} {} per step; {hidden} more are in the flowgate report in the log:\n{}",
@@ -157,7 +191,12 @@ fn reports_unused(p: &PolicyReport, kind: DemandKind) -> bool {
 }
 
 fn errors(report: &Report) -> Vec<Annotation> {
-    let mut errors = Vec::new();
+    // Why the run cannot be trusted comes first: a policy file that did not load, evidence
+    // that is not there. Each at its own file, line and column.
+    let mut errors: Vec<Annotation> = report
+        .untrusting_findings()
+        .map(Annotation::finding)
+        .collect();
     let run = &report.run;
     if run.problems_total > 0 {
         let first = run.problems.first();
@@ -179,6 +218,7 @@ fn errors(report: &Report) -> Vec<Annotation> {
         errors.push(Annotation {
             file: first.map(|p| p.archive.clone()),
             line: first.and_then(|p| p.line),
+            col: None,
             title: "flowgate: the evidence could not be read completely".into(),
             message,
         });
@@ -201,12 +241,12 @@ fn errors(report: &Report) -> Vec<Annotation> {
         if !p.conversations.is_empty() {
             lines.push(blocked_message(p));
         }
-        errors.push(Annotation {
-            file: Some(p.path.clone()),
-            line: Some(p.line.into()),
-            title: format!("flowgate: {} could not be judged", p.name),
-            message: lines.join("\n"),
-        });
+        errors.push(Annotation::at(
+            &p.path,
+            p.line,
+            format!("flowgate: {} could not be judged", p.name),
+            lines.join("\n"),
+        ));
     }
     for p in report.policies.iter().filter(|p| p.status == Status::Fail) {
         let mut lines = Vec::new();
@@ -214,27 +254,48 @@ fn errors(report: &Report) -> Vec<Annotation> {
             lines.push(blocked_message(p));
         }
         lines.extend(failed_demands(p));
-        errors.push(Annotation {
-            file: Some(p.path.clone()),
-            line: Some(p.line.into()),
-            title: format!("flowgate: {} FAIL", p.name),
-            message: lines.join("\n"),
-        });
+        lines.extend(
+            report
+                .findings_of(&p.name)
+                .filter(|f| f.effect() == Effect::Fails)
+                .map(|f| {
+                    format!(
+                        "{} (line {}): {}",
+                        f.title(),
+                        f.line.unwrap_or(0),
+                        clean_line(&f.message)
+                    )
+                }),
+        );
+        errors.push(Annotation::at(
+            &p.path,
+            p.line,
+            format!("flowgate: {} FAIL", p.name),
+            lines.join("\n"),
+        ));
     }
+    // Each lint error also at the rule it is about.
+    errors.extend(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.effect() == Effect::Fails)
+            .map(Annotation::finding),
+    );
     for p in &report.policies {
         for w in p.waivers.iter().filter(|w| w.expired && w.hits > 0) {
-            errors.push(Annotation {
-                file: Some(p.path.clone()),
-                line: Some(w.line.into()),
-                title: format!("flowgate: waiver {} expired", w.name),
-                message: format!(
+            errors.push(Annotation::at(
+                &p.path,
+                w.line,
+                format!("flowgate: waiver {} expired", w.name),
+                format!(
                     "waiver \"{}\" of policy {} expired on {} and still matches {}, which now would be blocked",
                     clean_line(&w.name),
                     clean_line(&p.name),
                     w.expires,
                     count(w.hits, "record", "records")
                 ),
-            });
+            ));
         }
     }
     errors
@@ -249,44 +310,51 @@ fn warnings(report: &Report) -> Vec<Annotation> {
                 && !matches!(d.kind, DemandKind::UnusedAllow | DemandKind::UnusedWaiver)
         });
         for d in demands {
-            warnings.push(Annotation {
-                file: Some(p.path.clone()),
-                line: Some(p.line.into()),
-                title: format!("flowgate: {} evidence {}", p.name, d.kind.as_str()),
-                message: d.message.clone(),
-            });
+            warnings.push(Annotation::at(
+                &p.path,
+                p.line,
+                format!("flowgate: {} evidence {}", p.name, d.kind.as_str()),
+                d.message.clone(),
+            ));
         }
     }
     for p in &report.policies {
         if reports_unused(p, DemandKind::UnusedAllow) {
             for a in p.unused_allows() {
-                warnings.push(Annotation {
-                    file: Some(p.path.clone()),
-                    line: Some(a.line.into()),
-                    title: format!("flowgate: unused allow rule {}", a.name),
-                    message: format!(
+                warnings.push(Annotation::at(
+                    &p.path,
+                    a.line,
+                    format!("flowgate: unused allow rule {}", a.name),
+                    format!(
                         "allow rule \"{}\" of policy {} matched no traffic: the rule is obsolete or the sample misses what it is for",
                         clean_line(&a.name),
                         clean_line(&p.name)
                     ),
-                });
+                ));
             }
         }
         if reports_unused(p, DemandKind::UnusedWaiver) {
             for w in p.waivers.iter().filter(|w| w.hits == 0) {
-                warnings.push(Annotation {
-                    file: Some(p.path.clone()),
-                    line: Some(w.line.into()),
-                    title: format!("flowgate: unused waiver {}", w.name),
-                    message: format!(
+                warnings.push(Annotation::at(
+                    &p.path,
+                    w.line,
+                    format!("flowgate: unused waiver {}", w.name),
+                    format!(
                         "waiver \"{}\" of policy {} matched no traffic",
                         clean_line(&w.name),
                         clean_line(&p.name)
                     ),
-                });
+                ));
             }
         }
     }
+    warnings.extend(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(Annotation::finding),
+    );
     warnings
 }
 
@@ -313,7 +381,7 @@ mod tests {
     fn annotations_point_at_policy_lines() {
         let text = render(&sample::report());
         let cmds = commands(&text);
-        assert_eq!(cmds.len(), 5, "{text}");
+        assert_eq!(cmds.len(), 6, "{text}");
         assert!(cmds[0].starts_with("::error file=fixtures/AWSLogs/"));
         assert!(cmds[1].starts_with(
             "::error file=policies/retail-dedicated-line.toml,line=7,title=flowgate%3A retail-dedicated-line FAIL::25 conversations (700 records) would be blocked:%0Atcp 10.0.2.10 -> 10.20.40.12:1433 (40 records)%0A"
@@ -324,6 +392,8 @@ mod tests {
         ));
         assert!(cmds[3].starts_with("::warning file=policies/retail-dedicated-line.toml,line=7,title=flowgate%3A retail-dedicated-line evidence skipdata::3 SKIPDATA"));
         assert!(cmds[4].starts_with("::warning file=policies/retail-dedicated-line.toml,line=16,title=flowgate%3A unused allow rule old batch window::"));
+        // A lint warning at its line and column, with what the caret says.
+        assert!(cmds[5].starts_with("::warning file=policies/retail-dedicated-line.toml,line=16,col=1,title=flowgate%3A retail-dedicated-line lint%3A rule-shadowed::allow `old batch window` adds nothing"), "{}", cmds[5]);
         assert_eq!(
             text.lines().last(),
             Some("flowgate: UNTRUSTED: 1 problem reading the evidence; 1 of 2 would fail (exit 2)")
@@ -334,6 +404,7 @@ mod tests {
     fn ignored_unused_rules_are_not_reported() {
         let mut report = sample::trusted_report();
         report.policies[1].demands[4].status = DemandStatus::Skipped;
+        report.findings.clear();
         let text = render(&report);
         assert!(!text.contains("unused allow rule"));
         assert_eq!(commands(&text).len(), 3);
@@ -365,7 +436,8 @@ mod tests {
         );
         // Failing policies come before expired waivers.
         assert!(errors[8].contains("policy-08 FAIL"));
-        assert!(warnings[9].starts_with("::warning title=flowgate%3A 19 more warnings::"));
+        // 14 warned demands, 14 unused rules and a lint warning: 29, 9 shown.
+        assert!(warnings[9].starts_with("::warning title=flowgate%3A 20 more warnings::"));
     }
 
     #[test]
@@ -373,15 +445,15 @@ mod tests {
         let report = sample::hostile_report();
         let text = render(&report);
         // Exactly the commands flowgate meant: problems, the failing policy, the expired
-        // waiver; the skipdata demand and the unused allow rule.
+        // waiver; the skipdata demand, the unused allow rule and the lint warning.
         let cmds = commands(&text);
-        assert_eq!(cmds.len(), 5, "{text}");
+        assert_eq!(cmds.len(), 6, "{text}");
         assert_eq!(cmds.iter().filter(|l| l.starts_with("::error ")).count(), 3);
         assert_eq!(
             cmds.iter().filter(|l| l.starts_with("::warning ")).count(),
-            2
+            3
         );
-        assert_eq!(text.lines().count(), 6);
+        assert_eq!(text.lines().count(), 7);
         assert!(!text.contains('\r') && !text.contains('\x1b') && !text.contains('\0'));
         // A literal `%0A` in data stays literal.
         assert!(text.contains("pwned%250A"));
@@ -417,7 +489,61 @@ mod tests {
     fn passing_runs_say_so_without_annotations() {
         let mut report = sample::trusted_report();
         report.policies.remove(1);
+        report.findings.clear();
         assert_eq!(render(&report), "flowgate: PASS: 1 of 1 policy passes\n");
+    }
+
+    #[test]
+    fn lint_errors_fail_at_the_rule_and_in_the_policy_message() {
+        let mut report = sample::trusted_report();
+        report.findings = vec![sample::lint_error()];
+        report.policies[0].status = Status::Fail;
+        let text = render(&report);
+        let cmds = commands(&text);
+        assert!(cmds[0].starts_with("::error file=policies/partner-vpn.toml,line=6,title=flowgate%3A partner-vpn FAIL::lint: allow-covers-scope (line 10): allow `sftp to exchange` matches everything in the scope"), "{}", cmds[0]);
+        assert!(cmds.iter().any(|c| c.starts_with("::error file=policies/partner-vpn.toml,line=10,col=1,title=flowgate%3A partner-vpn lint%3A allow-covers-scope::allow `sftp to exchange` matches everything in the scope%0Acovers the whole scope%0Athe planned block")), "{text}");
+        assert!(text.ends_with("flowgate: FAIL: 2 of 2 policies fail: traffic would be blocked, evidence demands not met, lint errors\n"), "{text}");
+    }
+
+    #[test]
+    fn an_unscanned_run_annotates_every_diagnostic_first() {
+        use crate::report::{finding::Severity, Finding, Origin};
+        let mut findings: Vec<Finding> = (1..=12)
+            .map(|i| {
+                let mut f = Finding::plain(
+                    Origin::PolicyFile,
+                    Severity::Error,
+                    "toml-syntax",
+                    format!("invalid TOML {i}"),
+                );
+                f.path = Some(format!("policies/p{i:02}.toml"));
+                f.line = Some(3);
+                f.column = Some(9);
+                f
+            })
+            .collect();
+        findings.push(Finding::plain(
+            Origin::Logs,
+            Severity::Error,
+            "no-archives",
+            "no flow-log archives found under logs".into(),
+        ));
+        let report = crate::report::build::unscanned(
+            findings,
+            time::macros::date!(2026 - 11 - 26),
+            None,
+            None,
+        );
+        let text = render(&report);
+        let cmds = commands(&text);
+        assert_eq!(cmds.len(), 10, "{text}");
+        assert!(cmds[0].starts_with("::error file=policies/p01.toml,line=3,col=9,title=flowgate%3A policy file%3A toml-syntax::invalid TOML 1"), "{}", cmds[0]);
+        assert!(
+            cmds[9].starts_with("::error title=flowgate%3A 4 more errors::"),
+            "{}",
+            cmds[9]
+        );
+        assert!(text.ends_with("flowgate: UNTRUSTED: 12 policy files could not be loaded; no flow-log archives found (exit 2)\n"), "{text}");
     }
 
     #[test]

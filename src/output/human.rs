@@ -13,7 +13,8 @@ use super::{
     align, blocked_count, clean_line, clean_text, conversation_table, count, problem_line, verdict,
     when,
 };
-use crate::report::{DemandStatus, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
+use crate::report::finding::Severity;
+use crate::report::{DemandStatus, Finding, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
 
 /// Conversations shown per policy.
 const MAX_CONVERSATIONS: usize = 20;
@@ -66,7 +67,7 @@ fn push_indented(out: &mut String, indent: &str, lines: impl IntoIterator<Item =
     }
 }
 
-fn policy(out: &mut String, p: &PolicyReport, style: &Style) {
+fn policy(out: &mut String, p: &PolicyReport, findings: &[&Finding], style: &Style) {
     let _ = writeln!(
         out,
         "{} {} ({})",
@@ -195,6 +196,27 @@ fn policy(out: &mut String, p: &PolicyReport, style: &Style) {
         push_indented(out, "    ", align(&demands, &[]));
     }
 
+    if !findings.is_empty() {
+        out.push_str("\n  lint:\n");
+        let rows: Vec<Vec<String>> = findings
+            .iter()
+            .map(|f| {
+                let word = match f.severity {
+                    Severity::Error => style.paint(Paint::Red, "FAIL"),
+                    Severity::Warning => style.paint(Paint::Yellow, "warn"),
+                    Severity::Note => "note".to_string(),
+                };
+                vec![
+                    word,
+                    f.code.clone(),
+                    f.line.map_or_else(String::new, |l| format!("line {l}")),
+                    clean_line(&f.message).into_owned(),
+                ]
+            })
+            .collect();
+        push_indented(out, "    ", align(&rows, &[]));
+    }
+
     if !p.field_errors.is_empty() {
         out.push_str("\n  could not be judged against every archive:\n");
         push_indented(
@@ -315,12 +337,19 @@ pub fn render(report: &Report, color: bool) -> String {
     let style = Style { color };
     let mut out = String::new();
     for p in &report.policies {
-        policy(&mut out, p, &style);
+        let findings: Vec<&Finding> = report.findings_of(&p.name).collect();
+        policy(&mut out, p, &findings, &style);
     }
-    run(&mut out, &report.run, report.provenance.as_ref());
-    if !report.lint.is_empty() {
-        out.push_str("\nlint:\n");
-        for finding in &report.lint {
+    // A run that judged nothing has no run to describe: its findings say why.
+    if report.is_scanned() {
+        run(&mut out, &report.run, report.provenance.as_ref());
+    }
+    if !report.findings.is_empty() {
+        if report.is_scanned() {
+            out.push('\n');
+        }
+        out.push_str("findings:\n");
+        for finding in &report.findings {
             push_indented(
                 &mut out,
                 "  ",

@@ -62,7 +62,9 @@ mod tests {
         assert_eq!(failing["demands"][4]["kind"], "unused-allow");
         assert_eq!(failing["demands"][1]["status"], "fail");
         assert_eq!(failing["waivers"][0]["expired"], true);
-        assert_eq!(v["lint"][0]["code"], "shadowed-rule");
+        assert_eq!(v["findings"][0]["code"], "rule-shadowed");
+        assert_eq!(v["findings"][0]["origin"], "lint");
+        assert_eq!(v["findings"][0]["line"], 16);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use junit_report::{
 };
 
 use super::{blocked_count, clean_line, clean_text, conversation_table, count, problem_line};
-use crate::report::{DemandStatus, PolicyReport, Report, RunSummary};
+use crate::report::{DemandStatus, Effect, Finding, PolicyReport, Report, RunSummary};
 
 /// Conversations listed in a failure body; the JSON report has all of them.
 const MAX_CONVERSATIONS: usize = 100;
@@ -58,9 +58,14 @@ struct Cases {
 
 impl Cases {
     fn new(policy: &PolicyReport) -> Self {
+        Cases::named(&policy.name, &policy.path)
+    }
+
+    /// Cases with classname `flowgate.<suite>` in `file`.
+    fn named(suite: &str, file: &str) -> Self {
         Cases {
-            classname: attr(&format!("flowgate.{}", policy.name)),
-            file: attr(&policy.path),
+            classname: attr(&format!("flowgate.{suite}")),
+            file: attr(file),
             cases: Vec::new(),
             seen: HashMap::new(),
         }
@@ -79,9 +84,10 @@ impl Cases {
     }
 
     fn push(&mut self, mut builder: TestCaseBuilder, out: Option<&str>) {
-        builder
-            .set_classname(&self.classname)
-            .set_filepath(&self.file);
+        builder.set_classname(&self.classname);
+        if !self.file.is_empty() {
+            builder.set_filepath(&self.file);
+        }
         if let Some(out) = out {
             builder.set_system_out(&body(out));
         }
@@ -254,12 +260,101 @@ fn archives_case(cases: &mut Cases, p: &PolicyReport, run: &RunSummary) {
     }
 }
 
+/// One case per finding about the policy, named `lint: <code>`: an error fails (type = the
+/// code), a warning or note passes with the text in `system-out`.
+fn finding_cases<'a>(cases: &mut Cases, findings: impl Iterator<Item = &'a Finding>) {
+    for f in findings {
+        let name = f.title();
+        let detail = clean_text(&f.rendered).into_owned();
+        match (f.effect(), f.severity) {
+            (Effect::Untrusted, _) => cases.error(&name, &f.code, &f.message, &detail),
+            (Effect::Fails, _) => cases.failure(&name, &f.code, &f.message, &detail),
+            (Effect::Informs, _) => cases.success(&name, Some(&f.rendered)),
+        }
+    }
+}
+
+/// The suite `flowgate`, present only when something went wrong outside any one policy: one
+/// errored case per policy file that did not load (`policy file: <path>`), per `--logs` path
+/// or archive that could not be read (`logs: <path>`, `archive: <path>`), per other finding.
+fn run_suite(report: &Report) -> Option<TestSuite> {
+    let unowned: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.policy.is_none())
+        .collect();
+    if unowned.is_empty() && report.run.problems.is_empty() {
+        return None;
+    }
+    let mut cases = Cases::named("run", "");
+    // Findings of one file become one case: the file is what is broken.
+    let mut by_subject: Vec<(String, Vec<&Finding>)> = Vec::new();
+    for f in unowned {
+        let subject = match &f.path {
+            Some(path) => format!("{}: {path}", f.origin.label()),
+            None => f.title(),
+        };
+        match by_subject.iter_mut().find(|(s, _)| *s == subject) {
+            Some((_, list)) => list.push(f),
+            None => by_subject.push((subject, vec![f])),
+        }
+    }
+    for (subject, findings) in by_subject {
+        cases.file = attr(findings[0].path.as_deref().unwrap_or(""));
+        let errors: Vec<&&Finding> = findings
+            .iter()
+            .filter(|f| f.effect() == Effect::Untrusted)
+            .collect();
+        let detail: String = findings.iter().map(|f| clean_text(&f.rendered)).collect();
+        match errors.first() {
+            Some(first) => {
+                let message = if errors.len() == 1 {
+                    first.message.clone()
+                } else {
+                    format!("{} errors; the first: {}", errors.len(), first.message)
+                };
+                cases.error(&subject, &first.code, &message, &detail);
+            }
+            None => cases.success(&subject, Some(&detail)),
+        }
+    }
+    // Archives with problems, each once, in the report's (archive, line) order.
+    let mut archives: Vec<(&str, Vec<String>)> = Vec::new();
+    for p in &report.run.problems {
+        match archives.last_mut() {
+            Some((a, lines)) if *a == p.archive => lines.push(problem_line(p)),
+            _ => archives.push((&p.archive, vec![problem_line(p)])),
+        }
+    }
+    for (archive, lines) in archives {
+        cases.file = attr(archive);
+        let message = format!(
+            "{} reading this archive",
+            count(lines.len() as u64, "problem", "problems")
+        );
+        cases.error(
+            &format!("archive: {archive}"),
+            "untrusted",
+            &message,
+            &lines.join("\n"),
+        );
+    }
+    Some(
+        TestSuiteBuilder::new("flowgate")
+            .set_timestamp(timestamp(&report.today))
+            .add_testcases(cases.cases)
+            .set_system_out(&body(&super::verdict(report)))
+            .build(),
+    )
+}
+
 fn suite(p: &PolicyReport, report: &Report) -> TestSuite {
     let mut cases = Cases::new(p);
     traffic_case(&mut cases, p);
     allow_cases(&mut cases, p);
     waiver_cases(&mut cases, p);
     demand_cases(&mut cases, p);
+    finding_cases(&mut cases, report.findings_of(&p.name));
     archives_case(&mut cases, p, &report.run);
 
     let mut about = vec![format!("{} {}", p.status.as_str(), p.name)];
@@ -280,6 +375,7 @@ fn suite(p: &PolicyReport, report: &Report) -> TestSuite {
 pub fn render(report: &Report) -> String {
     let junit = ReportBuilder::new()
         .add_testsuites(report.policies.iter().map(|p| suite(p, report)))
+        .add_testsuites(run_suite(report))
         .build();
     let mut out = Vec::new();
     // Writing to a Vec cannot fail, and every string was cleaned to valid XML text.
@@ -343,9 +439,12 @@ mod tests {
         let xml = render(&sample::report());
         let doc = parse(&xml);
         let suites = suites(&doc);
-        assert_eq!(suites.len(), 2);
+        assert_eq!(suites.len(), 3);
         assert_eq!(suites[0].attribute("name"), Some("partner-vpn"));
         assert_eq!(suites[1].attribute("name"), Some("retail-dedicated-line"));
+        // The run's own suite: an errored case per archive with problems.
+        assert_eq!(suites[2].attribute("name"), Some("flowgate"));
+        assert_eq!(suites[2].attribute("errors"), Some("1"));
         assert_eq!(
             case_names(suites[1]),
             [
@@ -359,6 +458,7 @@ mod tests {
                 "evidence: gaps",
                 "evidence: skipdata",
                 "evidence: unused-allow",
+                "lint: rule-shadowed",
                 "archives read cleanly",
             ]
         );
@@ -397,8 +497,12 @@ mod tests {
     fn names_hold_no_counts() {
         let xml = render(&sample::report());
         let doc = parse(&xml);
+        // Archive paths name archives (and hold their dates): identifiers, not counts.
         for tc in doc.descendants().filter(|n| n.has_tag_name("testcase")) {
             let name = tc.attribute("name").unwrap();
+            if name.starts_with("archive: ") {
+                continue;
+            }
             assert!(!name.chars().any(|c| c.is_ascii_digit()), "{name}");
         }
     }
@@ -416,11 +520,11 @@ mod tests {
         assert!(!xml.contains('\x1b') && !xml.contains('\0'));
         let doc = parse(&xml);
         let suites = suites(&doc);
-        assert_eq!(suites.len(), 2);
+        assert_eq!(suites.len(), 3);
         let name = suites[0].attribute("name").unwrap();
         assert!(name.starts_with("evil\\x1b[31m\\x00]]>&<script>"), "{name}");
         assert!(name.contains("\\n::error::pwned%0A\\r::stop-commands::x"));
-        assert_eq!(case_names(suites[1]).len(), 11);
+        assert_eq!(case_names(suites[1]).len(), 12);
         let failures: usize = suites
             .iter()
             .map(|s| s.attribute("failures").unwrap().parse::<usize>().unwrap())
@@ -457,6 +561,81 @@ mod tests {
         let s = suites(&doc)[0];
         assert_eq!(s.attribute("failures"), Some("0"));
         assert_eq!(s.attribute("errors"), Some("0"));
+    }
+
+    #[test]
+    fn lint_errors_are_failed_cases_of_their_policy() {
+        let mut report = sample::trusted_report();
+        report.findings = vec![sample::lint_error()];
+        let xml = render(&report);
+        let doc = parse(&xml);
+        let suite = suites(&doc)[0];
+        let case = suite
+            .children()
+            .find(|n| n.attribute("name") == Some("lint: allow-covers-scope"))
+            .unwrap();
+        let failure = case.first_element_child().unwrap();
+        assert_eq!(failure.tag_name().name(), "failure");
+        assert_eq!(failure.attribute("type"), Some("allow-covers-scope"));
+        assert_eq!(
+            failure.attribute("message"),
+            Some("allow `sftp to exchange` matches everything in the scope")
+        );
+    }
+
+    #[test]
+    fn an_unscanned_run_has_an_errored_case_per_broken_file() {
+        use crate::report::{finding::Severity, Finding, Origin};
+        let broken = |path: &str, line| {
+            let mut f = Finding::plain(
+                Origin::PolicyFile,
+                Severity::Error,
+                "toml-syntax",
+                "invalid TOML".into(),
+            );
+            f.path = Some(path.into());
+            f.line = Some(line);
+            f
+        };
+        let mut missing = Finding::plain(
+            Origin::Logs,
+            Severity::Error,
+            "logs-unreadable",
+            "nope: cannot read".into(),
+        );
+        missing.path = Some("nope".into());
+        let findings = vec![
+            broken("policies/a.toml", 1),
+            broken("policies/a.toml", 4),
+            broken("policies/b.toml", 2),
+            missing,
+        ];
+        let report = crate::report::build::unscanned(
+            findings,
+            time::macros::date!(2026 - 11 - 26),
+            None,
+            None,
+        );
+        let xml = render(&report);
+        let doc = parse(&xml);
+        let suites = suites(&doc);
+        assert_eq!(suites.len(), 1);
+        assert_eq!(
+            case_names(suites[0]),
+            [
+                "policy file: policies/a.toml",
+                "policy file: policies/b.toml",
+                "logs: nope"
+            ]
+        );
+        assert_eq!(suites[0].attribute("errors"), Some("3"));
+        let a = suites[0].first_element_child().unwrap();
+        assert_eq!(a.attribute("file"), Some("policies/a.toml"));
+        let error = a.first_element_child().unwrap();
+        assert_eq!(
+            error.attribute("message"),
+            Some("2 errors; the first: invalid TOML")
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::report::{
-    AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus, FormatUse,
-    Gap, LintFinding, Location, PolicyReport, ProblemReport, Report, RunSummary, Status, WaiverUse,
+    AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus, Finding,
+    FormatUse, Gap, Location, Origin, PolicyReport, ProblemReport, Report, RunSummary, Status,
+    WaiverUse,
 };
 
 /// 2026-03-02T00:00:00Z
@@ -234,19 +235,48 @@ pub fn report() -> Report {
             coverage: coverage(),
         },
         policies: vec![passing_policy(), failing_policy()],
-        lint: vec![LintFinding {
-            policy: "retail-dedicated-line".into(),
-            severity: "warning".into(),
-            code: "shadowed-rule".into(),
-            message: "allow rule \"old batch window\" is shadowed by \"settlement API\"".into(),
-            path: "policies/retail-dedicated-line.toml".into(),
-            line: 16,
-            rendered: "warning[shadowed-rule]: allow rule \"old batch window\" is shadowed by \"settlement API\"\n   \
-                       ┌─ policies/retail-dedicated-line.toml:16:1\n   \
-                       │\n16 │ [[allow]]\n   │ ^^^^^^^^^ never matches: \"settlement API\" (line 10) matches first\n"
-                .into(),
-        }],
+        findings: vec![lint_warning()],
         provenance: None,
+    }
+}
+
+/// A lint warning about the failing policy.
+pub fn lint_warning() -> Finding {
+    Finding {
+        origin: Origin::Lint,
+        severity: crate::report::finding::Severity::Warning,
+        code: "rule-shadowed".into(),
+        policy: Some("retail-dedicated-line".into()),
+        message: "allow `old batch window` adds nothing: allow `settlement API` matches every record it matches".into(),
+        path: Some("policies/retail-dedicated-line.toml".into()),
+        line: Some(16),
+        column: Some(1),
+        notes: vec!["shadowed".into()],
+        rendered: "warning[rule-shadowed]: allow `old batch window` adds nothing: allow `settlement API` matches every record it matches\n   \
+                   ┌─ policies/retail-dedicated-line.toml:16:1\n   \
+                   │\n16 │ [[allow]]\n   │ ^^^^^^^^^ shadowed\n"
+            .into(),
+    }
+}
+
+/// A lint error that fails the passing policy: an allow rule that covers its whole scope.
+pub fn lint_error() -> Finding {
+    Finding {
+        origin: Origin::Lint,
+        severity: crate::report::finding::Severity::Error,
+        code: "allow-covers-scope".into(),
+        policy: Some("partner-vpn".into()),
+        message: "allow `sftp to exchange` matches everything in the scope".into(),
+        path: Some("policies/partner-vpn.toml".into()),
+        line: Some(10),
+        column: Some(1),
+        notes: vec![
+            "covers the whole scope".into(),
+            "the planned block would block nothing: narrow the rule, or the scope".into(),
+        ],
+        rendered:
+            "error[allow-covers-scope]: allow `sftp to exchange` matches everything in the scope\n"
+                .into(),
     }
 }
 
@@ -270,7 +300,9 @@ pub fn hostile_report() -> Report {
     r.run.problems[0].message = HOSTILE.into();
     r.run.archives_skipped = vec![HOSTILE.into()];
     r.run.unknown_fields = vec![HOSTILE.into()];
-    r.lint[0].rendered = HOSTILE.into();
+    r.findings[0].rendered = HOSTILE.into();
+    r.findings[0].message = HOSTILE.into();
+    r.findings[0].notes = vec![HOSTILE.into()];
     for (i, p) in r.policies.iter_mut().enumerate() {
         p.name = format!("{HOSTILE}{i}");
         p.path = format!("policies/{HOSTILE}{i}.toml");
@@ -294,5 +326,7 @@ pub fn hostile_report() -> Report {
         }
         p.field_errors = vec![HOSTILE.into()];
     }
+    r.findings[0].policy = Some(r.policies[1].name.clone());
+    r.findings[0].path = Some(r.policies[1].path.clone());
     r
 }

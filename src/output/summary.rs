@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::{blocked_count, clean_line, conversation_cells, count, problem_line, verdict};
-use crate::report::{DemandStatus, PolicyReport, Report, Status};
+use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, Status};
 
 /// Conversations shown per failing policy.
 const TOP_CONVERSATIONS: usize = 10;
@@ -127,6 +127,58 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
     }
 }
 
+/// `- **error** \`toml-syntax\` at policies/a.toml:3:9: message; note; note`
+fn finding_item(f: &Finding, word: &str) -> String {
+    let mut item = format!("- {word} ");
+    if let Some(p) = &f.policy {
+        let _ = write!(item, "{} ", md(p));
+    }
+    let _ = write!(item, "`{}`", f.code);
+    if let Some(place) = f.place() {
+        let _ = write!(item, " at {}", md(&place));
+    }
+    let mut text = vec![f.message.as_str()];
+    text.extend(f.notes.iter().map(String::as_str));
+    let _ = writeln!(item, ": {}", md(&text.join("; ")));
+    item
+}
+
+/// Why the run cannot be trusted: first thing under the heading.
+fn untrusting_findings(blocks: &mut Vec<String>, report: &Report) {
+    let items: Vec<String> = report
+        .untrusting_findings()
+        .map(|f| finding_item(f, "**error**"))
+        .collect();
+    if !items.is_empty() {
+        blocks.push(
+            "### Why the check cannot be trusted\n\nNo verdict until these are fixed:\n\n".into(),
+        );
+        blocks.extend(items);
+        blocks.push("\n".into());
+    }
+}
+
+/// Lint findings on the policies that loaded: errors fail their policy.
+fn lint_findings(blocks: &mut Vec<String>, report: &Report) {
+    let items: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.origin == Origin::Lint && f.effect() != Effect::Untrusted)
+        .map(|f| {
+            let word = if f.effect() == Effect::Fails {
+                "**FAIL**"
+            } else {
+                f.severity.as_str()
+            };
+            finding_item(f, word)
+        })
+        .collect();
+    if !items.is_empty() {
+        blocks.push("\n### Policy mistakes (lint)\n\n".into());
+        blocks.extend(items);
+    }
+}
+
 fn unused_allows(blocks: &mut Vec<String>, report: &Report) {
     let unused: Vec<String> = report
         .policies
@@ -235,7 +287,10 @@ fn fit(blocks: &[String], limit: usize) -> String {
 /// The summary as whole blocks, in order of importance.
 fn blocks(report: &Report) -> Vec<String> {
     let mut blocks = vec![format!("## flowgate: {}\n\n", verdict(report))];
-    policies_table(&mut blocks, report);
+    untrusting_findings(&mut blocks, report);
+    if !report.policies.is_empty() {
+        policies_table(&mut blocks, report);
+    }
     for p in report
         .policies
         .iter()
@@ -243,9 +298,12 @@ fn blocks(report: &Report) -> Vec<String> {
     {
         conversations(&mut blocks, p);
     }
+    lint_findings(&mut blocks, report);
     unused_allows(&mut blocks, report);
     demands(&mut blocks, report);
-    evidence(&mut blocks, report);
+    if report.is_scanned() {
+        evidence(&mut blocks, report);
+    }
     blocks
 }
 

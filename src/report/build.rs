@@ -10,8 +10,8 @@ use crate::policy::{EvidenceDemands, Level, Policy, PolicySet};
 
 use super::{
     human_duration, rfc3339, AllowUse, Conversation, CoverageReport, Demand, DemandKind,
-    DemandStatus, FormatUse, LintFinding, Location, PolicyReport, ProblemReport, Report,
-    RunSummary, Status, WaiverUse,
+    DemandStatus, Finding, FormatUse, Location, PolicyReport, ProblemReport, Report, RunSummary,
+    Status, WaiverUse,
 };
 
 /// What a report needs besides the tally.
@@ -22,7 +22,8 @@ pub struct ReportContext<'a> {
     pub today: time::Date,
     pub since: Option<u64>,
     pub until: Option<u64>,
-    pub lint: Vec<LintFinding>,
+    /// Lint findings on the policies: an error fails its policy.
+    pub findings: Vec<Finding>,
 }
 
 /// Builds the report of a finished scan.
@@ -55,7 +56,10 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         .policies()
         .iter()
         .zip(tally.policies)
-        .map(|(policy, pt)| policy_report(policy, pt, &run, ctx.archives, ctx.today))
+        .map(|(policy, pt)| {
+            let lint_fails = ctx.findings.iter().any(|f| f.fails(&policy.name));
+            policy_report(policy, pt, &run, ctx.archives, ctx.today, lint_fails)
+        })
         .collect();
     policies.sort_by(|a, b| a.name.cmp(&b.name));
     Report {
@@ -65,7 +69,28 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         until: ctx.until,
         run,
         policies,
-        lint: ctx.lint,
+        findings: ctx.findings,
+        provenance: None,
+    }
+}
+
+/// The report of a run that judged nothing, because the policies did not load or there was
+/// no evidence: only the findings that say why. It is untrusted (exit 2) as long as one of
+/// them is an error.
+pub fn unscanned(
+    findings: Vec<Finding>,
+    today: time::Date,
+    since: Option<u64>,
+    until: Option<u64>,
+) -> Report {
+    Report {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        today: today.to_string(),
+        since,
+        until,
+        run: RunSummary::default(),
+        policies: Vec::new(),
+        findings,
         provenance: None,
     }
 }
@@ -76,6 +101,7 @@ fn policy_report(
     run: &RunSummary,
     archives: &[Archive],
     today: time::Date,
+    lint_fails: bool,
 ) -> PolicyReport {
     let archive_name = |i: usize| {
         archives
@@ -156,14 +182,16 @@ fn policy_report(
                 format!("{count} archives (the first: {})", archive_name(first))
             };
             format!(
-                "needs field `{field}` (for `{key}`), which {which} {} not have: the policy cannot be judged on {}",
+                "needs field `{field}` (for `{key}`), which {which} {} not have: the policy cannot be judged on {}. {}",
                 if count == 1 { "does" } else { "do" },
                 if count == 1 { "it" } else { "them" },
+                missing_field_remedy(field),
             )
         })
         .collect();
     let demands = demands(
         &policy.evidence,
+        !field_errors.is_empty(),
         pt.counts.in_scope,
         &run.coverage,
         run.skipdata,
@@ -172,7 +200,10 @@ fn policy_report(
     );
     let status = if !field_errors.is_empty() {
         Status::Error
-    } else if !conversations.is_empty() || demands.iter().any(|d| d.status == DemandStatus::Fail) {
+    } else if lint_fails
+        || !conversations.is_empty()
+        || demands.iter().any(|d| d.status == DemandStatus::Fail)
+    {
         Status::Fail
     } else {
         Status::Pass
@@ -196,6 +227,20 @@ fn policy_report(
     }
 }
 
+/// What to do about archives that lack a field: AWS fixes a flow log's format when it is
+/// created, so the field comes only with a new flow log. (`allow_empty` would only hide that
+/// the policy was never judged.)
+fn missing_field_remedy(field: crate::flowlog::Field) -> String {
+    match field.version() {
+        // The default format's fields and the Transit Gateway ones: no custom format adds them.
+        2 => format!("`{field}` is in every flow-log format of version 2 and later: are these VPC flow logs, with their header line (or `--log-format`)?"),
+        6 => format!("`{field}` is a Transit Gateway flow-log field: these archives come from another kind of flow log"),
+        v => format!(
+            "`{field}` is a version {v} field: a flow log's format cannot be changed, so the flow log must be recreated with a custom format that includes `{field}`, and only records written after that carry it"
+        ),
+    }
+}
+
 fn level_status(level: Level) -> DemandStatus {
     match level {
         Level::Fail => DemandStatus::Fail,
@@ -207,6 +252,7 @@ fn level_status(level: Level) -> DemandStatus {
 /// Judges the `[evidence]` demands of one policy.
 fn demands(
     ev: &EvidenceDemands,
+    unjudged: bool,
     in_scope: u64,
     coverage: &CoverageReport,
     skipdata: u64,
@@ -222,6 +268,12 @@ fn demands(
 
     out.push(if in_scope > 0 {
         demand(DemandKind::Traffic, DemandStatus::Pass, format!("{in_scope} records in scope were observed"))
+    } else if unjudged {
+        demand(
+            DemandKind::Traffic,
+            DemandStatus::Fail,
+            "no traffic in scope was observed in the archives the policy could be judged against: the others lack a field it needs".into(),
+        )
     } else if ev.allow_empty {
         demand(
             DemandKind::Traffic,
