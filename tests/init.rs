@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const FILES: [&str; 6] = [
-    "policies/example.toml",
+const FILES: [&str; 7] = [
+    "examples/example-policy.toml",
+    "policies/README.md",
     "fixtures/README.md",
     ".github/workflows/policy-check.yml",
     "Cargo.toml",
@@ -89,7 +90,7 @@ fn init_scaffolds_a_policy_repository_once() {
     }
 
     // A second run reports every file as left alone and changes nothing, even an edit.
-    std::fs::write(dir.join("policies/example.toml"), "# mine\n").unwrap();
+    std::fs::write(dir.join("examples/example-policy.toml"), "# mine\n").unwrap();
     let before = snapshot(&dir);
     let out = flowgate(&["init", dir.to_str().unwrap()], tmp.path());
     let text = stdout(&out);
@@ -111,7 +112,13 @@ fn the_example_policy_lints_clean_and_the_workflow_passes_actionlint() {
     let dir = tmp.path().join("repo");
 
     let lint = flowgate(
-        &["lint", "--policies", "policies", "--today", "2026-11-26"],
+        &[
+            "lint",
+            "--policies",
+            "examples/example-policy.toml",
+            "--today",
+            "2026-11-26",
+        ],
         &dir,
     );
     assert_eq!(
@@ -142,17 +149,17 @@ fn the_example_policy_lints_clean_and_the_workflow_passes_actionlint() {
 fn init_keeps_what_is_there_whatever_it_is() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::create_dir_all(dir.join("policies/example.toml")).unwrap();
+    std::fs::create_dir_all(dir.join("policies/README.md")).unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("Cargo.toml")).unwrap();
     let out = flowgate(&["init"], dir);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("exists, left alone  ./policies/example.toml"),
+        text.contains("exists, left alone  ./policies/README.md"),
         "{text}"
     );
-    assert!(dir.join("policies/example.toml").is_dir());
+    assert!(dir.join("policies/README.md").is_dir());
     #[cfg(unix)]
     {
         assert!(text.contains("exists, left alone  ./Cargo.toml"), "{text}");
@@ -170,4 +177,106 @@ fn init_exits_two_when_the_directory_cannot_be_created() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: cannot create file/sub"));
     assert!(out.stdout.is_empty());
+}
+
+/// Copies every file under `from` into `to`, leaving files that are there already.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&path, &target);
+        } else if !target.exists() {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn init_then_real_fixtures_and_a_suggested_policy_is_green() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    let out = flowgate(&["init", "repo"], tmp.path());
+    assert_eq!(out.status.code(), Some(0));
+    let next = stdout(&out);
+    assert!(
+        next.contains("flowgate suggest --logs fixtures --scope-peer CIDR --name NAME --out policies/NAME.toml"),
+        "{next}"
+    );
+
+    // Before any policy, the check cannot pass: it says why (exit 2), it does not go green.
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
+        &dir.join("fixtures"),
+    );
+    let check = ["check", "--today", "2026-11-26", "--junit", "flowgate.xml"];
+    let empty = flowgate(&check, &dir);
+    assert_eq!(empty.status.code(), Some(2), "{}", stdout(&empty));
+    assert!(
+        stdout(&empty).contains("no policy files"),
+        "{}",
+        stdout(&empty)
+    );
+
+    // The `next:` steps, as a user follows them.
+    let suggest = flowgate(
+        &[
+            "suggest",
+            "--logs",
+            "fixtures",
+            "--scope-peer",
+            "10.20.0.0/16",
+            "--name",
+            "retail-dedicated-line",
+            "--out",
+            "policies/retail-dedicated-line.toml",
+        ],
+        &dir,
+    );
+    assert_eq!(
+        suggest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&suggest.stderr)
+    );
+    assert!(
+        suggest.stdout.is_empty(),
+        "--out writes the file, not stdout"
+    );
+    // A second suggest never replaces the (by now reviewed) policy.
+    let again = flowgate(
+        &[
+            "suggest",
+            "--scope-peer",
+            "10.20.0.0/16",
+            "--out",
+            "policies/retail-dedicated-line.toml",
+        ],
+        &dir,
+    );
+    assert_eq!(again.status.code(), Some(2));
+
+    let summary = dir.join("summary.md");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(check)
+        .current_dir(&dir)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("PASS retail-dedicated-line"), "{text}");
+    assert!(!text.contains("::error"), "{text}");
+    let summary = std::fs::read_to_string(summary).unwrap();
+    assert!(
+        summary.starts_with("## flowgate: PASS: 1 of 1 policy passes"),
+        "{summary}"
+    );
+    let junit = std::fs::read_to_string(dir.join("flowgate.xml")).unwrap();
+    assert!(
+        !junit.contains("<failure") && !junit.contains("<error"),
+        "{junit}"
+    );
 }

@@ -1,6 +1,8 @@
 //! `flowgate init [DIR]`: scaffolds a policy repository.
 //!
-//! Writes an example policy, a README saying how to fill `fixtures/`, the GitHub workflow
+//! Writes an example policy (under `examples/`, so that the check is green as soon as the
+//! user's own fixtures and policies are in: an example in `policies/` would fail on traffic it
+//! never sees), READMEs saying how to fill `fixtures/` and `policies/`, the GitHub workflow
 //! that checks every pull request, and a `Cargo.toml` with `tests/policies.rs` so that
 //! `cargo test` runs the same check through the library. It never replaces anything: a path
 //! that exists, whatever it is (file, directory, symlink), is reported and left alone, so a
@@ -28,6 +30,17 @@ pub struct Template {
     pub text: String,
 }
 
+/// What to do after `init`, in order: the check fails (exit 2, "no policy files") until a
+/// policy is in `policies/`, and is green once the fixtures and passing policies are.
+const NEXT: &str = "
+next:
+  1. put a sample of your flow logs in fixtures/ (fixtures/README.md says how)
+  2. draft a policy from them, then review it (examples/example-policy.toml shows every part):
+       flowgate suggest --logs fixtures --scope-peer CIDR --name NAME --out policies/NAME.toml
+  3. flowgate check (or cargo test): it passes when no traffic in the fixtures would be blocked
+  4. commit; the workflow checks every pull request
+";
+
 /// The package name in the scaffold's `Cargo.toml` when DIR's name is not one.
 const FALLBACK_NAME: &str = "network-policies";
 
@@ -40,7 +53,14 @@ pub fn templates(name: &str, today: time::Date) -> Vec<Template> {
             .replace("{{today}}", &today.to_string())
     };
     [
-        ("policies/example.toml", include_str!("init/example.toml")),
+        (
+            "examples/example-policy.toml",
+            include_str!("init/example-policy.toml"),
+        ),
+        (
+            "policies/README.md",
+            include_str!("init/policies-README.md"),
+        ),
         (
             "fixtures/README.md",
             include_str!("init/fixtures-README.md"),
@@ -139,11 +159,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    text.push_str(
-        "\nnext: write your policies in policies/ (policies/example.toml shows every part),\n\
-         put a sample of your flow logs in fixtures/ (see fixtures/README.md), then run\n\
-         `flowgate check` or `cargo test`. The workflow checks every pull request.\n",
-    );
+    text.push_str(NEXT);
     print(&text)?;
     Ok(if failed { EXIT_UNTRUSTED } else { EXIT_PASS })
 }
@@ -186,6 +202,7 @@ mod tests {
     fn the_example_policy_loads() {
         let t = templates("p", time::macros::date!(2026 - 11 - 26));
         let example = &t[0];
+        assert_eq!(example.path, "examples/example-policy.toml");
         let set = crate::policy::PolicySet::from_sources([(example.path, example.text.clone())])
             .unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(set.policies()[0].name, "example-partner-line");

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{print, write_atomic, CommonArgs};
+use super::{print, write_atomic};
 use crate::check::Check;
 use crate::engine::{LightReader, ReadDepth, LIGHT_PARSE_NET};
 use crate::manifest::Provenance;
@@ -11,8 +11,14 @@ use crate::report::{human_duration, rfc3339, RunSummary, EXIT_PASS, EXIT_UNTRUST
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
+    /// Flow-log archives or directories (.log.gz, .gz or plain text); `-` reads stdin.
+    /// (Inspect reads no policies: there is no `--policies`.)
+    #[arg(long, num_args = 1.., default_value = "fixtures", value_name = "PATH")]
+    pub logs: Vec<std::path::PathBuf>,
+    /// Field list of archives without a header line (CloudWatch, Firehose exports), in
+    /// AWS's `${version} ${srcaddr} ...` syntax or as plain names.
+    #[arg(long, value_name = "FORMAT", value_parser = super::parse_log_format)]
+    pub log_format: Option<crate::flowlog::Format>,
     /// Print the summary as a versioned JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -41,8 +47,8 @@ fn light_reader(name: &str) -> Result<LightReader, String> {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
-    let mut check = Check::new().logs(args.common.logs.clone());
-    if let Some(f) = args.common.log_format.clone() {
+    let mut check = Check::new().logs(args.logs.clone());
+    if let Some(f) = args.log_format.clone() {
         check = check.log_format(f);
     }
     if let Some(n) = args.threads {
@@ -57,7 +63,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
             &found.archives,
             args.threads,
             depth,
-            args.common.log_format.as_ref(),
+            args.log_format.as_ref(),
         )?;
         let mut text = format!(
             "read-only: {} archives, {} lines, {} bytes of text, {} errors",

@@ -1,22 +1,44 @@
 //! `flowgate lint`: policy mistakes found without reading any logs.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
-use super::{parse_date, print, CommonArgs};
+use super::{parse_date, print};
 use crate::check::Check;
+use crate::output::clean_line;
 use crate::report::{EXIT_FAIL, EXIT_PASS, EXIT_UNTRUSTED};
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    #[command(flatten)]
-    pub common: CommonArgs,
+    /// Policy files or directories (every *.toml inside).
+    #[arg(long, num_args = 1.., default_value = "policies", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Lint reads no records; paths given here must still exist, so a typo in a script that
+    /// lints and checks with the same arguments fails here too.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub logs: Vec<PathBuf>,
     /// The date waivers are judged against [default: today, UTC].
     #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
     pub today: Option<time::Date>,
 }
 
 pub fn run(args: LintArgs) -> anyhow::Result<u8> {
-    let check = Check::new().policies(args.common.policies.clone());
+    let missing: Vec<&PathBuf> = args
+        .logs
+        .iter()
+        .filter(|p| p.as_os_str() != "-" && p.symlink_metadata().is_err())
+        .collect();
+    for path in &missing {
+        eprintln!(
+            "error: --logs {}: no such file or directory",
+            clean_line(&path.display().to_string())
+        );
+    }
+    if !missing.is_empty() {
+        return Ok(EXIT_UNTRUSTED);
+    }
+    let check = Check::new().policies(args.policies.clone());
     let policies = match check.load_policies() {
         Ok(p) => p,
         Err(crate::check::Error::Policies(d)) => {

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 use ipnet::IpNet;
 
@@ -38,6 +39,10 @@ pub struct SuggestArgs {
     /// Worker threads [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Write the policy to this file (created whole, never over an existing one) instead of
+    /// standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
@@ -86,6 +91,15 @@ fn parse_v6_prefix(s: &str) -> Result<u8, String> {
 }
 
 pub fn run(args: SuggestArgs) -> anyhow::Result<u8> {
+    // Refused before the logs are read: a reviewed policy is never replaced by a draft.
+    if let Some(out) = args.out.as_ref().filter(|p| p.symlink_metadata().is_ok()) {
+        eprintln!(
+            "error: {} exists; suggest never replaces a policy: remove it or choose another --out",
+            crate::output::clean_line(&out.display().to_string())
+        );
+        return Ok(EXIT_UNTRUSTED);
+    }
+    let out = args.out.clone();
     let opts = SuggestOptions {
         logs: args.logs,
         peer: args.scope_peer,
@@ -100,7 +114,11 @@ pub fn run(args: SuggestArgs) -> anyhow::Result<u8> {
     for p in &s.problems {
         eprintln!("{}", crate::text::clean_line(&p.to_string()));
     }
-    print(&s.toml)?;
+    match &out {
+        Some(path) => super::write_atomic(path, s.toml.as_bytes())
+            .with_context(|| format!("cannot write the suggested policy to {}", path.display()))?,
+        None => print(&s.toml)?,
+    }
     eprintln!(
         "suggested {} allow rule{} covering {} record{}; review them, then `flowgate lint` and `flowgate check` with the file",
         s.rules,
