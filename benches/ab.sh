@@ -3,6 +3,7 @@
 # median and best wall time of each, their ratio, and whether the JSON reports are identical.
 #
 #   benches/ab.sh OLD_BINARY NEW_BINARY --logs DIR --policies DIR [--rounds N] [--threads N]
+#   benches/ab.sh OLD_BINARY NEW_BINARY --logs DIR --what floor [--rounds N] [--threads N]
 #
 # How every change of the third speed round was judged (docs/performance.md): on a shared VM
 # one run's seconds move by 30%, and instruction or simulated-mispredict counts (callgrind,
@@ -14,13 +15,13 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 [[ $# -ge 2 ]] || usage
 old=$1 new=$2
 shift 2
-logs='' policies='' rounds=9 threads=1
+logs='' policies='' rounds=9 threads=1 what=check
 while [[ $# -gt 0 ]]; do
     [[ $# -ge 2 ]] || usage
     case $1 in
@@ -28,11 +29,15 @@ while [[ $# -gt 0 ]]; do
         --policies) policies=$2 ;;
         --rounds) rounds=$2 ;;
         --threads) threads=$2 ;;
+        # floor: the decompress-and-split floor (`inspect --read-only`), for a change to the
+        # reading layer; its summary line is compared instead of the JSON report.
+        --what) what=$2 ;;
         *) usage ;;
     esac
     shift 2
 done
-[[ -n $logs && -n $policies ]] || usage
+[[ $what == check || $what == floor ]] || usage
+[[ -n $logs && ( -n $policies || $what == floor ) ]] || usage
 [[ $rounds =~ ^[1-9][0-9]*$ && $threads =~ ^[1-9][0-9]*$ ]] || usage
 for b in "$old" "$new"; do
     [[ -x $b ]] || { echo "ab.sh: $b is not an executable" >&2; exit 2; }
@@ -48,8 +53,13 @@ trap 'rm -rf "$scratch"' EXIT
 run() {
     local bin=$1 name=$2 start end rc=0
     start=$(date +%s%N)
-    "$bin" check --policies "$policies" --logs "$logs" --threads "$threads" \
-        --today 2026-11-26 --format json >"$scratch/$name.json" 2>"$scratch/$name.err" || rc=$?
+    if [[ $what == floor ]]; then
+        "$bin" inspect --logs "$logs" --read-only --threads "$threads" \
+            >"$scratch/$name.json" 2>"$scratch/$name.err" || rc=$?
+    else
+        "$bin" check --policies "$policies" --logs "$logs" --threads "$threads" \
+            --today 2026-11-26 --format json >"$scratch/$name.json" 2>"$scratch/$name.err" || rc=$?
+    fi
     end=$(date +%s%N)
     if ((rc > 1)); then
         echo "ab.sh: $bin exited $rc:" >&2
@@ -86,7 +96,7 @@ read -r med_old best_old <<<"$(stats "${times_old[@]}")"
 read -r med_new best_new <<<"$(stats "${times_new[@]}")"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a < 1) a = 1; if (b < 1) b = 1; printf "%.3f", b / a}'; }
 
-echo "rounds: $rounds, threads: $threads, logs: $logs, policies: $policies"
+echo "$what; rounds: $rounds, threads: $threads, logs: $logs, policies: ${policies:--}"
 printf '%-8s %10s %10s   %s\n' build median-ms best-ms binary
 printf '%-8s %10s %10s   %s\n' old "$med_old" "$best_old" "$old"
 printf '%-8s %10s %10s   %s\n' new "$med_new" "$best_new" "$new"

@@ -1,8 +1,8 @@
 //! Reading AWS VPC Flow Logs: formats, records, archives.
 //!
 //! The pipeline's first stage after [`crate::source`] has named the archives. [`archive`]
-//! opens them (gzip or plain; whole through libdeflate where it can, streamed through flate2
-//! where it must), [`lines`] cuts them into bounded lines, [`format`](mod@format) knows every
+//! opens them (gzip or plain; whole where it can, streamed where it must, through one gzip
+//! decoder either way), [`lines`] cuts them into bounded lines, [`format`](mod@format) knows every
 //! documented field and reads header lines, [`record`] turns a line into a [`Flow`]. [`scan`]
 //! ties them together and hands records and problems to whoever is listening.
 

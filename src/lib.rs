@@ -10,8 +10,8 @@
 //! [`output`] writes it for people and machines. [`Check`] ties them together; it is what a
 //! policy repository's own `cargo test` calls.
 
-// `unsafe` is allowed only where it is needed, each with a SAFETY note: the libdeflate calls in
-// `flowlog/gunzip.rs`, and SSE2 byte classification in `flowlog/record/fast.rs`.
+// `unsafe` is allowed only where it is needed, each with a SAFETY note: SSE2 byte
+// classification in `flowlog/record/fast.rs`.
 #![deny(unsafe_code)]
 
 pub mod check;

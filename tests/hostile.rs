@@ -96,7 +96,7 @@ fn varied_records(n: usize) -> String {
 
 /// `inspect --json` of `bytes` read as a file (whole, as files up to 2 MiB are) and from
 /// standard input (streamed): records counted and problem messages, which must agree.
-fn inspect_file_and_stdin(r: &Repo, name: &str, bytes: &[u8]) -> (u64, Vec<String>) {
+fn inspect_file_and_stdin(r: &Repo, name: &str, bytes: &[u8]) -> (Option<i32>, u64, Vec<String>) {
     use std::io::Write;
     r.raw(name, bytes);
     let as_file = r.output(&["inspect", "--json", "--logs", &format!("logs/{name}")]);
@@ -135,7 +135,7 @@ fn inspect_file_and_stdin(r: &Repo, name: &str, bytes: &[u8]) -> (u64, Vec<Strin
         (stdin_code, stdin_records, &stdin_problems),
         "{name}: file (left) and stdin (right) disagree"
     );
-    (file_records, file_problems)
+    (file_code, file_records, file_problems)
 }
 
 /// The text zlib decodes from a one-member gzip file before it fails, by a raw inflate of the
@@ -165,7 +165,7 @@ fn damage_near_the_end_keeps_the_records_before_it_read_whole_or_streamed() {
     // The complete lines decoded before the break: the header and that many records.
     let lines = before.iter().filter(|&&b| b == b'\n').count() as u64;
     assert!(lines > 6000, "damage near the end: {lines} lines before it");
-    let (records, problems) = inspect_file_and_stdin(&r, "damaged.log.gz", &bad);
+    let (_, records, problems) = inspect_file_and_stdin(&r, "damaged.log.gz", &bad);
     assert_eq!(records, lines - 1, "{problems:?}");
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
@@ -179,7 +179,7 @@ fn damage_near_the_end_keeps_the_records_before_it_read_whole_or_streamed() {
     let mut bad_crc = data.clone();
     let at = data.len() - 8;
     bad_crc[at] ^= 1;
-    let (records, problems) = inspect_file_and_stdin(&r, "crc.log.gz", &bad_crc);
+    let (_, records, problems) = inspect_file_and_stdin(&r, "crc.log.gz", &bad_crc);
     assert_eq!(records, 8000);
     assert!(
         problems[0]
@@ -190,9 +190,81 @@ fn damage_near_the_end_keeps_the_records_before_it_read_whole_or_streamed() {
     let mut plain = text.clone().into_bytes();
     let at = plain.len() - 500;
     plain[at..at + 40].copy_from_slice(&[0xff; 40]);
-    let (records, problems) = inspect_file_and_stdin(&r, "damaged.log", &plain);
+    let (_, records, problems) = inspect_file_and_stdin(&r, "damaged.log", &plain);
     assert!((7995..8000).contains(&records), "{records} {problems:?}");
     assert_eq!(records + problems.len() as u64, 8000, "{problems:?}");
+}
+
+#[test]
+fn reserved_deflate_symbols_are_a_problem_read_whole_or_streamed() {
+    let r = Repo::new();
+    // The header and 300 records in a stored block, then a block of matches copying records,
+    // one coded with a reserved symbol; the CRC and size are those of the text it stands for.
+    let record = format!("{GOOD}\n");
+    let text = format!("{HEADER}\n{}", record.repeat(300));
+    for reserved in Reserved::ALL {
+        for dynamic in [false, true] {
+            let (bytes, decoded) =
+                gzip_with_reserved(text.as_bytes(), record.len(), reserved, dynamic);
+            // What a decoder that took the symbol would read: only whole, good records.
+            assert!(decoded.len() > text.len());
+            assert!(String::from_utf8(decoded)
+                .unwrap()
+                .lines()
+                .skip(1)
+                .all(|l| l == GOOD));
+            let name = format!(
+                "{reserved:?}-{}.log.gz",
+                if dynamic { "dynamic" } else { "fixed" }
+            );
+            let (code, records, problems) = inspect_file_and_stdin(&r, &name, &bytes);
+            assert_eq!(code, Some(2), "{name}: {problems:?}");
+            // The stored block's records count; the block with the symbol is the break.
+            assert_eq!(records, 300, "{name}: {problems:?}");
+            assert_eq!(problems.len(), 1, "{name}: {problems:?}");
+            assert!(
+                problems[0].starts_with(
+                    "gzip data is corrupt or truncated after line 301 (300 records read before the break): "
+                ),
+                "{name}: {problems:?}"
+            );
+            let why = if dynamic {
+                "too many length or distance symbols"
+            } else if matches!(reserved, Reserved::Length286 | Reserved::Length287) {
+                "invalid literal/length code"
+            } else {
+                "invalid distance code"
+            };
+            assert!(problems[0].contains(why), "{name}: {problems:?}");
+        }
+    }
+    // The smallest such member, from the issue: "a", then a match of 258 coded as 286.
+    let tiny: Vec<u8> = (0..22)
+        .map(|i| {
+            u8::from_str_radix(
+                &"1f8b08000000000000ff4b1c030056fac23403010000"[2 * i..2 * i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    let (code, records, problems) = inspect_file_and_stdin(&r, "tiny.log.gz", &tiny);
+    assert_eq!((code, records), (Some(2), 0), "{problems:?}");
+    assert!(
+        problems[0].contains("invalid literal/length code"),
+        "{problems:?}"
+    );
+    // `check` on such a file: untrusted, and the records before the break still count.
+    let r = Repo::new();
+    let (bytes, _) = gzip_with_reserved(text.as_bytes(), record.len(), Reserved::Length286, false);
+    r.raw("reserved.log.gz", &bytes);
+    let run = r.check(&[]);
+    run.assert_problem(
+        "reserved.log.gz",
+        None,
+        "invalid literal/length code",
+        GOOD_RECORDS + 300,
+    );
 }
 
 #[test]

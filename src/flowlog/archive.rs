@@ -1,18 +1,20 @@
 //! Opening an archive: its bytes, and its lines.
 //!
-//! Archives are found by [`crate::source`]; this module reads one. A file of up to [`Limits::compressed`] bytes is read whole into a buffer that its
-//! worker thread keeps from archive to archive; gzip in it is decoded whole by libdeflate
-//! (`gunzip`) into a second such buffer, of at most [`Limits::text`] bytes, and lines are
-//! cut from the text in place. Standard input, bigger files, and every file that libdeflate
-//! does not decode cleanly are streamed through `gunzip::GzipReader` (zlib-rs) from their
-//! first byte instead, which hands out the text decoded before a break and then the error.
+//! Archives are found by [`crate::source`]; this module reads one. A file of up to
+//! [`Limits::compressed`] bytes is read whole into a buffer that its worker thread keeps from
+//! archive to archive; gzip in it is decoded whole (`gunzip`) into a second such buffer, of at
+//! most [`Limits::text`] bytes, and lines are cut from the text in place. Standard input,
+//! bigger files, and every file that does not decode whole are streamed from their first byte
+//! instead. Both go through one decoder (`gunzip::GzipReader`, zlib-rs), so the same bytes
+//! give the same lines, and a broken file gives the lines before its break and then the
+//! error, either way.
 
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::ops::Deref;
 
-use super::gunzip::{ensure_room, gunzip, Decompressor, GzipReader, Whole};
+use super::gunzip::{ensure_room, gunzip, GzipReader, Whole};
 use super::lines::{Line, LineReader, SliceLines};
 // Where archives come from moved to `crate::source`; these names stay reachable here.
 pub use crate::source::{discover, Archive, ArchiveMeta, DiscoverError, Discovery, Source};
@@ -28,10 +30,23 @@ pub fn open(archive: &Archive) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
-fn stream(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
-    let mut reader = BufReader::with_capacity(128 * 1024, raw);
-    let head = io::BufRead::fill_buf(&mut reader)?;
-    if is_gzip(head) {
+fn stream(mut raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    // The two magic bytes decide. A pipe may hand out its first byte alone, and one look at
+    // a buffer would then read gzip as plain text: so read until there are two (or the end).
+    let mut head = [0; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match raw.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let gzip = is_gzip(&head[..got]);
+    let bytes = io::Cursor::new(head).take(got as u64).chain(raw);
+    let reader = BufReader::with_capacity(128 * 1024, bytes);
+    if gzip {
         Ok(Box::new(GzipReader::new(reader)))
     } else {
         Ok(Box::new(reader))
@@ -78,9 +93,8 @@ const KEEP_TEXT: usize = 4 << 20;
 struct Buffers {
     /// The file as read; like `text`, its length is its room.
     compressed: Vec<u8>,
-    /// Scratch for decoded text; its length (not capacity) is the room offered to libdeflate.
+    /// Scratch for decoded text; its length (not capacity) is the room offered the decoder.
     text: Vec<u8>,
-    decompressor: Option<Decompressor>,
 }
 
 thread_local! {
@@ -188,8 +202,8 @@ pub fn open_lines_with(archive: &Archive, limits: Limits) -> io::Result<Lines> {
 
 /// Reads `file` into `buffers.compressed` and decodes it into `buffers.text`; the length of
 /// the text, or `None` when the file is to be streamed: it grew past the limit, a read
-/// failed (the stream meets the same failure after the lines before it), or libdeflate could
-/// not decode it whole.
+/// failed (the stream meets the same failure after the lines before it), or it did not
+/// decode whole (broken: the stream then reports the break after the lines before it).
 fn read_whole(
     file: &mut File,
     buffers: &mut Buffers,
@@ -221,16 +235,7 @@ fn read_whole(
         std::mem::swap(compressed, &mut buffers.text);
         return Some(len);
     }
-    let decompressor = match &mut buffers.decompressor {
-        Some(d) => d,
-        empty => empty.insert(Decompressor::new()?),
-    };
-    match gunzip(
-        decompressor,
-        &compressed[..len],
-        &mut buffers.text,
-        limits.text,
-    ) {
+    match gunzip(&compressed[..len], &mut buffers.text, limits.text) {
         Whole::Text(len) => Some(len),
         Whole::Stream => None,
     }
@@ -399,11 +404,44 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_that_comes_a_byte_at_a_time_is_still_gzip() {
+        // A pipe may hand out the first byte alone: the magic must still be seen.
+        struct Trickle(Vec<u8>, usize);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match (self.0.get(self.1), buf.first_mut()) {
+                    (Some(&b), Some(slot)) => {
+                        *slot = b;
+                        self.1 += 1;
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            }
+        }
+        let data = gz(b"line one\nline two\n");
+        let mut text = String::new();
+        stream(Box::new(Trickle(data, 0)))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "line one\nline two\n");
+        for plain in [&b""[..], b"x", b"\x1f", b"plain\n"] {
+            let mut got = Vec::new();
+            stream(Box::new(Trickle(plain.to_vec(), 0)))
+                .unwrap()
+                .read_to_end(&mut got)
+                .unwrap();
+            assert_eq!(got, plain);
+        }
+    }
+
+    #[test]
     fn buffers_are_kept_for_the_next_archive_and_big_ones_freed() {
         let small = gz(text_lines(1000, "s").as_bytes());
         drop(open_lines(&temp(&small).archive).unwrap());
         let kept = SPARE.with(Cell::take).expect("buffers are given back");
-        assert!(kept.text.len() >= 1000 * 20 && kept.decompressor.is_some());
+        assert!(kept.text.len() >= 1000 * 20);
         let room = kept.text.as_ptr();
         SPARE.with(|s| s.set(Some(kept)));
         {

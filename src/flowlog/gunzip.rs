@@ -1,98 +1,28 @@
-//! Whole-buffer gzip decoding with libdeflate, every member of a file.
+//! Gzip decoding: one decoder, zlib-rs, for archives read whole and for archives streamed.
 //!
-//! libdeflate inflates a gzip member from one buffer into another about 1.3-1.4x faster than
-//! flate2 + zlib-rs streaming (docs/performance.md), but it cannot stream: it needs all of the
-//! input and an output buffer big enough for all of the output, and it reports a short buffer
-//! only after trying. Its safe wrapper (`libdeflater`) also stops after the first member, so
-//! this module calls `libdeflate_gzip_decompress_ex`, which says how much input a member took,
-//! and loops. Its `unsafe` is the three calls into the C library (the only other `unsafe` in
-//! flowgate is in the record parser's fast path, `flowlog/record/fast.rs`: SSE2 byte
-//! classification and the unchecked text view of bytes it classified as ASCII).
+//! The same bytes must get the same verdict however they reach flowgate (a small file is
+//! decoded whole into a buffer, a big file or standard input is streamed), so both ways go
+//! through [`GzipReader`], every member of the stream in turn, through zlib-rs's gzip wrapper
+//! (header, deflate data, CRC-32 and length checked per member). Until issue 27 small files
+//! went through libdeflate, 1.25x faster at inflating, which takes some streams RFC 1951
+//! forbids and zlib refuses: the reserved length symbols 286 and 287 (read as 258), the
+//! reserved distance symbols 30 and 31, dynamic blocks declaring more than 286 length or 30
+//! distance codes, and some incomplete codes. A file holding one passed (exit 0) and the same
+//! bytes from standard input failed (exit 2). Telling such streams apart beforehand means
+//! finding every block header, and only a full Huffman decode finds the next one; docs/
+//! performance.md has the options and what this choice costs.
 //!
 //! [`gunzip`] never reports an error. Whatever it cannot decode whole (bad data, a truncated
 //! file, trailing garbage, output past the cap) it hands back as [`Whole::Stream`], and the
-//! caller reads the file again through [`GzipReader`], the streaming decoder, which is what
-//! decides what users see about a broken file: the records before the break, and the message.
-#![allow(unsafe_code)]
-#![deny(clippy::undocumented_unsafe_blocks)]
+//! caller reads the file again as a stream, which is what decides what users see about a
+//! broken file: the records before the break, and the message. Same decoder, same text.
 
 use std::io::{self, BufRead, Read};
-use std::ptr::NonNull;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use libdeflate_sys::{
-    libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_free_decompressor,
-    libdeflate_gzip_decompress_ex, libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE,
-    libdeflate_result_LIBDEFLATE_SUCCESS,
-};
-
-/// The gzip header flag that announces a CRC-16 of the header. flate2 checks it; libdeflate
-/// skips it unchecked. No flow-log writer sets it, so such members are left to flate2.
-const FHCRC: u8 = 0x02;
-
 /// The first output buffer is at least this big, so tiny files do not grow it byte by byte.
 const MIN_OUTPUT: usize = 64 * 1024;
-
-/// A libdeflate decompressor: ~10 KiB of tables, reused for every member a thread reads.
-pub(crate) struct Decompressor(NonNull<libdeflate_decompressor>);
-
-/// How one member went.
-enum Member {
-    Done {
-        read: usize,
-        written: usize,
-    },
-    /// The output buffer is too small; nothing useful was written.
-    Short,
-    /// Not a valid gzip member (bad header, bad data, truncated, wrong CRC or size).
-    Bad,
-}
-
-impl Decompressor {
-    /// `None` only when the C allocator fails; the caller then streams.
-    pub(crate) fn new() -> Option<Decompressor> {
-        // SAFETY: no arguments; returns an owned heap object or null, checked by NonNull.
-        NonNull::new(unsafe { libdeflate_alloc_decompressor() }).map(Decompressor)
-    }
-
-    /// Decodes the gzip member at the start of `input` into `out`.
-    fn member(&mut self, input: &[u8], out: &mut [u8]) -> Member {
-        let (mut read, mut written) = (0usize, 0usize);
-        // SAFETY: `self.0` is a live decompressor owned by `self`, used by one thread at a
-        // time (`&mut self`). The input and output pointers and lengths come from live
-        // slices that the call cannot outlive; libdeflate reads at most `input.len()` bytes
-        // and writes at most `out.len()` bytes. The two out-parameters point to locals.
-        let result = unsafe {
-            libdeflate_gzip_decompress_ex(
-                self.0.as_ptr(),
-                input.as_ptr().cast(),
-                input.len(),
-                out.as_mut_ptr().cast(),
-                out.len(),
-                &mut read,
-                &mut written,
-            )
-        };
-        match result {
-            r if r == libdeflate_result_LIBDEFLATE_SUCCESS => Member::Done { read, written },
-            r if r == libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Member::Short,
-            _ => Member::Bad,
-        }
-    }
-}
-
-impl Drop for Decompressor {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from libdeflate_alloc_decompressor, is owned by `self`
-        // alone and is freed exactly once, here.
-        unsafe { libdeflate_free_decompressor(self.0.as_ptr()) }
-    }
-}
-
-// SAFETY: a libdeflate decompressor is a plain heap block with no thread affinity; libdeflate
-// only requires that one thread use it at a time, which `&mut self` in `member` ensures.
-unsafe impl Send for Decompressor {}
 
 /// What [`gunzip`] made of a file.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,9 +49,9 @@ pub(crate) fn ensure_room(buf: &mut Vec<u8>, room: usize) {
 ///
 /// The first size comes from the trailer's ISIZE, the size of the last member modulo 4 GiB:
 /// exact for the usual one-member file, a low guess for several members, which then double
-/// the buffer as libdeflate reports it short (the member that did not fit is decoded again).
-/// ISIZE is a lower bound of the output, so a file whose ISIZE is over `cap` is not tried.
-pub(crate) fn gunzip(d: &mut Decompressor, input: &[u8], out: &mut Vec<u8>, cap: usize) -> Whole {
+/// the buffer as it fills. ISIZE is a lower bound of the output, so a file whose ISIZE is
+/// over `cap` is not tried.
+pub(crate) fn gunzip(input: &[u8], out: &mut Vec<u8>, cap: usize) -> Whole {
     let trailer_size = match input.len().checked_sub(4) {
         Some(at) => u32::from_le_bytes(input[at..].try_into().expect("4 bytes")) as usize,
         None => 0,
@@ -136,30 +66,30 @@ pub(crate) fn gunzip(d: &mut Decompressor, input: &[u8], out: &mut Vec<u8>, cap:
         .next_power_of_two()
         .min(cap);
     ensure_room(out, want);
-    let (mut at, mut len) = (0, 0);
-    while at < input.len() {
-        let rest = &input[at..];
-        // Anything after a member that is not another member (zero padding, garbage) fails
-        // the header check below, as it fails flate2's.
-        if rest.get(3).is_some_and(|flags| flags & FHCRC != 0) {
-            return Whole::Stream;
+    let mut room = out.len().min(cap);
+    let mut reader = GzipReader::new(input);
+    let mut len = 0;
+    loop {
+        if len == room {
+            if room == cap {
+                // Full at the cap: the text is whole only if nothing more comes.
+                return match reader.read(&mut [0; 1]) {
+                    Ok(0) => Whole::Text(len),
+                    _ => Whole::Stream,
+                };
+            }
+            room = room.saturating_mul(2).min(cap);
+            ensure_room(out, room);
         }
-        match d.member(rest, &mut out[len..]) {
-            Member::Done { read, written } => {
-                at += read;
-                len += written;
-            }
-            Member::Short if out.len() < cap => {
-                let grown = out.len().saturating_mul(2).min(cap);
-                out.resize(grown, 0);
-            }
-            Member::Short | Member::Bad => return Whole::Stream,
+        match reader.read(&mut out[len..room]) {
+            Ok(0) => return Whole::Text(len),
+            Ok(n) => len += n,
+            Err(_) => return Whole::Stream,
         }
     }
-    Whole::Text(len)
 }
 
-/// The gzip decoder every streamed archive is read through: every member of the stream, in
+/// The gzip decoder every archive is read through, whole or streamed: every member of the stream, in
 /// turn, through zlib-rs's gzip wrapper (header, CRC-32 and length checked per member).
 ///
 /// It differs from flate2's `MultiGzDecoder` in one way that matters to a user: a read that
@@ -275,17 +205,17 @@ mod tests {
     use std::io::{Read, Write};
 
     fn decode(input: &[u8], cap: usize) -> Option<Vec<u8>> {
-        let mut d = Decompressor::new().unwrap();
         let mut out = Vec::new();
-        match gunzip(&mut d, input, &mut out, cap) {
+        match gunzip(input, &mut out, cap) {
             Whole::Text(n) => Some(out[..n].to_vec()),
             Whole::Stream => None,
         }
     }
 
+    /// Streamed as standard input is: through a small buffer, so reads come in pieces.
     fn streamed(input: &[u8]) -> std::io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(input).read_to_end(&mut out)?;
+        GzipReader::new(io::BufReader::with_capacity(1000, input)).read_to_end(&mut out)?;
         Ok(out)
     }
 
@@ -451,18 +381,11 @@ mod tests {
 
     #[test]
     fn a_reused_buffer_keeps_its_room() {
-        let mut d = Decompressor::new().unwrap();
         let mut out = Vec::new();
         let one = gz(&vec![b'a'; 200_000]);
-        assert_eq!(
-            gunzip(&mut d, &one, &mut out, 1 << 20),
-            Whole::Text(200_000)
-        );
+        assert_eq!(gunzip(&one, &mut out, 1 << 20), Whole::Text(200_000));
         let room = out.len();
-        assert_eq!(
-            gunzip(&mut d, &gz(b"ab\n"), &mut out, 1 << 20),
-            Whole::Text(3)
-        );
+        assert_eq!(gunzip(&gz(b"ab\n"), &mut out, 1 << 20), Whole::Text(3));
         assert_eq!(&out[..3], b"ab\n");
         assert_eq!(out.len(), room, "shrinking per file would re-zero it");
     }
@@ -500,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn trailing_bytes_are_streamed_as_flate2_rejects_them() {
+    fn trailing_bytes_are_streamed_and_refused() {
         for tail in [
             &b"this is not gzip\n"[..],
             &[0; 512],
@@ -515,8 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn a_header_crc_is_left_to_flate2() {
-        // flate2 checks FHCRC, libdeflate skips it: a member with one is streamed.
+    fn a_header_crc_is_checked_whole_and_streamed() {
         let mut data = flate2::GzBuilder::new()
             .filename("a.log")
             .comment("c")
@@ -524,13 +446,45 @@ mod tests {
         data.write_all(b"text\n").unwrap();
         let plain = data.finish().unwrap();
         assert_eq!(decode(&plain, 1 << 20).unwrap(), b"text\n");
-        let mut with_crc = plain.clone();
-        with_crc[3] |= FHCRC;
-        // Insert a header CRC after the file name and comment ("a.log\0c\0").
+        // FHCRC, and the header's CRC-16 after the file name and comment ("a.log\0c\0").
+        const FHCRC: u8 = 0x02;
         let end = 10 + "a.log\0c\0".len();
-        with_crc.splice(end..end, [0, 0]);
-        assert_eq!(decode(&with_crc, 1 << 20), None);
-        assert!(streamed(&with_crc).is_err(), "the CRC 0 is wrong");
+        let mut header = plain[..end].to_vec();
+        header[3] |= FHCRC;
+        let mut crc = flate2::Crc::new();
+        crc.update(&header);
+        let good = [
+            &header[..],
+            &(crc.sum() as u16).to_le_bytes(),
+            &plain[end..],
+        ]
+        .concat();
+        assert_eq!(decode(&good, 1 << 20).unwrap(), b"text\n");
+        assert_eq!(streamed(&good).unwrap(), b"text\n");
+        let bad = [&header[..], &[0, 0], &plain[end..]].concat();
+        assert_eq!(decode(&bad, 1 << 20), None);
+        assert!(streamed(&bad).is_err(), "the CRC 0 is wrong");
+    }
+
+    #[test]
+    fn reserved_deflate_symbols_are_refused_whole_and_streamed() {
+        // "a", then a match of 258 coded with the reserved length symbol 286 in a fixed
+        // Huffman block, and the CRC and size of the 259 bytes it would stand for (the
+        // smallest such member, from issue 27). libdeflate read it; zlib does not.
+        let hex = "1f8b08000000000000ff4b1c030056fac23403010000";
+        let member: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(decode(&member, 1 << 20), None);
+        let err = streamed(&member).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid literal/length code"),
+            "{err}"
+        );
+        // Its neighbour with the real symbol for 258, 285, decodes (the CRC is the same).
+        let mut real = member.clone();
+        real[12] ^= 0x06;
+        assert_eq!(decode(&real, 1 << 20).unwrap(), vec![b'a'; 259]);
     }
 
     #[test]
