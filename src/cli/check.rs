@@ -26,6 +26,9 @@ pub struct CheckArgs {
     /// Write the full JSON report (every conversation, uncapped).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a SARIF 2.1.0 report for GitHub code scanning (results at the policy lines).
+    #[arg(long, value_name = "FILE")]
+    pub sarif: Option<PathBuf>,
     /// What to print on stdout: human, json or github [default: github when
     /// GITHUB_ACTIONS=true, else human].
     #[arg(long, value_parser = parse_format)]
@@ -124,7 +127,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code())
 }
 
-/// Writes the report files asked for (`--junit`, `--json`) and appends the job summary under
+/// Writes the report files asked for (`--junit`, `--json`, `--sarif`) and appends the job summary under
 /// GitHub Actions.
 fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Result<()> {
     if let Some(path) = &args.junit {
@@ -134,6 +137,11 @@ fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Re
     if let Some(path) = &args.json {
         write_atomic(path, output::json::render(report).as_bytes())
             .with_context(|| format!("cannot write JSON report {}", path.display()))?;
+    }
+    if let Some(path) = &args.sarif {
+        let sarif = output::sarif::render(report, &source_root());
+        write_atomic(path, sarif.as_bytes())
+            .with_context(|| format!("cannot write SARIF report {}", path.display()))?;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let summary = output::summary::render(report, SUMMARY_LIMIT);
@@ -150,6 +158,18 @@ fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Re
             })?;
     }
     Ok(())
+}
+
+/// Where SARIF's repository-relative URIs start: the checkout around the current directory
+/// (its nearest ancestor holding `.git`), else the current directory itself.
+fn source_root() -> output::sarif::SourceRoot {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let root = cwd
+        .ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .unwrap_or(&cwd)
+        .to_path_buf();
+    output::sarif::SourceRoot { cwd, root }
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
