@@ -1,0 +1,265 @@
+//! The GitHub Action (`action.yml`) outside GitHub: its steps' logic, `.github/action.sh`, run
+//! with the environment the runner gives it and a stand-in `flowgate` that records its
+//! arguments, and `action.yml` read for what every input becomes. The install step is
+//! `tests/install.rs`; the project's CI runs the action itself (`uses: ./`) on a release
+//! packed from the commit.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch runner: a workspace, a GITHUB_OUTPUT file and a `flowgate` on PATH that
+/// writes its arguments one per line to `args` and exits with `$FAKE_EXIT`.
+struct Runner {
+    dir: tempfile::TempDir,
+}
+
+impl Runner {
+    fn new() -> Runner {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(dir.path().join("work")).unwrap();
+        std::fs::write(
+            bin.join("flowgate"),
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$FAKE_ARGS\"\n\
+             for a in \"$@\"; do case $prev in --junit|--json|--sarif) echo report > \"$a\";; esac; prev=$a; done\n\
+             exit \"${FAKE_EXIT:-0}\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("flowgate"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::write(dir.path().join("output"), "").unwrap();
+        Runner { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs `action.sh STEP` in the workspace with `env` (and nothing else of the runner's).
+    fn run(&self, step: &str, env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new("bash");
+        cmd.arg(root().join(".github/action.sh"))
+            .arg(step)
+            .current_dir(self.path("work"))
+            .env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    self.path("bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("GITHUB_OUTPUT", self.path("output"))
+            .env("GITHUB_ACTION_PATH", root())
+            .env("FAKE_ARGS", self.path("args"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// What the step wrote to $GITHUB_OUTPUT, as `name=value` lines.
+    fn outputs(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("output"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// The arguments the stand-in flowgate was called with.
+    fn args(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("args"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_version_is_the_input_else_the_tag_else_the_commits_cargo_toml() {
+    let ours = env!("CARGO_PKG_VERSION");
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    for (input, action_ref, expected) in [
+        ("0.3.1", "v0.1.0", "0.3.1"),
+        ("v0.3.1", "", "0.3.1"),
+        ("", "v0.2.0", "0.2.0"),
+        ("", "v1.0.0-rc.1", "1.0.0-rc.1"),
+        ("", sha, ours),
+        // `uses: ./` (a checkout of this repository) has no ref.
+        ("", "", ours),
+    ] {
+        let runner = Runner::new();
+        let out = runner.run(
+            "version",
+            &[("INPUT_VERSION", input), ("ACTION_REF", action_ref)],
+        );
+        assert!(
+            out.status.success(),
+            "{input:?} {action_ref:?}: {}",
+            text(&out)
+        );
+        assert_eq!(runner.outputs(), [format!("version={expected}")]);
+    }
+}
+
+#[test]
+fn a_branch_names_no_release() {
+    for action_ref in ["main", "v1", "feature/x"] {
+        let runner = Runner::new();
+        let out = runner.run("version", &[("ACTION_REF", action_ref)]);
+        assert_eq!(out.status.code(), Some(1));
+        let text = text(&out);
+        assert!(
+            text.starts_with("::error title=flowgate action::")
+                && text.contains(&format!(
+                    "used at `{action_ref}`, which names no flowgate release"
+                )),
+            "{text}"
+        );
+        assert!(runner.outputs().is_empty());
+    }
+}
+
+#[test]
+fn check_passes_every_input_on_and_reports_what_was_written() {
+    let runner = Runner::new();
+    let out = runner.run(
+        "check",
+        &[
+            ("INPUT_POLICIES", "policies/line.toml\n  policies/extra"),
+            ("INPUT_LOGS", "fixtures other logs"),
+            ("INPUT_JUNIT", "reports/flowgate.xml"),
+            ("INPUT_JSON", ""),
+            ("INPUT_SARIF", "out/deep/flowgate.sarif"),
+            ("INPUT_ARGS", "--threads 2\n--since 2026-11-01 *"),
+            ("FAKE_EXIT", "1"),
+        ],
+    );
+    // The step itself succeeds: the action's last step gives flowgate's verdict.
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        runner.args(),
+        [
+            "check",
+            "--policies",
+            "policies/line.toml",
+            "policies/extra",
+            "--logs",
+            "fixtures",
+            "other",
+            "logs",
+            "--junit",
+            "reports/flowgate.xml",
+            "--sarif",
+            "out/deep/flowgate.sarif",
+            "--threads",
+            "2",
+            "--since",
+            "2026-11-01",
+            // Not a glob: passed on as it is.
+            "*",
+        ]
+    );
+    assert_eq!(
+        runner.outputs(),
+        [
+            "exit-code=1",
+            "junit=reports/flowgate.xml",
+            "sarif=out/deep/flowgate.sarif"
+        ]
+    );
+    assert!(runner.path("work/out/deep/flowgate.sarif").is_file());
+}
+
+#[test]
+fn check_with_defaults_only_and_a_report_that_was_not_written() {
+    let runner = Runner::new();
+    // A flowgate that dies before writing anything: no report path is claimed.
+    std::fs::write(
+        runner.path("bin/flowgate"),
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$FAKE_ARGS\"\nexit 2\n",
+    )
+    .unwrap();
+    let out = runner.run(
+        "check",
+        &[
+            ("INPUT_POLICIES", ""),
+            ("INPUT_LOGS", ""),
+            ("INPUT_JSON", "reports/flowgate.json"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(runner.args(), ["check", "--json", "reports/flowgate.json"]);
+    assert_eq!(runner.outputs(), ["exit-code=2"]);
+}
+
+/// `action.yml` is a composite action whose every input reaches a step, and whose verdict
+/// step exits with flowgate's code. (actionlint checks its use in the project's CI.)
+#[test]
+fn action_yml_wires_every_input() {
+    let yml = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    assert!(yml.contains("\n  using: composite\n"));
+    let inputs: Vec<&str> = yml
+        .split("\ninputs:\n")
+        .nth(1)
+        .unwrap()
+        .split("\noutputs:\n")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|l| !l.starts_with(' '))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            "version",
+            "policies",
+            "logs",
+            "junit",
+            "json",
+            "sarif",
+            "upload-sarif",
+            "args"
+        ]
+    );
+    let steps = yml.split("\nruns:\n").nth(1).unwrap();
+    for input in inputs {
+        assert!(
+            steps.contains(&format!("${{{{ inputs.{input} }}}}"))
+                || steps.contains(&format!("inputs.{input} ==")),
+            "input `{input}` is not used by any step"
+        );
+    }
+    assert!(steps.contains("run: exit \"${CODE:-2}\""));
+    // Every action the composite uses is pinned to a full commit SHA.
+    for line in steps
+        .lines()
+        .filter(|l| l.trim_start().starts_with("uses:"))
+    {
+        let reference = line.split('@').nth(1).unwrap_or("");
+        let sha = reference.split_whitespace().next().unwrap_or("");
+        assert!(
+            sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+            "not pinned to a commit: {line}"
+        );
+    }
+}
