@@ -23,11 +23,17 @@ pub enum Error {
     /// No policy file under the given paths.
     #[error("no policy files (*.toml) found under {0}")]
     NoPolicies(String),
-    /// No archive under the given paths; `problems` are the paths that could not be read.
-    #[error("no flow-log archives found under {paths}{}", detail(problems))]
+    /// No archive under the given paths; `problems` are the paths that could not be read,
+    /// `skipped` the files that are not evidence (named in the message, so an empty result
+    /// says what it passed over).
+    #[error(
+        "no flow-log archives found under {paths}{}",
+        detail(problems, skipped)
+    )]
     NoArchives {
         paths: String,
         problems: Vec<Problem>,
+        skipped: Vec<crate::source::Skipped>,
     },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
@@ -42,8 +48,8 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Found {
     pub archives: Vec<crate::flowlog::Archive>,
-    /// Files skipped because their name says they are not flow logs.
-    pub skipped: Vec<String>,
+    /// Files under `--logs` that are not read (documentation, configuration, ...), with why.
+    pub skipped: Vec<crate::source::Skipped>,
     /// Paths that could not be read; each makes the run untrusted.
     pub problems: Vec<Problem>,
 }
@@ -225,16 +231,31 @@ impl Check {
     /// A run that cannot be trusted still writes every report it was asked for.
     pub fn unscanned_report(&self, error: &Error) -> Report {
         let mut findings = error.findings();
-        if matches!(error, Error::Policies(_) | Error::NoPolicies(_)) {
-            match self.discover() {
-                Ok(found) => findings.extend(found.problems.iter().map(logs_finding)),
-                Err(e) => findings.extend(e.findings()),
-            }
+        let mut not_read = Vec::new();
+        match error {
+            Error::Policies(_) | Error::NoPolicies(_) => match self.discover() {
+                Ok(found) => {
+                    findings.extend(found.problems.iter().map(logs_finding));
+                    not_read = found.skipped;
+                }
+                Err(e) => {
+                    findings.extend(e.findings());
+                    if let Error::NoArchives { skipped, .. } = e {
+                        not_read = skipped;
+                    }
+                }
+            },
+            Error::NoArchives { skipped, .. } => not_read = skipped.clone(),
+            _ => {}
         }
         let today = self
             .today
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
-        crate::report::build::unscanned(findings, today, self.since, self.until)
+        let mut report = crate::report::build::unscanned(findings, today, self.since, self.until);
+        // Every file not read is listed in every report, also when nothing could be judged.
+        report.run.archives_skipped = not_read.iter().map(|s| s.path.clone()).collect();
+        report.run.not_read = not_read;
+        report
     }
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).
@@ -244,17 +265,16 @@ impl Check {
             .errors
             .into_iter()
             .map(|e| match e {
-                DiscoverError::Io { path, source } => Problem {
-                    archive: path,
-                    line: None,
-                    message: format!("cannot read: {source}"),
-                },
+                DiscoverError::Io { path, source } => {
+                    Problem::new(path, None, format!("cannot read: {source}"))
+                }
             })
             .collect();
         if found.archives.is_empty() {
             return Err(Error::NoArchives {
                 paths: join_paths(&self.logs),
                 problems,
+                skipped: found.skipped,
             });
         }
         Ok(Found {
@@ -265,12 +285,24 @@ impl Check {
     }
 }
 
-/// ` (path: cannot read: ...; ...)` after "no archives found", or nothing.
-fn detail(problems: &[Problem]) -> String {
-    if problems.is_empty() {
+/// ` (path: cannot read: ...; path not read: why; ...)` after "no archives found", or
+/// nothing.
+fn detail(problems: &[Problem], skipped: &[crate::source::Skipped]) -> String {
+    /// Files not read named in the message; the reports list them all.
+    const SHOWN: usize = 10;
+    let mut all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    all.extend(
+        skipped
+            .iter()
+            .take(SHOWN)
+            .map(|s| format!("{} not read: {}", s.path, s.reason)),
+    );
+    if skipped.len() > SHOWN {
+        all.push(format!("and {} more files not read", skipped.len() - SHOWN));
+    }
+    if all.is_empty() {
         return String::new();
     }
-    let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
     format!(" ({})", all.join("; "))
 }
 
@@ -291,13 +323,20 @@ impl Error {
                 "no-policies",
                 self.to_string(),
             )],
-            Error::NoArchives { paths, problems } => {
+            Error::NoArchives {
+                paths,
+                problems,
+                skipped,
+            } => {
                 let mut out: Vec<Finding> = problems.iter().map(logs_finding).collect();
                 out.push(Finding::plain(
                     Origin::Logs,
                     Severity::Error,
                     "no-archives",
-                    format!("no flow-log archives found under {paths}: there is no evidence to judge the policies against"),
+                    format!(
+                        "no flow-log archives found under {paths}: there is no evidence to judge                          the policies against{}",
+                        detail(&[], skipped)
+                    ),
                 ));
                 out
             }

@@ -15,8 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::flowlog::scan::{scan_archive, ScanOptions, Sink};
-use crate::flowlog::{Archive, Flow, Format, LogStatus, Problem};
+use crate::flowlog::scan::{
+    prepare, scan_prepared, scan_row_group, Prepared, ScanOptions, ScanStats,
+};
+use crate::flowlog::{Archive, Delivery, Flow, Format, Kind, LogStatus, Problem, Sink};
 use crate::policy::scope_index::{self, ScopeIndex};
 use crate::policy::{Policy, PolicySet, Verdict};
 pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally};
@@ -58,14 +60,13 @@ pub fn run(
             .fold(
                 || Tally::new(&shape),
                 |mut tally, (index, archive)| {
-                    scan_one(
-                        policies.policies(),
-                        &scopes,
-                        index,
-                        archive,
+                    let job = Job {
+                        policies: policies.policies(),
+                        scopes: &scopes,
+                        shape: &shape,
                         plan,
-                        &mut tally,
-                    );
+                    };
+                    scan_one(&job, index, archive, &mut tally);
                     on_archive();
                     tally
                 },
@@ -222,27 +223,65 @@ fn light_parse(
     addr.is_some_and(|addr| net.contains(&addr))
 }
 
-fn scan_one(
-    policies: &[Policy],
-    scopes: &ScopeIndex,
-    index: usize,
-    archive: &Archive,
-    plan: &ScanPlan<'_>,
-    tally: &mut Tally,
-) {
+/// What every archive of a run is read with.
+struct Job<'a> {
+    policies: &'a [Policy],
+    scopes: &'a ScopeIndex,
+    /// Allow rules and waivers per policy, for new tallies.
+    shape: &'a [(usize, usize)],
+    plan: &'a ScanPlan<'a>,
+}
+
+fn scan_one(job: &Job<'_>, index: usize, archive: &Archive, tally: &mut Tally) {
     if let Some(a) = &archive.meta.account {
         tally.coverage.accounts.insert(a.clone());
     }
     if let Some(r) = &archive.meta.region {
         tally.coverage.regions.insert(r.clone());
     }
+    tally.archives_read += 1;
+    match prepare(archive) {
+        // The row groups of a Parquet object are independent: read them on every thread,
+        // each into its own tally, merged like archives are.
+        Prepared::Parquet(log) if log.row_groups() > 1 && log.rows() > 0 => {
+            let parts = (0..log.row_groups())
+                .into_par_iter()
+                .fold(
+                    || Tally::new(job.shape),
+                    |mut part, group| {
+                        scan_part(job, index, &mut part, group == 0, |w| {
+                            scan_row_group(&log, group, archive, w)
+                        });
+                        part
+                    },
+                )
+                .reduce(|| Tally::new(job.shape), Tally::merge);
+            let mine = std::mem::take(tally);
+            *tally = mine.merge(parts);
+        }
+        prepared => scan_part(job, index, tally, true, |w| {
+            scan_prepared(prepared, archive, &job.plan.scan, w)
+        }),
+    }
+}
+
+/// Reads one archive, or one part of one, into `tally` through a fresh worker. `first`:
+/// whether this part counts the archive under its format (once per archive).
+fn scan_part(
+    job: &Job<'_>,
+    index: usize,
+    tally: &mut Tally,
+    first: bool,
+    read: impl FnOnce(&mut Worker<'_, '_>) -> ScanStats,
+) {
     let mut worker = Worker {
-        policies,
-        scopes,
+        policies: job.policies,
+        scopes: job.scopes,
         index,
-        plan,
+        plan: job.plan,
         tally,
-        enabled: vec![false; policies.len()],
+        count_formats: first,
+        enabled: vec![false; job.policies.len()],
         enabled_indexed: 0,
         ok_records: 0,
         formats_seen: HashSet::new(),
@@ -250,13 +289,12 @@ fn scan_one(
         marked: (1, 0),
         recent: Box::new(std::array::from_fn(|i| i as u64 ^ 1)),
     };
-    let stats = scan_archive(archive, &plan.scan, &mut worker);
+    let stats = read(&mut worker);
     worker.count_scanned();
     let (first, last) = worker.window;
     if first <= last {
         tally.coverage.widen(first, last);
     }
-    tally.archives_read += 1;
     tally.lines += stats.lines;
     tally.records += stats.records;
 }
@@ -268,6 +306,9 @@ struct Worker<'a, 't> {
     index: usize,
     plan: &'a ScanPlan<'a>,
     tally: &'t mut Tally,
+    /// Whether this worker counts its archive under each format it meets (one part of a
+    /// Parquet object does; the others read the same format).
+    count_formats: bool,
     /// Which policies can be judged under the current format.
     enabled: Vec<bool>,
     /// `enabled` of the policies that have a bit in `scopes`, as their candidate mask.
@@ -351,7 +392,7 @@ impl Sink for Worker<'_, '_> {
     fn format(&mut self, archive: &Archive, format: &Format) {
         self.count_scanned();
         let header = format.header();
-        if self.formats_seen.insert(header.clone()) {
+        if self.count_formats && self.formats_seen.insert(header.clone()) {
             *self.tally.formats.entry(header).or_default() += 1;
         }
         self.tally
@@ -432,6 +473,31 @@ impl Sink for Worker<'_, '_> {
         for i in width..self.policies.len() {
             if self.enabled[i] {
                 self.judge(i, line, flow);
+            }
+        }
+    }
+
+    fn kind(&mut self, _archive: &Archive, kind: Kind) {
+        self.tally.kinds.insert(self.index, kind);
+    }
+
+    fn delivery(&mut self, _archive: &Archive, d: &Delivery<'_>) {
+        let cw = &mut self.tally.cloudwatch;
+        if d.control {
+            cw.control_messages += 1;
+            return;
+        }
+        if let Some(owner) = d.owner {
+            self.tally.coverage.accounts.insert(owner.to_string());
+        }
+        if let Some(group) = d.log_group {
+            if !cw.log_groups.contains(group) {
+                cw.log_groups.insert(group.to_string());
+            }
+        }
+        if let Some(stream) = d.log_stream {
+            if !cw.log_streams.contains(stream) {
+                cw.log_streams.insert(stream.to_string());
             }
         }
     }

@@ -7,16 +7,22 @@
 //! ties them together and hands records and problems to whoever is listening.
 
 pub mod archive;
+pub mod cloudwatch;
 pub mod format;
 mod gunzip;
+pub mod kind;
 pub mod lines;
+pub mod object;
+pub mod parquet;
 pub mod record;
 pub mod scan;
+pub mod sink;
 
 pub use crate::source::{Archive, ArchiveMeta};
 pub use format::{Column, Field, Format, FormatError};
+pub use kind::{CloudWatchShape, Kind, Unit};
 pub use record::{Action, Direction, Flow, LogStatus, RecordError};
-pub use scan::{scan_archive, Problem, ScanOptions, Sink};
+pub use scan::{scan_archive, Delivery, Problem, ScanOptions, Sink};
 
 /// Gzip of `data` in one member, for the unit tests of the reading layer.
 #[cfg(test)]

@@ -150,8 +150,7 @@ impl Provenance {
             })
     }
 
-    /// What the sample stands for and how it was cut, two values for the run summary's
-    /// `sample` line and the one under it.
+    /// Two lines for a terminal report.
     pub fn describe(&self) -> [String; 2] {
         let window = match (&self.input_first_start, &self.input_last_end) {
             (Some(a), Some(b)) => format!(", {a} to {b}"),
@@ -159,11 +158,11 @@ impl Provenance {
         };
         [
             format!(
-                "{} of {} records from {} archives ({} bytes{window})",
+                "sample: {} of {} records from {} archives ({} bytes{window})",
                 self.sample_records, self.input_records, self.input_archives, self.input_bytes
             ),
             format!(
-                "every one of the {} verdict combinations kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
+                "  every one of the {} verdict combinations kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
                 self.combinations,
                 self.rate,
                 self.seed,

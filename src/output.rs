@@ -2,10 +2,10 @@
 //!
 //! One small file per format, each a pure function of the report: [`human`] for terminals,
 //! [`json`] for machines, [`junit`] for CI test reports, [`github`] for workflow annotations,
-//! [`summary`] for the GitHub job summary and [`sarif`] for code scanning; [`run`] is the run
-//! summary that the human report and `flowgate inspect` share. None of them prints, reads the
-//! environment or the clock, so the same report always gives the same bytes. [`Format`] picks
-//! the writer for `--format`; JUnit, SARIF and the job summary are files written next to it.
+//! [`summary`] for the GitHub job summary and [`sarif`] for code scanning. None of them
+//! prints, reads the environment or the clock, so the same report always gives the same
+//! bytes. [`Format`] picks the writer for `--format`; JUnit, SARIF and the job summary are
+//! files written next to it.
 //!
 //! Every string in a report may come from an archive or a policy file that someone else wrote,
 //! so every writer passes data through the cleaners of [`crate::text`] ([`clean_text`], [`clean_line`])
@@ -16,7 +16,6 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
-pub mod run;
 pub mod sarif;
 pub mod summary;
 
@@ -234,11 +233,7 @@ pub(crate) fn conversation_table(
         if waivers {
             row.push(clean_line(c.expired_waiver.as_deref().unwrap_or("-")).into_owned());
         }
-        row.push(format!(
-            "{}:{}",
-            clean_line(&c.example.archive),
-            c.example.line
-        ));
+        row.push(clean_line(&c.example.to_string()).into_owned());
         rows.push(row);
     }
     let mut lines = align(&rows, &[3, 4, 5]);
@@ -252,11 +247,12 @@ pub(crate) fn conversation_table(
     lines
 }
 
-/// `archive:line: message` on one line, whatever the archive name or message hold.
+/// `archive:line: message` (`archive: row N: message` for Parquet, `event N` for CloudWatch)
+/// on one line, whatever the archive name or message hold.
 pub(crate) fn problem_line(p: &ProblemReport) -> String {
     let (archive, message) = (clean_line(&p.archive), clean_line(&p.message));
     match p.line {
-        Some(line) => format!("{archive}:{line}: {message}"),
+        Some(line) => format!("{}: {message}", p.unit.locate(&archive, line)),
         None => format!("{archive}: {message}"),
     }
 }

@@ -16,7 +16,8 @@ pub use crate::engine::coverage::{Coverage, CoverageReport, Gap};
 pub use crate::engine::tally::Counts;
 pub use finding::{Effect, Finding, Origin};
 
-use crate::flowlog::Problem;
+use crate::flowlog::{Kind, Problem, Unit};
+pub use crate::source::Skipped;
 pub use crate::text::{human_duration, rfc3339};
 
 /// Exit status: every policy passed.
@@ -59,8 +60,16 @@ pub struct Report {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunSummary {
     pub archives_read: u64,
-    /// Files under `--logs` skipped because their name says they are not flow logs.
+    /// The paths of `not_read` (kept from the first version of this document).
     pub archives_skipped: Vec<String>,
+    /// Every file under `--logs` that was not read, with why (documentation, configuration,
+    /// hidden files: see `source`). Evidence that could not be read is a problem instead.
+    pub not_read: Vec<Skipped>,
+    /// Archives read, by kind: `text`, `parquet`, `cloudwatch` (with its shape).
+    pub kinds: Vec<KindUse>,
+    /// Where CloudWatch Logs deliveries came from, when some archive was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloudwatch: Option<CloudWatchSummary>,
     pub lines: u64,
     pub records: u64,
     pub nodata: u64,
@@ -74,12 +83,34 @@ pub struct RunSummary {
     pub coverage: CoverageReport,
 }
 
+/// How many archives of one kind were read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct KindUse {
+    #[serde(flatten)]
+    pub kind: Kind,
+    pub archives: u64,
+}
+
+/// What CloudWatch Logs deliveries said about where their records came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CloudWatchSummary {
+    pub log_groups: Vec<String>,
+    /// Distinct log streams (`eni-…-all`, one per interface).
+    pub log_streams: u64,
+    /// CONTROL_MESSAGEs skipped: CloudWatch checking that a destination is reachable.
+    pub control_messages: u64,
+}
+
 /// A problem as shown in reports.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ProblemReport {
     pub archive: String,
+    /// The line, row or event (see `unit`) the problem is at.
     pub line: Option<u64>,
     pub message: String,
+    /// What `line` counts, when not lines of text: `row` (Parquet), `event` (CloudWatch).
+    #[serde(skip_serializing_if = "Unit::is_line")]
+    pub unit: Unit,
 }
 
 impl From<Problem> for ProblemReport {
@@ -88,6 +119,7 @@ impl From<Problem> for ProblemReport {
             archive: p.archive,
             line: p.line,
             message: p.message,
+            unit: p.unit,
         }
     }
 }
@@ -95,7 +127,12 @@ impl From<Problem> for ProblemReport {
 impl std::fmt::Display for ProblemReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
-            Some(l) => write!(f, "{}:{}: {}", self.archive, l, self.message),
+            Some(l) => write!(
+                f,
+                "{}: {}",
+                self.unit.locate(&self.archive, l),
+                self.message
+            ),
             None => write!(f, "{}: {}", self.archive, self.message),
         }
     }
@@ -175,7 +212,18 @@ pub struct Conversation {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Location {
     pub archive: String,
+    /// The line, row or event (see `unit`).
     pub line: u64,
+    /// What `line` counts, when not lines of text: `row` (Parquet), `event` (CloudWatch).
+    #[serde(skip_serializing_if = "Unit::is_line")]
+    pub unit: Unit,
+}
+
+impl std::fmt::Display for Location {
+    /// `path:12` for a line of text, `path: row 12` or `path: event 12` otherwise.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.unit.locate(&self.archive, self.line))
+    }
 }
 
 /// An allow rule and how much traffic it kept open.
@@ -361,6 +409,7 @@ mod tests {
             example: Location {
                 archive: "a".into(),
                 line: 1,
+                unit: Unit::Line,
             },
             expired_waiver: None,
         };

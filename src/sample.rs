@@ -26,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::flowlog::{Archive, Format, Problem, ScanOptions};
+use crate::flowlog::{Archive, Format, Kind, Problem, ScanOptions};
 pub use crate::manifest::{self, Manifest, Provenance};
 use crate::source::discover;
 use pseudonym::Pseudonymiser;
@@ -97,6 +97,8 @@ pub enum Error {
     },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
+    #[error("{path} is {kind}, and flowgate sample writes text archives only: sample the text delivery, or check the full archive")]
+    KindNotCopied { path: String, kind: String },
 }
 
 /// A finished sample.
@@ -156,6 +158,16 @@ fn run(
         log_format: opts.log_format.clone(),
     };
     let survey = Survey::run(inputs, opts.seed, &scan);
+    if let Some((input, kind)) = inputs
+        .iter()
+        .zip(&survey.archives)
+        .find_map(|(i, a)| a.kind.filter(|k| *k != Kind::Text).map(|k| (i, k)))
+    {
+        return Err(Error::KindNotCopied {
+            path: input.archive.display.clone(),
+            kind: kind.to_string(),
+        });
+    }
     let pinned = survey.pinned();
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let requested = key::threshold(opts.rate);

@@ -2,8 +2,10 @@
 //!
 //! Users point flowgate at a synced S3 prefix, a handful of files, or standard input. The walk
 //! is sorted so that every run sees archives in the same order, follows directory symlinks
-//! without looping, and skips files that are plainly something else (`.json`, `.parquet`,
-//! `.md`, ...), counting them so nothing is dropped unseen. The S3 key layout and file name are
+//! without looping, and passes over only what is plainly not evidence (documentation, config,
+//! images, hidden files: [`Skipped`]), listing each with why so nothing is dropped unseen.
+//! Everything else is an archive whose reader is chosen by its content: text, Parquet, JSON
+//! of CloudWatch Logs; what looks like evidence and cannot be read is a problem, not a skip. The S3 key layout and file name are
 //! read for what they tell a report: account, region, flow log, and the 5-minute slot.
 //!
 //! This is the bottom of the pipeline: it names archives and never opens one (that is
@@ -50,22 +52,52 @@ pub enum DiscoverError {
     Io { path: String, source: io::Error },
 }
 
+/// A file (or hidden directory) under `--logs` that is not read, and why.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
 /// The result of walking `--logs`.
 #[derive(Debug, Default)]
 pub struct Discovery {
     pub archives: Vec<Archive>,
-    /// Files skipped because their name says they are not flow-log text.
-    pub skipped: Vec<String>,
+    /// What a directory held that is not evidence, by name, in walk order.
+    pub skipped: Vec<Skipped>,
     /// Paths that could not be read (missing, permissions, symlink loops): each one fails the
     /// run, since evidence the user pointed at was not read.
     pub errors: Vec<DiscoverError>,
 }
 
-/// Extensions that are certainly not flow-log text. Everything else in a directory is read:
-/// AWS names its objects `.log.gz`, samples come as `.log`, `.txt` or without extension.
-const SKIPPED_EXTENSIONS: &[&str] = &[
-    "json", "ndjson", "parquet", "md", "toml", "yml", "yaml", "csv", "html", "pdf", "png", "jpg",
-    "zip", "tar", "sh", "py", "rs",
+/// Extensions of files that are certainly not flow logs, and what they are. Everything else in
+/// a directory is read and recognised by its content: AWS names text objects `.log.gz` and
+/// Parquet objects `.log.parquet`, Firehose objects have no extension, samples come as `.log`,
+/// `.txt`, `.json` or without extension.
+const SKIPPED_EXTENSIONS: &[(&str, &str)] = &[
+    ("md", "documentation"),
+    ("html", "documentation"),
+    ("pdf", "documentation"),
+    (
+        "toml",
+        "configuration (a flowgate sample's MANIFEST.toml, a policy)",
+    ),
+    ("yml", "configuration"),
+    ("yaml", "configuration"),
+    ("csv", "CSV, which is no format flow logs are delivered in"),
+    ("png", "an image"),
+    ("jpg", "an image"),
+    (
+        "zip",
+        "a zip archive, which flowgate does not unpack: unpack it to have what it holds read",
+    ),
+    (
+        "tar",
+        "a tar archive, which flowgate does not unpack: unpack it to have what it holds read",
+    ),
+    ("sh", "a script"),
+    ("py", "a script"),
+    ("rs", "source code"),
 ];
 
 /// Walks `paths` (files, directories, or `-`) in sorted order.
@@ -129,35 +161,46 @@ fn walk(dir: &Path, seen: &mut BTreeSet<PathBuf>, found: &mut Discovery) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let skip = |found: &mut Discovery, reason: &str| {
+            found.skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason: reason.to_string(),
+            })
+        };
         match std::fs::metadata(&path) {
             Ok(m) if m.is_dir() => {
-                if !name.starts_with('.') {
+                if name.starts_with('.') {
+                    // `.git`, and `flowgate sample`'s staging directories: one line, not a
+                    // listing of thousands of files.
+                    skip(found, "a hidden directory, not walked");
+                } else {
                     walk(&path, seen, found);
                 }
             }
-            Ok(m) if m.is_file() => {
-                if is_skipped_name(&name) {
-                    found.skipped.push(path.display().to_string());
-                } else {
-                    found.archives.push(archive_for(&path));
-                }
-            }
-            Ok(_) => found.skipped.push(path.display().to_string()),
+            Ok(m) if m.is_file() => match skip_reason(&name) {
+                Some(reason) => skip(found, &reason),
+                None => found.archives.push(archive_for(&path)),
+            },
+            Ok(_) => skip(found, "not a regular file (a socket or device)"),
             Err(e) => found.errors.push(io_err(&path, e)),
         }
     }
 }
 
-fn is_skipped_name(name: &str) -> bool {
+/// Why a file in a directory is not read, when its name says it is not evidence.
+fn skip_reason(name: &str) -> Option<String> {
     if name.starts_with('.') {
-        return true;
+        return Some("a hidden file".into());
     }
     let lower = name.to_ascii_lowercase();
-    let stem = lower.strip_suffix(".gz").unwrap_or(&lower);
-    match stem.rsplit_once('.') {
-        Some((_, ext)) => SKIPPED_EXTENSIONS.contains(&ext) || lower.ends_with(".parquet.gz"),
-        None => matches!(stem, "readme" | "license" | "manifest"),
+    if let Some((_, ext)) = lower.rsplit_once('.') {
+        return SKIPPED_EXTENSIONS
+            .iter()
+            .find(|(e, _)| *e == ext)
+            .map(|(e, what)| format!("`.{e}`: {what}, not flow logs"));
     }
+    matches!(lower.as_str(), "readme" | "license" | "manifest" | "notice")
+        .then(|| "documentation by its name, not flow logs".to_string())
 }
 
 pub(crate) fn archive_for(path: &Path) -> Archive {
@@ -250,20 +293,29 @@ mod tests {
     }
 
     #[test]
-    fn obvious_non_logs_are_skipped() {
+    fn obvious_non_logs_are_skipped_with_why() {
+        assert_eq!(
+            skip_reason("README.md").as_deref(),
+            Some("`.md`: documentation, not flow logs")
+        );
+        assert_eq!(skip_reason(".DS_Store").as_deref(), Some("a hidden file"));
+        for n in ["MANIFEST.toml", "x.csv", "README", "a.zip", "notes.PNG"] {
+            assert!(skip_reason(n).is_some(), "{n}");
+        }
+        // Evidence by content, whatever the name: text, Parquet, JSON, Firehose objects.
         for n in [
+            "a.log.gz",
+            "a.log",
+            "V2_RECORDS.txt",
+            "records",
+            "x.gz",
             "a.json",
             "flows.parquet",
-            "README.md",
-            "MANIFEST.toml",
-            ".hidden",
             "x.ndjson.gz",
-            "README",
+            "123_vpcflowlogs_us-east-1_fl-1_20261102T0705Z_ea4b0f55.log.parquet",
+            "flow-logs-to-s3-1-2026-11-02-00-00-05-0a1b2c3d-1234-5678-9abc-def012345678",
         ] {
-            assert!(is_skipped_name(n), "{n}");
-        }
-        for n in ["a.log.gz", "a.log", "V2_RECORDS.txt", "records", "x.gz"] {
-            assert!(!is_skipped_name(n), "{n}");
+            assert_eq!(skip_reason(n), None, "{n}");
         }
     }
 }

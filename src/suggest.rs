@@ -242,14 +242,14 @@ impl Sink for ObserveSink<'_> {
             .collect();
         self.enabled = missing.is_empty();
         if !self.enabled {
-            self.problem(Problem {
-                archive: archive.display.clone(),
-                line: None,
-                message: format!(
+            self.problem(Problem::new(
+                archive.display.clone(),
+                None,
+                format!(
                     "the scope needs {}, which this archive's format lacks; its records were not read",
                     missing.join(", ")
                 ),
-            });
+            ));
         }
     }
 

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::coverage::Coverage;
-use crate::flowlog::{Field, Problem};
+use crate::flowlog::{Field, Kind, Problem};
 
 /// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
 /// archive without holding millions of messages.
@@ -43,6 +43,19 @@ pub struct Tally {
     pub unknown_fields: BTreeSet<String>,
     pub coverage: Coverage,
     pub policies: Vec<PolicyTally>,
+    /// The kind of each archive read, by index (an archive that could not be opened has none).
+    pub kinds: BTreeMap<usize, Kind>,
+    pub cloudwatch: CloudWatchTally,
+}
+
+/// What CloudWatch Logs deliveries said about where their records came from.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CloudWatchTally {
+    /// CONTROL_MESSAGEs skipped (health checks of a subscription's destination).
+    pub control_messages: u64,
+    pub log_groups: BTreeSet<String>,
+    /// `eni-…-all`: one per interface.
+    pub log_streams: BTreeSet<String>,
 }
 
 /// Problems in (archive, line) order: the first [`PROBLEMS_KEPT`] in full, all counted.
@@ -194,6 +207,14 @@ impl Tally {
         }
         self.unknown_fields.extend(other.unknown_fields);
         self.coverage.merge(other.coverage);
+        self.kinds.extend(other.kinds);
+        self.cloudwatch.control_messages += other.cloudwatch.control_messages;
+        self.cloudwatch
+            .log_groups
+            .extend(other.cloudwatch.log_groups);
+        self.cloudwatch
+            .log_streams
+            .extend(other.cloudwatch.log_streams);
         for (mine, theirs) in self.policies.iter_mut().zip(other.policies) {
             mine.merge(theirs);
         }
@@ -228,11 +249,7 @@ mod tests {
 
     #[test]
     fn problems_keep_the_first_by_place() {
-        let p = |a: &str, l| Problem {
-            archive: a.into(),
-            line: Some(l),
-            message: "x".into(),
-        };
+        let p = |a: &str, l| Problem::new(a, Some(l), "x");
         let mut one = ProblemLog::default();
         one.push(p("b", 1));
         let mut two = ProblemLog::default();

@@ -13,9 +13,11 @@ use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
 use std::ops::Deref;
+use std::sync::Arc;
 
 use super::gunzip::{ensure_room, gunzip, GzipReader, Whole};
 use super::lines::{Line, LineReader, SliceLines};
+use super::object::{LocalFile, RandomAccess};
 // Where archives come from moved to `crate::source`; these names stay reachable here.
 pub use crate::source::{discover, Archive, ArchiveMeta, DiscoverError, Discovery, Source};
 
@@ -176,6 +178,120 @@ pub fn open_lines(archive: &Archive) -> io::Result<Lines> {
     open_lines_with(archive, Limits::DEFAULT)
 }
 
+/// An archive opened by what its first bytes are.
+pub enum Opened {
+    /// Parquet (it starts with `PAR1`), which is read from its footer: random access.
+    Parquet(Arc<dyn RandomAccess>),
+    /// Anything else, as text: gzip decoded (`gzip` says it was), plain as it is. Flow-log
+    /// lines, CloudWatch JSON or export lines; the reader of each looks at the text's start.
+    Text { text: Text, gzip: bool },
+}
+
+/// An archive's decoded text, whole or streamed, before it is cut into lines or values.
+pub enum Text {
+    Whole(WholeText),
+    /// The window lets the start of the text be looked at before the rest is read.
+    Stream(BufReader<Box<dyn Read + Send>>),
+}
+
+impl Text {
+    /// The start of the text: all of a whole one, the first read of a stream (up to 64 KiB;
+    /// empty at its end, or when its decoding failed at once: its reader meets the error).
+    pub fn head(&mut self) -> &[u8] {
+        match self {
+            Text::Whole(w) => w,
+            Text::Stream(r) => io::BufRead::fill_buf(r).unwrap_or_default(),
+        }
+    }
+
+    /// The text's lines.
+    pub fn into_lines(self) -> Lines {
+        match self {
+            Text::Whole(w) => Lines::Whole(SliceLines::new(w)),
+            Text::Stream(r) => Lines::Stream(LineReader::new(Box::new(r))),
+        }
+    }
+}
+
+/// How much of a streamed text [`Text::head`] shows at least.
+const HEAD: usize = 64 * 1024;
+
+/// Opens an archive: Parquet by random access, anything else as text (see [`Opened`]).
+pub fn open_object(archive: &Archive) -> io::Result<Opened> {
+    open_object_with(archive, Limits::DEFAULT)
+}
+
+/// [`open_object`] with other limits for text read whole.
+pub fn open_object_with(archive: &Archive, limits: Limits) -> io::Result<Opened> {
+    let file = match &archive.source {
+        Source::File(p) => File::open(p)?,
+        Source::Stdin => return open_stream(Box::new(io::stdin())),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        // A named pipe: read once, from its first byte, like standard input.
+        return open_stream(Box::new(file));
+    }
+    let object = LocalFile::new(file)?;
+    let mut magic = [0u8; 4];
+    let n = object.read_at(0, &mut magic)?;
+    if super::kind::is_parquet(&magic[..n]) {
+        return Ok(Opened::Parquet(Arc::new(object)));
+    }
+    let mut file = object.into_file();
+    let streamed = |raw: Box<dyn Read + Send>| -> io::Result<Opened> {
+        let (read, gzip) = stream_gzip(raw)?;
+        Ok(Opened::Text {
+            text: Text::Stream(BufReader::with_capacity(HEAD, read)),
+            gzip,
+        })
+    };
+    if meta.len() > limits.compressed as u64 {
+        return streamed(Box::new(file));
+    }
+    let mut buffers = Buffers::take();
+    match read_whole(&mut file, &mut buffers, meta.len() as usize, limits) {
+        Some((len, gzip)) => Ok(Opened::Text {
+            text: Text::Whole(WholeText { buffers, len }),
+            gzip,
+        }),
+        None => {
+            buffers.give_back();
+            file.rewind()?;
+            streamed(Box::new(file))
+        }
+    }
+}
+
+/// Opens a stream that can be read only once (standard input, a pipe): Parquet is read into
+/// memory whole, since it cannot be read from its start.
+fn open_stream(raw: Box<dyn Read + Send>) -> io::Result<Opened> {
+    let mut reader = BufReader::with_capacity(128 * 1024, raw);
+    let head = io::BufRead::fill_buf(&mut reader)?;
+    if super::kind::is_parquet(head) {
+        let mut all = Vec::new();
+        reader.read_to_end(&mut all)?;
+        return Ok(Opened::Parquet(Arc::new(bytes::Bytes::from(all))));
+    }
+    let (read, gzip) = stream_gzip(Box::new(reader))?;
+    Ok(Opened::Text {
+        text: Text::Stream(BufReader::with_capacity(HEAD, read)),
+        gzip,
+    })
+}
+
+/// [`stream`], saying whether the stream was gzip.
+fn stream_gzip(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let mut reader = BufReader::with_capacity(128 * 1024, raw);
+    let gzip = is_gzip(io::BufRead::fill_buf(&mut reader)?);
+    let read: Box<dyn Read + Send> = if gzip {
+        Box::new(GzipReader::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    Ok((read, gzip))
+}
+
 /// [`open_lines`] with other limits (tests use tiny ones).
 pub fn open_lines_with(archive: &Archive, limits: Limits) -> io::Result<Lines> {
     let streamed = |raw| Ok(Lines::Stream(LineReader::new(stream(raw)?)));
@@ -191,7 +307,7 @@ pub fn open_lines_with(archive: &Archive, limits: Limits) -> io::Result<Lines> {
     let size = meta.len();
     let mut buffers = Buffers::take();
     match read_whole(&mut file, &mut buffers, size as usize, limits) {
-        Some(len) => Ok(Lines::Whole(SliceLines::new(WholeText { buffers, len }))),
+        Some((len, _)) => Ok(Lines::Whole(SliceLines::new(WholeText { buffers, len }))),
         None => {
             buffers.give_back();
             file.rewind()?;
@@ -201,15 +317,16 @@ pub fn open_lines_with(archive: &Archive, limits: Limits) -> io::Result<Lines> {
 }
 
 /// Reads `file` into `buffers.compressed` and decodes it into `buffers.text`; the length of
-/// the text, or `None` when the file is to be streamed: it grew past the limit, a read
-/// failed (the stream meets the same failure after the lines before it), or it did not
-/// decode whole (broken: the stream then reports the break after the lines before it).
+/// the text and whether the file was gzip, or `None` when the file is to be streamed: it grew
+/// past the limit, a read failed (the stream meets the same failure after the lines before
+/// it), or it did not decode whole (broken: the stream then reports the break after the lines
+/// before it).
 fn read_whole(
     file: &mut File,
     buffers: &mut Buffers,
     size: usize,
     limits: Limits,
-) -> Option<usize> {
+) -> Option<(usize, bool)> {
     let compressed = &mut buffers.compressed;
     // One byte more than the file, so that a file that grew since `metadata` shows it.
     ensure_room(compressed, size.min(limits.compressed) + 1);
@@ -233,10 +350,10 @@ fn read_whole(
     if !is_gzip(&compressed[..len]) {
         // Plain text: the file is the text. The buffers swap roles, keeping their room.
         std::mem::swap(compressed, &mut buffers.text);
-        return Some(len);
+        return Some((len, false));
     }
     match gunzip(&compressed[..len], &mut buffers.text, limits.text) {
-        Whole::Text(len) => Some(len),
+        Whole::Text(len) => Some((len, true)),
         Whole::Stream => None,
     }
 }
@@ -484,7 +601,7 @@ mod tests {
                     let r = seed >> 16;
                     match r % line {
                         0 => b'\n',
-                        _ if r % 97 == 0 => b'\r',
+                        _ if r.is_multiple_of(97) => b'\r',
                         _ => (r >> 24) as u8,
                     }
                 })

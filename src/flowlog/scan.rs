@@ -5,63 +5,22 @@
 //! stream, an over-long line or a missing header is a problem too, never a silent stop. The
 //! scan knows nothing about policies; `inspect` and `check` are two sinks over the same loop.
 
-use std::fmt;
 use std::ops::Deref;
 
-use super::archive::{self, Archive, Lines};
+use super::archive::{self, Archive, Lines, Opened, Text};
+use super::cloudwatch::{self, Values};
 use super::format::Format;
+use super::kind::Kind;
 use super::lines::{Line, SliceLines, MAX_LINE};
+use super::parquet::{self, ParquetLog};
 use super::record::Flow;
+pub use super::sink::{Delivery, Problem, Sink};
 
 /// Options that apply to every archive of a run.
 #[derive(Clone, Debug, Default)]
 pub struct ScanOptions {
     /// The format of archives without a header line (`--log-format`).
     pub log_format: Option<Format>,
-}
-
-/// Something in the evidence that could not be read. Any problem makes the run untrusted.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Problem {
-    pub archive: String,
-    /// 1-based line, where the problem is tied to one.
-    pub line: Option<u64>,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.archive, line, self.message),
-            None => write!(f, "{}: {}", self.archive, self.message),
-        }
-    }
-}
-
-/// Receives what a scan finds, in file order.
-pub trait Sink {
-    /// A format takes effect for the lines that follow: the header line, a repeated header
-    /// with a different field list, or `--log-format` for a headerless archive.
-    fn format(&mut self, archive: &Archive, format: &Format);
-    /// A record that parsed.
-    fn record(&mut self, archive: &Archive, line: u64, flow: &Flow<'_>);
-    /// A record that parsed, with the bytes of its line (without the line ending). Sinks that
-    /// copy records out (`flowgate sample`) override this; the default hands on to `record`.
-    fn record_line(&mut self, archive: &Archive, line: u64, bytes: &[u8], flow: &Flow<'_>) {
-        let _ = bytes;
-        self.record(archive, line, flow);
-    }
-    /// A header line that parsed, every time one is read (also when it repeats the current
-    /// format). Called before `format`. Only sinks that copy archives need it.
-    fn header_line(&mut self, archive: &Archive, line: u64, bytes: &[u8]) {
-        let _ = (archive, line, bytes);
-    }
-    /// A line or a stream that could not be read.
-    fn problem(&mut self, problem: Problem);
-    /// Whether to stop early (Ctrl-C). Checked between records, so it must be cheap.
-    fn cancelled(&self) -> bool {
-        false
-    }
 }
 
 /// Counts of what one archive held, for reports.
@@ -74,23 +33,190 @@ pub struct ScanStats {
     pub problems: u64,
 }
 
-/// Reads `archive` to its end (or to the first unrecoverable stream error).
+/// An archive opened and recognised, ready to be read.
+pub enum Prepared {
+    /// Parquet with flow-log columns; its row groups can be read apart (see
+    /// [`scan_row_group`]).
+    Parquet(ParquetLog),
+    /// Flow-log text, CloudWatch JSON or export lines, told apart by the text's start.
+    Text { text: Text, gzip: bool },
+    /// Not readable at all: the problem says why.
+    Unreadable(String),
+}
+
+/// Opens `archive` and finds out what it holds (see [`Kind`]).
+pub fn prepare(archive: &Archive) -> Prepared {
+    match archive::open_object(archive) {
+        Ok(Opened::Parquet(object)) => match parquet::open(object) {
+            Ok(log) => Prepared::Parquet(log),
+            Err(e) => Prepared::Unreadable(e.to_string()),
+        },
+        Ok(Opened::Text { text, gzip }) => Prepared::Text { text, gzip },
+        Err(e) => Prepared::Unreadable(format!("cannot read: {e}")),
+    }
+}
+
+/// What the start of a decoded text says it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TextKind {
+    /// JSON: a CloudWatch Logs delivery (or JSON of something else, which is a problem).
+    Json,
+    /// CloudWatch export-task lines.
+    Export,
+    /// Flow-log lines (and anything else, which the line reader reports line by line).
+    Lines,
+}
+
+fn classify(head: &[u8]) -> TextKind {
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else {
+        return TextKind::Lines;
+    };
+    if matches!(head[start], b'{' | b'[') {
+        return TextKind::Json;
+    }
+    let first_line = head[start..]
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
+    if cloudwatch::export_message(first_line).is_some() {
+        return TextKind::Export;
+    }
+    TextKind::Lines
+}
+
+/// Reads `archive` to its end (or to the first unrecoverable stream error), whatever its kind.
 pub fn scan_archive(archive: &Archive, options: &ScanOptions, sink: &mut impl Sink) -> ScanStats {
+    scan_prepared(prepare(archive), archive, options, sink)
+}
+
+/// [`scan_archive`] of an archive already prepared.
+pub fn scan_prepared(
+    prepared: Prepared,
+    archive: &Archive,
+    options: &ScanOptions,
+    sink: &mut impl Sink,
+) -> ScanStats {
+    let problem = |sink: &mut dyn Sink, message: String| {
+        sink.problem(Problem::new(archive.display.clone(), None, message));
+        ScanStats {
+            problems: 1,
+            ..ScanStats::default()
+        }
+    };
+    match prepared {
+        Prepared::Unreadable(why) => problem(sink, why),
+        Prepared::Parquet(log) => {
+            let mut stats = ScanStats::default();
+            for group in 0..log.row_groups() {
+                if sink.cancelled() {
+                    break;
+                }
+                stats += scan_row_group(&log, group, archive, sink);
+            }
+            if log.row_groups() == 0 {
+                sink.kind(archive, Kind::Parquet);
+            }
+            if log.rows() == 0 {
+                stats += problem(
+                    sink,
+                    "holds no records: the Parquet object has no rows".into(),
+                );
+            }
+            stats
+        }
+        Prepared::Text { mut text, gzip } => match classify(text.head()) {
+            TextKind::Json => {
+                let s = match &text {
+                    Text::Whole(whole) => cloudwatch::scan_json(
+                        Values::whole(whole),
+                        gzip,
+                        archive,
+                        options.log_format.as_ref(),
+                        sink,
+                    ),
+                    Text::Stream(_) => {
+                        let Text::Stream(read) = text else {
+                            unreachable!("matched above")
+                        };
+                        cloudwatch::scan_json(
+                            Values::stream(Box::new(read)),
+                            gzip,
+                            archive,
+                            options.log_format.as_ref(),
+                            sink,
+                        )
+                    }
+                };
+                ScanStats::from_events(s)
+            }
+            TextKind::Export => {
+                let s = cloudwatch::scan_export(
+                    &mut text.into_lines(),
+                    archive,
+                    options.log_format.as_ref(),
+                    sink,
+                );
+                ScanStats::from_events(s)
+            }
+            TextKind::Lines => {
+                sink.kind(archive, Kind::Text);
+                scan_lines(text.into_lines(), archive, options, sink)
+            }
+        },
+    }
+}
+
+/// Reads row group `group` of a Parquet object: what the engine hands each thread when it
+/// reads the row groups of one object at once. Tells `sink` the kind and format first.
+pub fn scan_row_group(
+    log: &ParquetLog,
+    group: usize,
+    archive: &Archive,
+    sink: &mut impl Sink,
+) -> ScanStats {
+    sink.kind(archive, Kind::Parquet);
+    sink.format(archive, log.format());
+    let s = log.scan_row_group(group, archive, sink);
+    ScanStats {
+        lines: s.rows,
+        records: s.records,
+        problems: s.problems,
+        ..ScanStats::default()
+    }
+}
+
+impl ScanStats {
+    fn from_events(s: cloudwatch::Stats) -> ScanStats {
+        ScanStats {
+            lines: s.events,
+            records: s.records,
+            problems: s.problems,
+            ..ScanStats::default()
+        }
+    }
+}
+
+impl std::ops::AddAssign for ScanStats {
+    fn add_assign(&mut self, o: ScanStats) {
+        self.lines += o.lines;
+        self.records += o.records;
+        self.headers += o.headers;
+        self.blank += o.blank;
+        self.problems += o.problems;
+    }
+}
+
+/// Reads flow-log text line by line: headers, records, blank lines, problems.
+fn scan_lines(
+    mut lines: Lines,
+    archive: &Archive,
+    options: &ScanOptions,
+    sink: &mut impl Sink,
+) -> ScanStats {
     let mut stats = ScanStats::default();
     let problem = |sink: &mut dyn FnMut(Problem), line: Option<u64>, message: String| {
-        sink(Problem {
-            archive: archive.display.clone(),
-            line,
-            message,
-        })
-    };
-    let mut lines = match archive::open_lines(archive) {
-        Ok(lines) => lines,
-        Err(e) => {
-            stats.problems += 1;
-            problem(&mut |p| sink.problem(p), None, format!("cannot read: {e}"));
-            return stats;
-        }
+        sink(Problem::new(archive.display.clone(), line, message))
     };
     let mut format: Option<Format> = None;
     loop {
@@ -241,7 +367,7 @@ fn plain_records<B: Deref<Target = [u8]>>(
     // a 240-byte copy. The run ends at the next header, so its lines share one format.
     let mut flow = Flow::EMPTY;
     loop {
-        if stats.lines % 4096 == 0 && sink.cancelled() {
+        if stats.lines.is_multiple_of(4096) && sink.cancelled() {
             return true;
         }
         let rest = lines.rest();
@@ -419,7 +545,7 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             let (sp, dp, n) = ((x >> 20) % 65536, (x >> 36) % 1024, x % 256);
             let dash = |v: String, bit: u32| {
-                if (x >> bit) % 9 == 0 {
+                if (x >> bit).is_multiple_of(9) {
                     "-".to_string()
                 } else {
                     v

@@ -217,7 +217,8 @@ fn errors(report: &Report) -> Vec<Annotation> {
         }
         errors.push(Annotation {
             file: first.map(|p| p.archive.clone()),
-            line: first.and_then(|p| p.line),
+            // A row of Parquet or an event of JSON is no line GitHub could point at.
+            line: first.filter(|p| p.unit.is_line()).and_then(|p| p.line),
             col: None,
             title: "flowgate: the evidence could not be read completely".into(),
             message,

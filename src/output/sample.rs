@@ -47,6 +47,7 @@ pub fn conversation(i: u64, records: u64) -> Conversation {
         example: Location {
             archive: ARCHIVE.to_string(),
             line: 2 + i * 31,
+            unit: crate::flowlog::Unit::Line,
         },
         expired_waiver: None,
     }
@@ -215,6 +216,15 @@ pub fn report() -> Report {
         run: RunSummary {
             archives_read: 14,
             archives_skipped: vec!["fixtures/README.md".into()],
+            not_read: vec![crate::source::Skipped {
+                path: "fixtures/README.md".into(),
+                reason: "`.md`: documentation, not flow logs".into(),
+            }],
+            kinds: vec![crate::report::KindUse {
+                kind: crate::flowlog::Kind::Text,
+                archives: 14,
+            }],
+            cloudwatch: None,
             lines: 48_240,
             records: 48_226,
             nodata: 12,
@@ -224,6 +234,7 @@ pub fn report() -> Report {
                 archive: ARCHIVE.into(),
                 line: Some(417),
                 message: "expected 14 fields, found 9".into(),
+                unit: crate::flowlog::Unit::Line,
             }],
             formats: vec![FormatUse {
                 fields: "version account-id interface-id srcaddr dstaddr srcport dstport \

@@ -115,7 +115,7 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
                     .map_or_else(|| "-".to_string(), md),
             );
         }
-        cells.push(format!("{}:{}", md(&c.example.archive), c.example.line));
+        cells.push(md(&c.example.to_string()));
         blocks.push(row(&cells));
     }
     let hidden = p.conversations.len() - shown.len();

@@ -5,20 +5,20 @@
 //! Everything is sorted here, so writers can print in order without knowing any rule.
 
 use crate::engine::Tally;
-use crate::flowlog::Archive;
+use crate::flowlog::{Archive, Kind, Unit};
 use crate::policy::{EvidenceDemands, Level, Policy, PolicySet};
 
 use super::{
-    human_duration, rfc3339, AllowUse, Conversation, CoverageReport, Demand, DemandKind,
-    DemandStatus, Finding, FormatUse, Location, PolicyReport, ProblemReport, Report, RunSummary,
-    Status, WaiverUse,
+    human_duration, rfc3339, AllowUse, CloudWatchSummary, Conversation, CoverageReport, Demand,
+    DemandKind, DemandStatus, Finding, FormatUse, KindUse, Location, PolicyReport, ProblemReport,
+    Report, RunSummary, Skipped, Status, WaiverUse,
 };
 
 /// What a report needs besides the tally.
 pub struct ReportContext<'a> {
     pub policies: &'a PolicySet,
     pub archives: &'a [Archive],
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
     pub today: time::Date,
     pub since: Option<u64>,
     pub until: Option<u64>,
@@ -29,9 +29,28 @@ pub struct ReportContext<'a> {
 /// Builds the report of a finished scan.
 pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
     let coverage = tally.coverage.report();
+    let mut kinds: std::collections::BTreeMap<Kind, u64> = Default::default();
+    for kind in tally.kinds.values() {
+        *kinds.entry(*kind).or_default() += 1;
+    }
+    let cw = &tally.cloudwatch;
+    let cloudwatch = kinds
+        .keys()
+        .any(|k| matches!(k, Kind::CloudWatch(_)))
+        .then(|| CloudWatchSummary {
+            log_groups: cw.log_groups.iter().cloned().collect(),
+            log_streams: cw.log_streams.len() as u64,
+            control_messages: cw.control_messages,
+        });
     let run = RunSummary {
         archives_read: tally.archives_read,
-        archives_skipped: ctx.skipped,
+        archives_skipped: ctx.skipped.iter().map(|s| s.path.clone()).collect(),
+        not_read: ctx.skipped,
+        kinds: kinds
+            .into_iter()
+            .map(|(kind, archives)| KindUse { kind, archives })
+            .collect(),
+        cloudwatch,
         lines: tally.lines,
         records: tally.records,
         nodata: tally.nodata,
@@ -58,7 +77,8 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         .zip(tally.policies)
         .map(|(policy, pt)| {
             let lint_fails = ctx.findings.iter().any(|f| f.fails(&policy.name));
-            policy_report(policy, pt, &run, ctx.archives, ctx.today, lint_fails)
+            let kinds = &tally.kinds;
+            policy_report(policy, pt, &run, ctx.archives, kinds, ctx.today, lint_fails)
         })
         .collect();
     policies.sort_by(|a, b| a.name.cmp(&b.name));
@@ -100,6 +120,7 @@ fn policy_report(
     pt: crate::engine::PolicyTally,
     run: &RunSummary,
     archives: &[Archive],
+    kinds: &std::collections::BTreeMap<usize, Kind>,
     today: time::Date,
     lint_fails: bool,
 ) -> PolicyReport {
@@ -124,6 +145,7 @@ fn policy_report(
             example: Location {
                 archive: archive_name(s.example.0),
                 line: s.example.1,
+                unit: kinds.get(&s.example.0).map_or(Unit::Line, |k| k.unit()),
             },
             expired_waiver: s
                 .expired_waiver

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use super::evidence::Evidence;
 use super::key::{archive_salt, combination, record_hash, Combination};
 use super::Input;
-use crate::flowlog::{scan_archive, Archive, Flow, Format, LogStatus, Problem, ScanOptions, Sink};
+use crate::flowlog::{
+    scan_archive, Archive, Flow, Format, Kind, LogStatus, Problem, ScanOptions, Sink,
+};
 
 /// Histogram buckets over the coin: the rate a size cap can pick is a multiple of 1/BUCKETS.
 pub const BUCKETS: usize = 1 << 14;
@@ -59,6 +61,8 @@ impl Representative {
 pub struct ArchiveSurvey {
     /// Whether this worker read the archive (merges keep the one that did).
     surveyed: bool,
+    /// What the archive is, by its content (none when it could not be opened).
+    pub kind: Option<Kind>,
     pub lines: u64,
     pub records: u64,
     pub nodata: u64,
@@ -288,6 +292,10 @@ struct SurveySink<'s> {
 }
 
 impl Sink for SurveySink<'_> {
+    fn kind(&mut self, _archive: &Archive, kind: Kind) {
+        self.archive.kind = Some(kind);
+    }
+
     fn format(&mut self, _archive: &Archive, _format: &Format) {
         self.evidence.format_changed();
     }

@@ -1015,7 +1015,7 @@ mod tests {
 
     /// A value AWS could write for `field`, chosen by `seed`.
     fn valid_token(field: Field, seed: u64) -> String {
-        if seed % 11 == 0 {
+        if seed.is_multiple_of(11) {
             return "-".into();
         }
         let pick = |options: &[&str]| options[(seed % options.len() as u64) as usize].to_string();
@@ -1024,7 +1024,7 @@ mod tests {
             Field::Action => pick(&["ACCEPT", "REJECT"]),
             Field::FlowDirection => pick(&["ingress", "egress"]),
             Field::SrcAddr | Field::DstAddr | Field::PktSrcAddr | Field::PktDstAddr => {
-                if seed % 3 == 0 {
+                if seed.is_multiple_of(3) {
                     Ipv6Addr::from(u128::from(seed) << (seed % 64)).to_string()
                 } else {
                     Ipv4Addr::from(seed as u32).to_string()

@@ -1,0 +1,329 @@
+//! The real binary on Parquet and CloudWatch Logs objects, and on files it does not read:
+//! every kind is recognised by content, and nothing under `--logs` disappears unlisted.
+
+#[path = "common/repo.rs"]
+mod repo;
+
+use std::io::Write;
+use std::path::Path;
+
+use repo::Repo;
+
+/// A test file of `tests/data/parquet` (see make.py there): five default-format records,
+/// among them 10.0.1.5 -> 10.20.30.5:443 accepted.
+fn parquet(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/parquet")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// The same five records as text, gzip, with AWS's header.
+fn text_gz() -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    writeln!(
+        e,
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
+    )
+    .unwrap();
+    for r in RECORDS {
+        writeln!(e, "{r}").unwrap();
+    }
+    e.finish().unwrap()
+}
+
+const RECORDS: [&str; 5] = [
+    "2 123456789010 eni-0a1b2c3d4e5f60718 10.0.1.5 10.20.30.5 49152 443 6 10 8400 1762052400 1762052460 ACCEPT OK",
+    "2 123456789010 eni-0a1b2c3d4e5f60718 10.20.30.5 10.0.1.5 443 49152 6 8 5100 1762052400 1762052460 ACCEPT OK",
+    "2 123456789010 eni-0a1b2c3d4e5f60718 2001:db8::5 2001:db8:1::9 50000 22 6 3 180 1762052401 1762052461 REJECT OK",
+    "2 123456789010 eni-0fffffffffffffff0 - - - - - - - 1762052400 1762052460 - NODATA",
+    "2 123456789010 eni-0eeeeeeeeeeeeeee0 - - - - - - - 1762052400 1762052460 - SKIPDATA",
+];
+
+/// Blocks everything to the partner but 10.20.99.0/24: 10.0.1.5 -> 10.20.30.5:443 would be.
+const POLICY: &str = r#"
+[scope]
+peer = ["10.20.0.0/16"]
+
+[[allow]]
+name = "nothing that is there"
+peer = ["10.20.99.0/24"]
+
+[evidence]
+max_gap = "30d"
+skipdata = "ignore"
+unused_allow = "ignore"
+"#;
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A Firehose object: a CONTROL_MESSAGE and two DATA_MESSAGEs, one gzip member each.
+fn firehose() -> Vec<u8> {
+    let message = |stream: &str, records: &[&str]| {
+        let events: Vec<serde_json::Value> = records
+            .iter()
+            .enumerate()
+            .map(|(i, m)| serde_json::json!({"id": i.to_string(), "timestamp": 1762052400000u64, "message": m}))
+            .collect();
+        serde_json::json!({
+            "messageType": "DATA_MESSAGE", "owner": "210987654321", "logGroup": "flow-logs",
+            "logStream": stream, "subscriptionFilters": ["all"], "logEvents": events,
+        })
+        .to_string()
+    };
+    let mut object = gz(br#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1762052400000,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#);
+    object.extend(gz(
+        message("eni-0a1b2c3d4e5f60718-all", &RECORDS[..3]).as_bytes()
+    ));
+    object.extend(gz(
+        message("eni-0fffffffffffffff0-all", &RECORDS[3..4]).as_bytes()
+    ));
+    object.extend(gz(
+        message("eni-0eeeeeeeeeeeeeee0-all", &RECORDS[4..]).as_bytes()
+    ));
+    object
+}
+
+fn kinds(json: &serde_json::Value) -> Vec<String> {
+    json["run"]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let shape = k["shape"]
+                .as_str()
+                .map(|s| format!("/{s}"))
+                .unwrap_or_default();
+            format!("{}{shape}:{}", k["kind"].as_str().unwrap(), k["archives"])
+        })
+        .collect()
+}
+
+/// Issue 18's first report: a `.log.parquet` beside a `.log.gz` was skipped by name and the
+/// check passed on the text alone. Both are read now; the Parquet's traffic counts.
+#[test]
+fn parquet_beside_text_is_read_and_its_traffic_counts() {
+    let repo = Repo::empty();
+    repo.policy("partner", POLICY)
+        .raw(
+            "AWSLogs/123456789010/vpcflowlogs/eu-west-1/2026/11/02/a.log.gz",
+            &text_gz(),
+        )
+        .raw(
+            "AWSLogs/aws-account-id=210987654321/aws-service=vpcflowlogs/aws-region=us-east-2/year=2026/month=11/day=02/hour=03/b.log.parquet",
+            &parquet("aws-snappy.parquet"),
+        );
+    let run = repo.check(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let r = &run.json["run"];
+    assert_eq!(r["archives_read"], 2);
+    assert_eq!(r["records"], 10);
+    assert_eq!(r["not_read"], serde_json::json!([]));
+    assert_eq!(kinds(&run.json), ["text:1", "parquet:1"]);
+    assert_eq!(
+        r["coverage"]["accounts"],
+        serde_json::json!(["123456789010", "210987654321"])
+    );
+    assert_eq!(
+        r["coverage"]["regions"],
+        serde_json::json!(["eu-west-1", "us-east-2"])
+    );
+    let c = &run.json["policies"][0]["conversations"][0];
+    assert_eq!(c["records"], 4, "both directions, from each archive");
+    // Alone, the Parquet object finds the same conversation, and names it by row.
+    std::fs::remove_dir_all(repo.path("logs/AWSLogs/123456789010")).unwrap();
+    let run = repo.check(&[]);
+    assert_eq!(run.code, Some(1));
+    let c = &run.json["policies"][0]["conversations"][0];
+    assert_eq!(
+        (c["records"].as_u64(), c["server_port"].as_u64()),
+        (Some(2), Some(443))
+    );
+    assert_eq!(c["example"]["unit"], "row");
+    assert_eq!(c["example"]["line"], 1);
+    assert!(
+        run.stdout.contains("b.log.parquet: row 1"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Row groups are read on several threads; the report is the same on one.
+#[test]
+fn row_groups_read_in_parallel_report_as_on_one_thread() {
+    let repo = Repo::empty();
+    repo.policy("partner", POLICY)
+        .raw(
+            "five-groups.parquet",
+            &parquet("custom-uncompressed.parquet"),
+        )
+        .raw("two-groups.parquet", &parquet("aws-gzip-nulls.parquet"));
+    let one = repo.check(&["--threads", "1"]);
+    let many = repo.check(&["--threads", "4"]);
+    assert_eq!(one.json, many.json);
+    assert_eq!(one.stdout, many.stdout);
+    assert_eq!(one.json["run"]["records"], 10);
+    assert_eq!(kinds(&one.json), ["parquet:2"]);
+    assert_eq!(one.json["run"]["formats"].as_array().unwrap().len(), 2);
+    assert_eq!(one.json["run"]["formats"][0]["archives"], 1);
+}
+
+#[test]
+fn a_bad_parquet_cell_is_a_problem_at_row_and_column_and_the_rest_count() {
+    let repo = Repo::empty();
+    repo.policy("partner", POLICY)
+        .raw("pandas.parquet", &parquet("pandas-strings.parquet"));
+    let run = repo.check(&[]);
+    assert_eq!(run.code, Some(2), "{}", run.stdout);
+    assert_eq!(run.json["run"]["records"], 4);
+    let p = &run.json["run"]["problems"][0];
+    assert_eq!(p["unit"], "row");
+    assert_eq!(p["line"], 3);
+    assert_eq!(
+        p["message"],
+        "column srcport: `None` is not a port (0-65535)"
+    );
+    assert!(
+        run.stdout
+            .contains("logs/pandas.parquet: row 3: column srcport: `None` is not a port (0-65535)"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// What looks like evidence and cannot be read is a problem (exit 2), never a skip: Parquet
+/// of another layout, JSON of something else, a `.log` whose lines are not records.
+#[test]
+fn evidence_that_cannot_be_read_is_a_problem_not_a_skip() {
+    for (name, bytes, says) in [
+        (
+            "security-lake.parquet",
+            parquet("ocsf.parquet"),
+            "OCSF layout of Amazon Security Lake",
+        ),
+        (
+            "prices.parquet",
+            parquet("prices.parquet"),
+            "are not flow-log fields",
+        ),
+        (
+            "settings.json",
+            br#"{"retention_days": 30}"#.to_vec(),
+            "not a CloudWatch Logs delivery of flow-log records",
+        ),
+        (
+            "app.log",
+            b"2026-11-02 00:00:01 INFO server started\n".to_vec(),
+            "no header line before the first record",
+        ),
+        ("export.gz", gz(b"version srcaddr\n10.0.0.1 10.0.0.2\n"), ""),
+    ] {
+        let repo = Repo::empty();
+        repo.policy("partner", POLICY)
+            .raw("flows.log.gz", &text_gz())
+            .raw(name, &bytes);
+        let run = repo.check(&[]);
+        if says.is_empty() {
+            // A header and a record of another format: read, not a problem.
+            assert_eq!(run.json["run"]["archives_read"], 2, "{name}");
+            continue;
+        }
+        assert_eq!(run.code, Some(2), "{name}: {}", run.stdout);
+        let problems = run.json["run"]["problems"].to_string();
+        assert!(problems.contains(says), "{name}: {problems}");
+        assert!(problems.contains(name), "{name}: {problems}");
+        assert_eq!(run.json["run"]["not_read"], serde_json::json!([]), "{name}");
+    }
+}
+
+/// Documentation, configuration and hidden files are listed with why, in every report.
+#[test]
+fn files_not_read_are_listed_with_why() {
+    let repo = Repo::empty();
+    repo.policy("partner", POLICY)
+        .raw("a.log.gz", &text_gz())
+        .raw("README.md", b"# logs\n")
+        .raw(".DS_Store", b"\0\0")
+        .raw("sub/settings.yml", b"a: 1\n")
+        .raw(".git/HEAD", b"ref: refs/heads/main\n");
+    let run = repo.check(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert_eq!(
+        run.json["run"]["not_read"],
+        serde_json::json!([
+            {"path": "logs/.DS_Store", "reason": "a hidden file"},
+            {"path": "logs/.git", "reason": "a hidden directory, not walked"},
+            {"path": "logs/README.md", "reason": "`.md`: documentation, not flow logs"},
+            {"path": "logs/sub/settings.yml", "reason": "`.yml`: configuration, not flow logs"},
+        ])
+    );
+    assert_eq!(
+        run.json["run"]["archives_skipped"],
+        serde_json::json!([
+            "logs/.DS_Store",
+            "logs/.git",
+            "logs/README.md",
+            "logs/sub/settings.yml"
+        ])
+    );
+    // Nothing but files not read: the error names each with why.
+    std::fs::remove_file(repo.path("logs/a.log.gz")).unwrap();
+    let run = repo.check(&[]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stdout
+            .contains("logs/README.md not read: `.md`: documentation, not flow logs"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.json["run"]["not_read"].as_array().unwrap().len(), 4);
+}
+
+/// A Firehose object, named as Firehose names them (no extension), beside the same records
+/// as text: the same verdict and conversation, its stream and owner kept.
+#[test]
+fn a_firehose_object_reads_like_the_text() {
+    let repo = Repo::empty();
+    repo.policy("partner", POLICY)
+        .raw(
+            "firehose/2026/11/02/03/flow-logs-1-2026-11-02-03-00-05-0a1b2c3d-1234-5678-9abc-def012345678",
+            &firehose(),
+        );
+    let cw = repo.check(&[]);
+    let text = Repo::empty();
+    text.policy("partner", POLICY).raw("a.log.gz", &text_gz());
+    let t = text.check(&[]);
+    assert_eq!(cw.code, Some(1), "{}", cw.stdout);
+    assert_eq!(cw.json["run"]["records"], t.json["run"]["records"]);
+    assert_eq!(
+        cw.json["run"]["coverage"]["first_start"],
+        t.json["run"]["coverage"]["first_start"]
+    );
+    let strip = |mut c: serde_json::Value| {
+        c["example"] = serde_json::Value::Null;
+        c
+    };
+    assert_eq!(
+        strip(cw.json["policies"][0]["conversations"][0].clone()),
+        strip(t.json["policies"][0]["conversations"][0].clone())
+    );
+    assert_eq!(kinds(&cw.json), ["cloudwatch/firehose:1"]);
+    assert_eq!(
+        cw.json["run"]["cloudwatch"],
+        serde_json::json!({"log_groups": ["flow-logs"], "log_streams": 3, "control_messages": 1})
+    );
+    assert_eq!(
+        cw.json["run"]["coverage"]["accounts"],
+        serde_json::json!(["210987654321"])
+    );
+    assert_eq!(
+        cw.json["policies"][0]["conversations"][0]["example"]["unit"],
+        "event"
+    );
+}
