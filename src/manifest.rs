@@ -150,7 +150,8 @@ impl Provenance {
             })
     }
 
-    /// Two lines for a terminal report.
+    /// What the sample stands for and how it was cut, two values for the run summary's
+    /// `sample` line and the one under it.
     pub fn describe(&self) -> [String; 2] {
         let window = match (&self.input_first_start, &self.input_last_end) {
             (Some(a), Some(b)) => format!(", {a} to {b}"),
@@ -158,11 +159,11 @@ impl Provenance {
         };
         [
             format!(
-                "sample: {} of {} records from {} archives ({} bytes{window})",
+                "{} of {} records from {} archives ({} bytes{window})",
                 self.sample_records, self.input_records, self.input_archives, self.input_bytes
             ),
             format!(
-                "  every one of the {} verdict combinations kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
+                "every one of the {} verdict combinations kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
                 self.combinations,
                 self.rate,
                 self.seed,

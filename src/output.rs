@@ -2,10 +2,10 @@
 //!
 //! One small file per format, each a pure function of the report: [`human`] for terminals,
 //! [`json`] for machines, [`junit`] for CI test reports, [`github`] for workflow annotations,
-//! [`summary`] for the GitHub job summary and [`sarif`] for code scanning. None of them
-//! prints, reads the environment or the clock, so the same report always gives the same
-//! bytes. [`Format`] picks the writer for `--format`; JUnit, SARIF and the job summary are
-//! files written next to it.
+//! [`summary`] for the GitHub job summary and [`sarif`] for code scanning; [`run`] is the run
+//! summary that the human report and `flowgate inspect` share. None of them prints, reads the
+//! environment or the clock, so the same report always gives the same bytes. [`Format`] picks
+//! the writer for `--format`; JUnit, SARIF and the job summary are files written next to it.
 //!
 //! Every string in a report may come from an archive or a policy file that someone else wrote,
 //! so every writer passes data through the cleaners of [`crate::text`] ([`clean_text`], [`clean_line`])
@@ -16,6 +16,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod run;
 pub mod sarif;
 pub mod summary;
 

@@ -469,6 +469,35 @@ fn bundled_policies_pass_on_bundled_fixtures() {
     );
 }
 
+/// `inspect` and the check's `run:` section have one writer: the same lines, indented.
+#[test]
+fn inspect_prints_the_run_section_of_the_check() {
+    let stdout = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+            .current_dir(repo_root())
+            .args(args)
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let inspect = stdout(&["inspect"]);
+    let check = stdout(&["check", "--today", "2026-11-26"]);
+    let run = &check[check.find("\nrun:\n").expect("a run section") + "\nrun:\n".len()..];
+    let section: String = run
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap()))
+        .collect();
+    assert_eq!(section, inspect);
+    assert!(
+        inspect.contains("\ndays       3: 2026-11-02 to 2026-11-04\n"),
+        "{inspect}"
+    );
+}
+
 #[test]
 fn the_spec_only_example_finds_the_forgotten_batch_job() {
     let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
@@ -1146,7 +1175,7 @@ fn inspect_shows_the_provenance_of_a_sample() {
     let text = r.output(&["inspect", "--logs", "sampled"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
-        text.contains("sample: ") && text.contains("of 40 records from 1 archives"),
+        text.contains("\nsample     ") && text.contains("of 40 records from 1 archives"),
         "{text}"
     );
 }

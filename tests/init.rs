@@ -67,16 +67,20 @@ fn init_scaffolds_a_policy_repository_once() {
     let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(cargo.contains("name = \"retail-policies\""), "{cargo}");
     assert!(
-        cargo.contains(&format!("flowgate = \"{}\"", env!("CARGO_PKG_VERSION"))),
+        cargo.contains(&format!(
+            "flowgate = {{ git = \"{}\", tag = \"v{}\" }}",
+            env!("CARGO_PKG_REPOSITORY"),
+            env!("CARGO_PKG_VERSION")
+        )),
         "{cargo}"
     );
     let test = std::fs::read_to_string(dir.join("tests/policies.rs")).unwrap();
     assert!(test.contains(".assert_passes()"), "{test}");
     assert!(test.contains("flowgate::date(TODAY)"), "{test}");
     let workflow = std::fs::read_to_string(dir.join(".github/workflows/policy-check.yml")).unwrap();
-    assert!(workflow.contains("cargo install flowgate --locked"));
     assert!(workflow.contains(&format!(
-        "FLOWGATE_VERSION: \"{}\"",
+        "uses: {}@v{}",
+        env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/"),
         env!("CARGO_PKG_VERSION")
     )));
     assert!(!workflow.contains("pull_request_target:"));
@@ -279,4 +283,106 @@ fn init_then_real_fixtures_and_a_suggested_policy_is_green() {
         !junit.contains("<failure") && !junit.contains("<error"),
         "{junit}"
     );
+}
+
+/// The scaffold's two routes take flowgate from its repository at this release's tag: the
+/// workflow through the GitHub Action (a release binary, no cargo at all), `cargo test`
+/// through a git dependency. Neither asks crates.io for flowgate, which is not there.
+#[test]
+fn the_scaffold_needs_nothing_from_crates_io() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(
+        flowgate(&["init", "repo"], tmp.path()).status.code(),
+        Some(0)
+    );
+    let dir = tmp.path().join("repo");
+    let repository = env!("CARGO_PKG_REPOSITORY");
+    let tag = format!("v{}", env!("CARGO_PKG_VERSION"));
+
+    let workflow = std::fs::read_to_string(dir.join(".github/workflows/policy-check.yml")).unwrap();
+    for word in ["cargo", "rust-toolchain", "rust-cache", "crates.io"] {
+        assert!(
+            !workflow
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && l.contains(word)),
+            "the workflow uses `{word}`"
+        );
+    }
+    let uses: Vec<&str> = workflow
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses: "))
+        .collect();
+    let slug = repository.trim_start_matches("https://github.com/");
+    assert!(uses.contains(&format!("{slug}@{tag}").as_str()), "{uses:?}");
+    // Every other action is pinned to a full commit SHA.
+    for u in uses.iter().filter(|u| !u.starts_with(slug)) {
+        let sha = u
+            .split('@')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
+        assert!(
+            sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+            "not pinned to a commit: {u}"
+        );
+    }
+    // The code-scanning upload has the permission it needs, on the check job only.
+    let (top, jobs) = workflow.split_once("\njobs:\n").unwrap();
+    assert!(!top.contains("security-events"));
+    assert_eq!(jobs.matches("security-events: write").count(), 1);
+
+    // Cargo itself reads the dependency as git at the tag (no resolution, so no network).
+    let meta = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        meta.status.success(),
+        "{}",
+        String::from_utf8_lossy(&meta.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let deps = meta["packages"][0]["dependencies"].as_array().unwrap();
+    assert_eq!(deps.len(), 1);
+    assert_eq!(deps[0]["name"], "flowgate");
+    assert_eq!(deps[0]["kind"], "dev");
+    assert_eq!(
+        deps[0]["source"],
+        format!("git+{repository}?tag={tag}"),
+        "{deps:?}"
+    );
+}
+
+/// The README shows the workflow `init` writes, as it writes it.
+#[test]
+fn the_readme_shows_the_workflow_init_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(
+        flowgate(&["init", "repo"], tmp.path()).status.code(),
+        Some(0)
+    );
+    let workflow =
+        std::fs::read_to_string(tmp.path().join("repo/.github/workflows/policy-check.yml"))
+            .unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```yaml\n{workflow}```\n")),
+        "README.md's workflow is not the one `flowgate init` writes"
+    );
+    let cargo = std::fs::read_to_string(tmp.path().join("repo/Cargo.toml")).unwrap();
+    let dependency = cargo
+        .lines()
+        .find(|l| l.starts_with("flowgate = "))
+        .unwrap();
+    assert!(readme.contains(&format!("[dev-dependencies]\n{dependency}\n")));
 }

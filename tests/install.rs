@@ -468,3 +468,42 @@ fn the_installer_agrees_with_cargo_toml_and_the_release_workflow() {
     assert_eq!(built, released_targets());
     assert_eq!(built.len(), 6);
 }
+
+/// The README's install commands point at this repository and this version, and none asks
+/// crates.io for flowgate (it is not there).
+#[test]
+fn the_readme_installs_this_version_from_this_repository() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let install = readme
+        .split("\n## Install\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an Install section");
+    let repo = env!("CARGO_PKG_REPOSITORY");
+    let slug = repo.trim_start_matches("https://github.com/");
+    for needle in [
+        format!("raw.githubusercontent.com/{slug}/v{VERSION}/.github/install.sh"),
+        format!("sh install.sh {VERSION} "),
+        format!("cargo binstall --git {repo} flowgate"),
+        format!("cargo install --git {repo} --tag v{VERSION} --locked flowgate"),
+        format!("uses: {slug}@v{VERSION}"),
+    ] {
+        assert!(
+            install.contains(&needle),
+            "the Install section lacks `{needle}`"
+        );
+    }
+    for line in readme.lines() {
+        assert!(
+            !line.contains("cargo install flowgate"),
+            "crates.io has no flowgate: {line}"
+        );
+        if let Some(at) = line.find("github.com/") {
+            let url = &line[at..];
+            assert!(
+                url.starts_with(&format!("github.com/{slug}")) || !url.contains("flowgate"),
+                "another home for flowgate: {line}"
+            );
+        }
+    }
+}

@@ -497,7 +497,7 @@ fn layout_gzip_headers_and_manifest_are_kept() {
     let human = flowgate::output::human::render(&report, false);
     assert!(
         human.contains(&format!(
-            "  sample: {} of {} records",
+            "  sample     {} of {} records",
             m.output.records, m.input.records
         )),
         "{human}"

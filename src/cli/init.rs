@@ -41,6 +41,12 @@ next:
   4. commit; the workflow checks every pull request
 ";
 
+/// `owner/name` of flowgate's GitHub repository (Cargo.toml's `repository`, its one home), as
+/// a workflow's `uses:` names the action.
+fn repository_slug() -> &'static str {
+    env!("CARGO_PKG_REPOSITORY").trim_start_matches("https://github.com/")
+}
+
 /// The package name in the scaffold's `Cargo.toml` when DIR's name is not one.
 const FALLBACK_NAME: &str = "network-policies";
 
@@ -49,6 +55,8 @@ const FALLBACK_NAME: &str = "network-policies";
 pub fn templates(name: &str, today: time::Date) -> Vec<Template> {
     let fill = |text: &str| {
         text.replace("{{version}}", env!("CARGO_PKG_VERSION"))
+            .replace("{{repository}}", env!("CARGO_PKG_REPOSITORY"))
+            .replace("{{repository_slug}}", repository_slug())
             .replace("{{name}}", name)
             .replace("{{today}}", &today.to_string())
     };

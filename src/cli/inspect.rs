@@ -1,13 +1,16 @@
 //! `flowgate inspect`: what the archives hold, before any policy is written.
+//!
+//! A check with no policies, printed by the run summary's writer (`output::run`), which the
+//! human report of `flowgate check` shares; `--read-only` is the benchmarks' floor.
 
 use clap::Args;
 
 use super::{print, write_atomic};
 use crate::check::Check;
 use crate::engine::{LightReader, ReadDepth, LIGHT_PARSE_NET};
-use crate::manifest::Provenance;
+use crate::output::run::{render, render_json};
 use crate::policy::PolicySet;
-use crate::report::{human_duration, rfc3339, RunSummary, EXIT_PASS, EXIT_UNTRUSTED};
+use crate::report::{EXIT_PASS, EXIT_UNTRUSTED};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -94,126 +97,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     print(&if args.json {
         json
     } else {
-        render_text(&report.run, report.provenance.as_ref())
+        render(&report.run, report.provenance.as_ref())
     })?;
     Ok(if report.run.problems_total > 0 {
         EXIT_UNTRUSTED
     } else {
         EXIT_PASS
     })
-}
-
-/// The inspect document: `{"schema_version": 1, "tool": "flowgate", "inspect": {...}}`.
-pub fn render_json(run: &RunSummary, provenance: Option<&Provenance>) -> String {
-    let mut doc = serde_json::json!({
-        "schema_version": crate::report::JSON_SCHEMA_VERSION,
-        "tool": "flowgate",
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "inspect": run,
-    });
-    if let Some(p) = provenance {
-        doc["provenance"] = serde_json::json!(p);
-    }
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-/// The inspect summary for a person.
-pub fn render_text(run: &RunSummary, provenance: Option<&Provenance>) -> String {
-    use std::fmt::Write;
-    let clean = crate::text::clean_line;
-    let mut out = String::new();
-    let c = &run.coverage;
-    let _ = writeln!(
-        out,
-        "archives   {} read, {} skipped (not flow logs by name)",
-        run.archives_read,
-        run.archives_skipped.len()
-    );
-    for s in &run.archives_skipped {
-        let _ = writeln!(out, "           skipped {}", clean(s));
-    }
-    let ok = run.records - run.nodata - run.skipdata;
-    let _ = writeln!(
-        out,
-        "records    {} ({ok} OK, {} NODATA, {} SKIPDATA), {} problems",
-        run.records, run.nodata, run.skipdata, run.problems_total
-    );
-    match (c.first_start, c.last_end) {
-        (Some(s), Some(e)) => {
-            let _ = writeln!(
-                out,
-                "window     {} to {} ({})",
-                rfc3339(s),
-                rfc3339(e),
-                human_duration(c.window_seconds)
-            );
-            let _ = writeln!(out, "days       {} ({})", c.days.len(), c.days.join(", "));
-            match c.longest_gap {
-                Some(g) => {
-                    let _ = writeln!(
-                        out,
-                        "gaps       longest {} from {} to {}; {} hours without any record",
-                        human_duration(g.seconds),
-                        rfc3339(g.from),
-                        rfc3339(g.to),
-                        c.hours_without_records
-                    );
-                }
-                None => {
-                    let _ = writeln!(out, "gaps       none");
-                }
-            }
-        }
-        _ => {
-            let _ = writeln!(out, "window     no records with a time");
-        }
-    }
-    if let Some(p) = provenance {
-        for line in p.describe() {
-            let _ = writeln!(out, "{}", clean(&line));
-        }
-    }
-    let _ = writeln!(out, "interfaces {}", c.interfaces);
-    let list = |v: &[String]| {
-        if v.is_empty() {
-            "-".to_string()
-        } else {
-            v.iter().map(|s| clean(s)).collect::<Vec<_>>().join(", ")
-        }
-    };
-    let _ = writeln!(out, "accounts   {}", list(&c.accounts));
-    let _ = writeln!(out, "regions    {}", list(&c.regions));
-    let _ = writeln!(out, "formats    {}", run.formats.len());
-    for f in &run.formats {
-        let _ = writeln!(
-            out,
-            "  {} archive{}: {}",
-            f.archives,
-            if f.archives == 1 { "" } else { "s" },
-            clean(&f.fields)
-        );
-    }
-    if !run.unknown_fields.is_empty() {
-        let _ = writeln!(
-            out,
-            "warning: header fields flowgate does not know were carried and ignored: {}",
-            list(&run.unknown_fields)
-        );
-    }
-    if run.problems_total > 0 {
-        let _ = writeln!(
-            out,
-            "problems   {} (the evidence was not read completely: exit 2)",
-            run.problems_total
-        );
-        for p in run.problems.iter().take(20) {
-            let _ = writeln!(out, "  {}", clean(&p.to_string()));
-        }
-        if run.problems_total > 20 {
-            let _ = writeln!(out, "  ... and {} more problems", run.problems_total - 20);
-        }
-    }
-    out
 }

@@ -10,18 +10,13 @@
 use std::fmt::Write;
 
 use super::{
-    align, blocked_count, clean_line, clean_text, conversation_table, count, problem_line, verdict,
-    when,
+    align, blocked_count, clean_line, clean_text, conversation_table, count, verdict, when,
 };
 use crate::report::finding::Severity;
 use crate::report::{DemandStatus, Finding, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
 
 /// Conversations shown per policy.
 const MAX_CONVERSATIONS: usize = 20;
-/// Problems shown in full.
-const MAX_PROBLEMS: usize = 20;
-/// Skipped archive names shown.
-const MAX_SKIPPED: usize = 5;
 
 #[derive(Clone, Copy)]
 enum Paint {
@@ -228,107 +223,10 @@ fn policy(out: &mut String, p: &PolicyReport, findings: &[&Finding], style: &Sty
     out.push('\n');
 }
 
+/// What the run read: the same summary `flowgate inspect` prints, under `run:`.
 fn run(out: &mut String, r: &RunSummary, provenance: Option<&crate::manifest::Provenance>) {
     out.push_str("run:\n");
-    let mut archives = format!("  archives: {} read", r.archives_read);
-    if !r.archives_skipped.is_empty() {
-        let names: Vec<String> = r
-            .archives_skipped
-            .iter()
-            .take(MAX_SKIPPED)
-            .map(|a| clean_line(a).into_owned())
-            .collect();
-        let more = r.archives_skipped.len().saturating_sub(MAX_SKIPPED);
-        let _ = write!(
-            archives,
-            ", {} skipped as not flow logs ({}{})",
-            r.archives_skipped.len(),
-            names.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        );
-    }
-    let _ = writeln!(out, "{archives}");
-    let _ = writeln!(
-        out,
-        "  records: {} ({}), {} NODATA, {} SKIPDATA",
-        r.records,
-        count(r.lines, "line", "lines"),
-        r.nodata,
-        r.skipdata
-    );
-    if let Some(p) = provenance {
-        for line in p.describe() {
-            let _ = writeln!(out, "  {}", clean_line(&line));
-        }
-    }
-    let cov = &r.coverage;
-    let _ = writeln!(out, "  evidence window: {}", cov.describe());
-    if cov.hours_without_records > 0 {
-        let _ = writeln!(
-            out,
-            "  hours without records: {}",
-            cov.hours_without_records
-        );
-    }
-    let list = |v: &[String]| {
-        v.iter()
-            .map(|s| clean_line(s).into_owned())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(
-        out,
-        "  interfaces: {}, accounts: {}, regions: {}",
-        cov.interfaces,
-        if cov.accounts.is_empty() {
-            "-".into()
-        } else {
-            list(&cov.accounts)
-        },
-        if cov.regions.is_empty() {
-            "-".into()
-        } else {
-            list(&cov.regions)
-        },
-    );
-    if !r.formats.is_empty() {
-        out.push_str("  formats:\n");
-        for f in &r.formats {
-            let _ = writeln!(
-                out,
-                "    {}: {}",
-                count(f.archives, "archive", "archives"),
-                clean_line(&f.fields)
-            );
-        }
-    }
-    if !r.unknown_fields.is_empty() {
-        let _ = writeln!(
-            out,
-            "  unknown fields (carried, not read): {}",
-            list(&r.unknown_fields)
-        );
-    }
-    if r.problems_total > 0 {
-        let _ = writeln!(out, "  problems: {}", r.problems_total);
-        push_indented(
-            out,
-            "    ",
-            r.problems.iter().take(MAX_PROBLEMS).map(problem_line),
-        );
-        let shown = r.problems.len().min(MAX_PROBLEMS) as u64;
-        if r.problems_total > shown {
-            let _ = writeln!(
-                out,
-                "    and {}",
-                count(r.problems_total - shown, "more problem", "more problems")
-            );
-        }
-    }
+    push_indented(out, "  ", super::run::lines(r, provenance));
 }
 
 /// The report as terminal text. `color` adds ANSI colours to flowgate's own verdict words and
@@ -457,7 +355,10 @@ mod tests {
         report.run.problems_total = 31;
         let text = render(&report, false);
         assert_eq!(text.matches("expected 14 fields, found 9").count(), 20);
-        assert!(text.contains("    and 11 more problems\n"));
+        assert!(
+            text.contains("\n             and 11 more problems\n"),
+            "{text}"
+        );
     }
 
     #[test]
