@@ -27,10 +27,13 @@ const LABEL: usize = 11;
 /// The summary as lines without a line feed, for a caller to indent.
 pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
     let mut out = Lines::default();
-    let skipped = &run.archives_skipped;
+    let skipped = &run.not_read;
     let mut archives = format!("{} read", run.archives_read);
+    if !run.kinds.is_empty() {
+        archives += &format!(": {}", kinds(run));
+    }
     if !skipped.is_empty() {
-        archives += &format!(", {} skipped as not flow logs by name:", skipped.len());
+        archives += &format!("; {} not read:", skipped.len());
     }
     out.fact("archives", archives);
     let hidden = skipped.len().saturating_sub(MAX_SKIPPED);
@@ -38,9 +41,26 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
         skipped
             .iter()
             .take(MAX_SKIPPED)
-            .map(|s| clean_line(s).into_owned())
+            .map(|s| format!("{} ({})", clean_line(&s.path), clean_line(&s.reason)))
             .chain((hidden > 0).then(|| format!("and {hidden} more"))),
     );
+    if let Some(cw) = &run.cloudwatch {
+        let mut what = format!(
+            "{} in {}",
+            count(cw.log_streams, "log stream", "log streams"),
+            count(cw.log_groups.len() as u64, "log group", "log groups")
+        );
+        if !cw.log_groups.is_empty() {
+            what += &format!(" ({})", names(&cw.log_groups));
+        }
+        if cw.control_messages > 0 {
+            what += &format!(
+                "; {} skipped",
+                count(cw.control_messages, "CONTROL_MESSAGE", "CONTROL_MESSAGEs")
+            );
+        }
+        out.fact("cloudwatch", what);
+    }
 
     let ok = run.records - run.nodata - run.skipdata;
     out.fact(
@@ -124,6 +144,41 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
         }
     }
     out.0
+}
+
+/// Archives read by kind: `76 text, 2 Parquet, 3 CloudWatch Logs (2 Firehose, 1 export task)`.
+pub(crate) fn kinds(run: &RunSummary) -> String {
+    use crate::flowlog::Kind;
+    let family = |f: &str| -> u64 {
+        run.kinds
+            .iter()
+            .filter(|k| k.kind.family() == f)
+            .map(|k| k.archives)
+            .sum()
+    };
+    let mut parts = Vec::new();
+    for (f, name) in [("text", "text"), ("parquet", "Parquet")] {
+        let n = family(f);
+        if n > 0 {
+            parts.push(format!("{n} {name}"));
+        }
+    }
+    let shapes: Vec<String> = run
+        .kinds
+        .iter()
+        .filter_map(|k| match k.kind {
+            Kind::CloudWatch(shape) => Some(format!("{} {}", k.archives, shape.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !shapes.is_empty() {
+        parts.push(format!(
+            "{} CloudWatch Logs ({})",
+            family("cloudwatch"),
+            shapes.join(", ")
+        ));
+    }
+    parts.join(", ")
 }
 
 /// Lines of facts: a label in its column, then the value; lists continue under the value.
@@ -230,17 +285,58 @@ mod tests {
     #[test]
     fn long_lists_are_capped_and_say_how_many_more() {
         let mut run = sample::report().run;
-        run.archives_skipped = (0..23).map(|i| format!("logs/notes-{i}.md")).collect();
+        run.not_read = (0..23)
+            .map(|i| crate::source::Skipped {
+                path: format!("logs/notes-{i}.md"),
+                reason: "`.md`: documentation, not flow logs".into(),
+            })
+            .collect();
         let p = run.problems[0].clone();
         run.problems = vec![p; 25];
         run.problems_total = 31;
         let text = render(&run, None);
-        assert!(text.contains("archives   14 read, 23 skipped as not flow logs by name:\n"));
+        assert!(
+            text.contains("archives   14 read: 14 text; 23 not read:\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n           logs/notes-0.md (`.md`: documentation, not flow logs)\n")
+        );
         assert_eq!(text.matches("logs/notes-").count(), 20);
         assert!(text.contains("\n           and 3 more\nrecords"), "{text}");
         assert_eq!(text.matches("expected 14 fields, found 9").count(), 20);
         assert!(
             text.ends_with("\n           and 11 more problems\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn kinds_and_cloudwatch_sources_are_counted() {
+        use crate::flowlog::{CloudWatchShape, Kind};
+        use crate::report::{CloudWatchSummary, KindUse};
+        let mut run = sample::report().run;
+        run.not_read.clear();
+        run.kinds = [
+            (Kind::Text, 10),
+            (Kind::Parquet, 2),
+            (Kind::CloudWatch(CloudWatchShape::Firehose), 3),
+            (Kind::CloudWatch(CloudWatchShape::Export), 1),
+        ]
+        .into_iter()
+        .map(|(kind, archives)| KindUse { kind, archives })
+        .collect();
+        run.cloudwatch = Some(CloudWatchSummary {
+            log_groups: vec!["vpc-flow-logs".into()],
+            log_streams: 40,
+            control_messages: 2,
+        });
+        let text = render(&run, None);
+        assert!(
+            text.starts_with(
+                "archives   14 read: 10 text, 2 Parquet, 4 CloudWatch Logs (3 Firehose, 1 export task)\n\
+                 cloudwatch 40 log streams in 1 log group (vpc-flow-logs); 2 CONTROL_MESSAGEs skipped\n"
+            ),
             "{text}"
         );
     }
@@ -262,10 +358,16 @@ mod tests {
     #[test]
     fn hostile_values_stay_on_their_line() {
         let mut run = sample::hostile_report().run;
-        run.archives_skipped = vec!["a\nb\x1b[2J".into()];
+        run.not_read = vec![crate::source::Skipped {
+            path: "a\nb\x1b[2J".into(),
+            reason: "c\rd".into(),
+        }];
         let text = render(&run, None);
         assert!(!text.contains('\x1b') && !text.contains('\r'), "{text}");
-        assert!(text.contains("           a\\nb\\x1b[2J\n"), "{text}");
+        assert!(
+            text.contains("           a\\nb\\x1b[2J (c\\rd)\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -310,6 +310,10 @@ pub fn hostile_report() -> Report {
     r.run.problems[0].archive = format!("fixtures/{HOSTILE}.log.gz");
     r.run.problems[0].message = HOSTILE.into();
     r.run.archives_skipped = vec![HOSTILE.into()];
+    r.run.not_read = vec![crate::source::Skipped {
+        path: HOSTILE.into(),
+        reason: HOSTILE.into(),
+    }];
     r.run.unknown_fields = vec![HOSTILE.into()];
     r.findings[0].rendered = HOSTILE.into();
     r.findings[0].message = HOSTILE.into();

@@ -17,6 +17,8 @@ use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report,
 const TOP_CONVERSATIONS: usize = 10;
 /// Problems listed by name.
 const TOP_PROBLEMS: usize = 10;
+/// Files not read listed by name; the JSON report lists every one.
+const TOP_NOT_READ: usize = 20;
 /// Appended when the summary had to be cut.
 const TRUNCATED: &str = "\n**summary truncated; see the JSON report**\n";
 
@@ -233,20 +235,47 @@ fn evidence(blocks: &mut Vec<String>, report: &Report) {
     let run = &report.run;
     let mut text = String::from("\n### Evidence\n\n");
     let _ = writeln!(text, "- window: {}", md(&run.coverage.describe()));
+    let kinds = if run.kinds.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", md(&super::run::kinds(run)))
+    };
     let _ = writeln!(
         text,
-        "- {} read, {} ({} NODATA, {} SKIPDATA)",
+        "- {} read{kinds}, {} ({} NODATA, {} SKIPDATA)",
         count(run.archives_read, "archive", "archives"),
         count(run.records, "record", "records"),
         run.nodata,
         run.skipdata
     );
+    if let Some(cw) = &run.cloudwatch {
+        let _ = writeln!(
+            text,
+            "- CloudWatch Logs: {} in {}, {} skipped",
+            count(cw.log_streams, "log stream", "log streams"),
+            count(cw.log_groups.len() as u64, "log group", "log groups"),
+            count(cw.control_messages, "CONTROL_MESSAGE", "CONTROL_MESSAGEs")
+        );
+    }
     let _ = writeln!(
         text,
         "- problems reading the evidence: {}",
         run.problems_total
     );
+    let _ = writeln!(text, "- files not read: {}", run.not_read.len());
     blocks.push(text);
+    if !run.not_read.is_empty() {
+        blocks.push("\n### Files not read\n\n".into());
+        for s in run.not_read.iter().take(TOP_NOT_READ) {
+            blocks.push(format!("- {}: {}\n", md(&s.path), md(&s.reason)));
+        }
+        if run.not_read.len() > TOP_NOT_READ {
+            blocks.push(format!(
+                "- and {} more\n",
+                run.not_read.len() - TOP_NOT_READ
+            ));
+        }
+    }
     if run.problems_total > 0 {
         blocks.push("\n### Problems\n\n".into());
         for p in run.problems.iter().take(TOP_PROBLEMS) {
