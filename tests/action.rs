@@ -5,12 +5,12 @@
 //! packed from the commit.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use common::root;
 
 /// A scratch runner: a workspace, a GITHUB_OUTPUT file and a `flowgate` on PATH that
 /// writes its arguments one per line to `args` and exits with `$FAKE_EXIT`.

@@ -3,29 +3,19 @@
 //! One test per verdict branch and per exit status; JSON is parsed to assert exact numbers,
 //! JUnit is parsed back with a real XML parser.
 
-#[path = "common/repo.rs"]
-mod repo;
+mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
-use repo::{Repo, Run};
+use common::{flowgate, github_step, gz, root, Repo, Run};
 
 const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status vpc-id tcp-flags flow-direction";
 
 impl Repo {
     /// Writes a gzip archive with the test header and `records` (one per line).
     fn archive(&self, name: &str, records: &[&str]) -> &Repo {
-        let path = self.path(&format!("logs/{name}"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        writeln!(e, "{HEADER}").unwrap();
-        for r in records {
-            writeln!(e, "{r}").unwrap();
-        }
-        std::fs::write(path, e.finish().unwrap()).unwrap();
-        self
+        self.archive_with(name, HEADER, records)
     }
 }
 
@@ -412,11 +402,6 @@ fn inspect_summarises_archives_without_policies() {
 #[test]
 fn two_gzip_members_and_a_truncated_one() {
     let r = Repo::empty();
-    let gz = |s: &str| {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(s.as_bytes()).unwrap();
-        e.finish().unwrap()
-    };
     let good = rec(
         ("10.0.1.10", 40001),
         ("10.20.30.5", 443),
@@ -425,8 +410,8 @@ fn two_gzip_members_and_a_truncated_one() {
         "ACCEPT",
         "2",
     );
-    let mut two = gz(&format!("{HEADER}\n{good}\n"));
-    two.extend(gz(&format!("{good}\n")));
+    let mut two = gz(format!("{HEADER}\n{good}\n"));
+    two.extend(gz(format!("{good}\n")));
     r.raw("two.log.gz", &two);
     let out = r.output(&["inspect", "--logs", "logs/two.log.gz", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -447,17 +432,10 @@ fn two_gzip_members_and_a_truncated_one() {
     );
 }
 
-fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn bundled_policies_pass_on_bundled_fixtures() {
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(repo_root())
+    let out = flowgate(root())
         .args(["check", "--today", "2026-11-26"])
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -473,13 +451,7 @@ fn bundled_policies_pass_on_bundled_fixtures() {
 #[test]
 fn inspect_prints_the_run_section_of_the_check() {
     let stdout = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-            .current_dir(repo_root())
-            .args(args)
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .output()
-            .unwrap();
+        let out = flowgate(root()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         String::from_utf8(out.stdout).unwrap()
     };
@@ -500,8 +472,7 @@ fn inspect_prints_the_run_section_of_the_check() {
 
 #[test]
 fn the_spec_only_example_finds_the_forgotten_batch_job() {
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(repo_root())
+    let out = flowgate(root())
         .args([
             "check",
             "--policies",
@@ -511,8 +482,6 @@ fn the_spec_only_example_finds_the_forgotten_batch_job() {
             "--format",
             "json",
         ])
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -527,14 +496,7 @@ fn the_spec_only_example_finds_the_forgotten_batch_job() {
 /// Runs the binary as a GitHub Actions step would: `GITHUB_ACTIONS=true` and a step summary
 /// file. Returns (exit code, stdout, stderr).
 fn run_as_github_step(dir: &Path, args: &[&str], summary: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(dir)
-        .args(args)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", summary)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = github_step(dir, summary).args(args).output().unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).expect("stdout is UTF-8"),
@@ -1070,9 +1032,8 @@ fn stdin_is_read_with_dash_and_the_read_only_floor_counts_lines() {
         )],
     );
     let bytes = std::fs::read(r.path("logs/a.log.gz")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(r.path(""))
-        .args(["inspect", "--logs", "-", "--json"])
+    let mut child = r
+        .command(&["inspect", "--logs", "-", "--json"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

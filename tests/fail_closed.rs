@@ -2,14 +2,11 @@
 //! be trusted (issue 17, part 1): allow-everything, broken and empty policies, missing logs,
 //! run as a GitHub Actions step with every report asked for.
 
-#[path = "common/repo.rs"]
-#[allow(dead_code)] // the shared helpers this suite does not use
-mod repo;
+mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use repo::Repo;
+use common::{assert_no_panic, github_step, Repo};
 
 const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
 
@@ -60,16 +57,12 @@ fn step(r: &Repo, args: &[&str]) -> Step {
     }
     all.extend_from_slice(args);
     std::fs::create_dir_all(r.path("reports")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(r.dir.path())
+    let out = github_step(r.dir.path(), &summary)
         .args(&all)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    repo::assert_no_panic(&stderr);
+    assert_no_panic(&stderr);
     let read = |p: &Path| {
         std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{} not written: {e}", p.display()))
     };

@@ -8,8 +8,7 @@
 //! The 10-million-record case takes ~100 s in a debug build and is `#[ignore]`d; run it with
 //! `cargo test --release --test hostile -- --ignored`.
 
-#[path = "common/repo.rs"]
-mod repo;
+mod common;
 #[path = "hostile/support.rs"]
 mod support;
 
@@ -343,7 +342,7 @@ fn noise(n: usize, mut seed: u64) -> Vec<u8> {
 fn binary_data_is_a_problem_plain_or_compressed() {
     let r = Repo::new();
     r.raw("noise.bin.log", &noise(100_000, 1))
-        .raw("noise.log.gz", &gz(&noise(100_000, 2)))
+        .raw("noise.log.gz", &gz(noise(100_000, 2)))
         // Looks like gzip (magic bytes), is not.
         .raw(
             "fake.log.gz",
@@ -840,6 +839,7 @@ fn a_closed_stdout_ends_quietly() {
     // And through a real shell pipe.
     let out = std::process::Command::new("sh")
         .current_dir(r.dir.path())
+        .env_remove("GITHUB_ACTIONS")
         .arg("-c")
         .arg(format!(
             "'{}' check --logs logs --today 2026-11-26 --format json | head -1",

@@ -1,6 +1,8 @@
 //! `flowgate init` through the real binary: what it writes, that it never overwrites, that
 //! the example policy lints clean and that the workflow passes actionlint.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -15,13 +17,7 @@ const FILES: [&str; 7] = [
 ];
 
 fn flowgate(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .unwrap()
+    common::flowgate(cwd).args(args).output().unwrap()
 }
 
 fn stdout(out: &Output) -> String {
@@ -210,10 +206,7 @@ fn init_then_real_fixtures_and_a_suggested_policy_is_green() {
     );
 
     // Before any policy, the check cannot pass: it says why (exit 2), it does not go green.
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
-        &dir.join("fixtures"),
-    );
+    copy_tree(&common::root().join("fixtures"), &dir.join("fixtures"));
     let check = ["check", "--today", "2026-11-26", "--junit", "flowgate.xml"];
     let empty = flowgate(&check, &dir);
     assert_eq!(empty.status.code(), Some(2), "{}", stdout(&empty));
@@ -262,11 +255,8 @@ fn init_then_real_fixtures_and_a_suggested_policy_is_green() {
     assert_eq!(again.status.code(), Some(2));
 
     let summary = dir.join("summary.md");
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
+    let out = common::github_step(&dir, &summary)
         .args(check)
-        .current_dir(&dir)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
     let text = stdout(&out);
@@ -373,8 +363,7 @@ fn the_readme_shows_the_workflow_init_writes() {
     let workflow =
         std::fs::read_to_string(tmp.path().join("repo/.github/workflows/policy-check.yml"))
             .unwrap();
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
     assert!(
         readme.contains(&format!("```yaml\n{workflow}```\n")),
         "README.md's workflow is not the one `flowgate init` writes"

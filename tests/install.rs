@@ -4,12 +4,16 @@
 //! `.github/package.sh`, as the release workflow packs them, so the two agree on the layout.
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use common::root;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -22,10 +26,6 @@ fn this_target() -> String {
         "macos" => format!("{arch}-apple-darwin"),
         os => panic!("no release target for {os}"),
     }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The files of a fake release, by name.

@@ -1,10 +1,13 @@
 //! `flowgate sample` on generated archives: the sample gives the same verdicts as its input,
 //! is reproducible byte for byte, fits a size cap, and pseudonymises consistently.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use common::gz;
 use flowgate::sample::{sample, SampleOptions};
 use flowgate::{Check, Report};
 use proptest::prelude::*;
@@ -124,12 +127,6 @@ fn record(rng: &mut Rng, t: u64) -> String {
         1 + rng.below(20),
         40 + rng.below(20_000),
     )
-}
-
-fn gz(text: &str) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(text.as_bytes()).unwrap();
-    e.finish().unwrap()
 }
 
 /// Writes `archives` gzip archives of the custom format (with NODATA and SKIPDATA records),
@@ -723,8 +720,7 @@ fn the_cli_samples_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full");
     generate(&full, 2, 2, 300);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(dir.path())
+    let out = common::flowgate(dir.path())
         .args([
             "sample",
             "--logs",
@@ -753,8 +749,7 @@ fn the_cli_samples_and_reports() {
         stdout.ends_with("wrote   fixtures/MANIFEST.toml\n"),
         "{stdout}"
     );
-    let again = std::process::Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(dir.path())
+    let again = common::flowgate(dir.path())
         .args(["sample", "--logs", "full", "--out", "fixtures"])
         .output()
         .unwrap();

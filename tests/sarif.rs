@@ -2,12 +2,9 @@
 //! 2.1.0 schema, its results sit at the policy file's lines under repository-relative URIs
 //! wherever flowgate runs from, and runs that cannot be trusted still write it.
 
-#[path = "common/repo.rs"]
-mod repo;
-#[path = "common/sarif_schema.rs"]
-mod sarif_schema;
+mod common;
 
-use repo::Repo;
+use common::{sarif_schema, Repo};
 use serde_json::Value;
 
 const HEADER: &str =

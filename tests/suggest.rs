@@ -1,15 +1,16 @@
 //! `flowgate suggest` on the repository's fixtures: the policy it writes parses, lints clean,
 //! and passes `flowgate check` on the same logs, whatever the scope.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::PathBuf;
 
 use flowgate::policy::PolicySet;
 use flowgate::suggest::{suggest, SuggestOptions};
 use flowgate::Check;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    common::root().join("fixtures")
 }
 
 fn options(peer: &[&str]) -> SuggestOptions {
@@ -131,9 +132,8 @@ fn a_bad_scope_key_is_an_error_that_points_at_it() {
 #[test]
 fn the_cli_round_trip_passes() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_flowgate");
     let logs = fixtures();
-    let out = Command::new(bin)
+    let out = common::flowgate(dir.path())
         .args([
             "suggest",
             "--scope-peer",
@@ -158,7 +158,7 @@ fn the_cli_round_trip_passes() {
     assert!(text.contains("peer = [\"10.20.30.0/24\"]"), "{text}");
     let path = dir.path().join("retail-line.toml");
     std::fs::write(&path, &text).unwrap();
-    let lint = Command::new(bin)
+    let lint = common::flowgate(dir.path())
         .arg("lint")
         .arg("--policies")
         .arg(&path)
@@ -168,12 +168,11 @@ fn the_cli_round_trip_passes() {
     assert!(
         String::from_utf8_lossy(&lint.stdout).ends_with("1 policy linted: 0 errors, 0 warnings\n")
     );
-    let check = Command::new(bin)
+    let check = common::flowgate(dir.path())
         .args(["check", "--today", "2026-11-26", "--policies"])
         .arg(&path)
         .arg("--logs")
         .arg(&logs)
-        .env_remove("GITHUB_ACTIONS")
         .output()
         .unwrap();
     assert_eq!(

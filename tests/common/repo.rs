@@ -1,8 +1,10 @@
 //! A scratch policy repository in a temp dir (`policies/`, `logs/`) and one run of the real
-//! binary in it, shared by the end-to-end suites (`cli.rs`, `hostile.rs`).
+//! binary in it, with its JSON report read back.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use super::archive::{gz, log_text};
 
 /// `policies/` and `logs/` in a temp dir, both empty at first.
 pub struct Repo {
@@ -44,14 +46,15 @@ impl Repo {
         self
     }
 
+    /// Writes a gzip archive `logs/<name>`: `header`, then `records`, one a line.
+    pub fn archive_with(&self, name: &str, header: &str, records: &[&str]) -> &Repo {
+        self.raw(name, &gz(log_text(header, records)))
+    }
+
     /// The binary, run in the repository, outside GitHub Actions and without colour.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-        c.current_dir(self.dir.path())
-            .args(args)
-            .env_remove("GITHUB_ACTIONS")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .env("NO_COLOR", "1");
+        let mut c = super::flowgate(self.dir.path());
+        c.args(args);
         c
     }
 
@@ -91,6 +94,32 @@ impl Repo {
     }
 }
 
+impl Run {
+    /// The first policy's count `what` (`allowed`, `would_block`, ...).
+    pub fn count(&self, what: &str) -> u64 {
+        self.json["policies"][0]["counts"][what]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count {what} in {}", self.json))
+    }
+
+    /// Problems of archives whose path ends with `name`, as (line, message).
+    pub fn problems(&self, name: &str) -> Vec<(Option<u64>, String)> {
+        self.json["run"]["problems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no problems in {}\n{}", self.json, self.stderr))
+            .iter()
+            .filter(|p| p["archive"].as_str().unwrap().ends_with(name))
+            .map(|p| {
+                (
+                    p["line"].as_u64(),
+                    p["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Fails the test when the binary panicked: a crash is never an acceptable answer to input.
 pub fn assert_no_panic(stderr: &str) {
     assert!(
         !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),

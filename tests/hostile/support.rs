@@ -1,5 +1,7 @@
-//! Helpers for the hostile-input suite: a scratch repository, generators that stream big
-//! inputs without holding them, and process probes (peak memory, open files).
+//! Helpers only the hostile-input suite needs: its repository (a policy and a good archive
+//! beside every bad one), generators that stream big inputs without holding them, a deflate
+//! encoder for symbols zlib never writes, and process probes (peak memory, open files). The
+//! scratch repository, the binary and `gz` come from `tests/common`.
 
 use std::io::Write;
 use std::path::Path;
@@ -29,7 +31,7 @@ peer = ["10.20.30.0/24"]
 peer_port = 443
 "#;
 
-pub use crate::repo::{assert_no_panic, Repo, Run};
+pub use crate::common::{assert_no_panic, gz, Repo, Run};
 
 impl Repo {
     /// A repository with `policies/retail.toml` and `logs/good.log.gz`.
@@ -46,29 +48,6 @@ impl Repo {
 }
 
 impl Run {
-    /// The policy's count `what` (`allowed`, `would_block`, ...).
-    pub fn count(&self, what: &str) -> u64 {
-        self.json["policies"][0]["counts"][what]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no count {what} in {}", self.json))
-    }
-
-    /// Problems of archives whose path ends with `name`, as (line, message).
-    pub fn problems(&self, name: &str) -> Vec<(Option<u64>, String)> {
-        self.json["run"]["problems"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no problems in {}\n{}", self.json, self.stderr))
-            .iter()
-            .filter(|p| p["archive"].as_str().unwrap().ends_with(name))
-            .map(|p| {
-                (
-                    p["line"].as_u64(),
-                    p["message"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
     /// Asserts exit 2 (untrusted), one problem for `name` at `line` saying `what`, the problem
     /// in the human report too, and `allowed` records counted (good.log.gz's among them).
     pub fn assert_problem(&self, name: &str, line: Option<u64>, what: &str, allowed: u64) {
@@ -95,12 +74,6 @@ impl Run {
         );
         assert!(self.stdout.contains("UNTRUSTED"), "{}", self.stdout);
     }
-}
-
-pub fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 /// A gzip file that inflates to `head`, then `block` repeated `times` times, then `tail`,
