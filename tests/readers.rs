@@ -1,37 +1,22 @@
 //! The real binary on Parquet and CloudWatch Logs objects, and on files it does not read:
 //! every kind is recognised by content, and nothing under `--logs` disappears unlisted.
 
-#[path = "common/repo.rs"]
-mod repo;
+mod common;
 
-use std::io::Write;
-use std::path::Path;
-
-use repo::Repo;
+use common::{gz, log_text, root, Repo};
 
 /// A test file of `tests/data/parquet` (see make.py there): five default-format records,
 /// among them 10.0.1.5 -> 10.20.30.5:443 accepted.
 fn parquet(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data/parquet")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(root().join("tests/data/parquet").join(name)).unwrap()
 }
 
 /// The same five records as text, gzip, with AWS's header.
 fn text_gz() -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    writeln!(
-        e,
-        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"
-    )
-    .unwrap();
-    for r in RECORDS {
-        writeln!(e, "{r}").unwrap();
-    }
-    e.finish().unwrap()
+    gz(log_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status",
+        &RECORDS,
+    ))
 }
 
 const RECORDS: [&str; 5] = [
@@ -56,12 +41,6 @@ max_gap = "30d"
 skipdata = "ignore"
 unused_allow = "ignore"
 "#;
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 /// A Firehose object: a CONTROL_MESSAGE and two DATA_MESSAGEs, one gzip member each.
 fn firehose() -> Vec<u8> {
