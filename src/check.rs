@@ -14,9 +14,14 @@ use crate::report::build::{build, ReportContext};
 use crate::report::{Finding, Origin, Report};
 use crate::source::{discover, DiscoverError};
 
+mod base;
+
 /// Why a check could not produce a report at all. Each maps to exit status 2.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `--base REV` could not be read: no git, no repository, a revision git does not know.
+    #[error("{0}")]
+    Base(#[from] crate::policy::git::GitError),
     /// Some policy file is wrong; the diagnostics point into it.
     #[error("{0}")]
     Policies(Diagnostics),
@@ -94,6 +99,7 @@ pub struct Check {
     log_format: Option<Format>,
     since: Option<u64>,
     until: Option<u64>,
+    base: Option<String>,
 }
 
 impl Default for Check {
@@ -106,6 +112,7 @@ impl Default for Check {
             log_format: None,
             since: None,
             until: None,
+            base: None,
         }
     }
 }
@@ -157,6 +164,14 @@ impl Check {
         self
     }
 
+    /// Also judges the policies as they were at git revision `rev` (read with git from the
+    /// same `--policies` paths, relative to the repository root), in the same pass, and puts
+    /// the change into [`Report::diff`]. The verdict stays the working tree's.
+    pub fn base(mut self, rev: impl Into<String>) -> Self {
+        self.base = Some(rev.into());
+        self
+    }
+
     /// Loads the policies (all diagnostics at once).
     pub fn load_policies(&self) -> Result<PolicySet, Error> {
         let set = PolicySet::load(&self.policies).map_err(Error::Policies)?;
@@ -199,10 +214,23 @@ impl Check {
             until: self.until,
             cancel,
         };
-        let mut tally: Tally = engine::run(policies, &archives, &plan, on_archive)?;
+        // With --base, REV's policies and the probes of the rules the change adds are judged
+        // in the same pass, after the working tree's.
+        let base = match &self.base {
+            Some(rev) => Some(base::Base::load(rev, &self.policies, policies, today)?),
+            None => None,
+        };
+        let combined = base.as_ref().map(|b| b.scanned(policies));
+        let scanned = combined.as_deref().unwrap_or(policies.policies());
+        let mut tally: Tally = engine::run(scanned, &archives, &plan, on_archive)?;
         if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
             return Err(Error::Interrupted);
         }
+        let extra = tally.policies.split_off(policies.policies().len());
+        let kinds = base
+            .as_ref()
+            .map(|_| tally.kinds.clone())
+            .unwrap_or_default();
         for p in discovery_problems {
             tally.problems.push(p);
         }
@@ -223,6 +251,11 @@ impl Check {
             },
         );
         report.provenance = crate::manifest::Provenance::find(&self.logs);
+        if let Some(base) = base {
+            let (diff, findings) = base.finish(extra, policies, &report, &archives, &kinds, today);
+            report.diff = Some(diff);
+            report.findings.extend(findings);
+        }
         Ok(report)
     }
 
@@ -340,6 +373,7 @@ impl Error {
                 ));
                 out
             }
+            Error::Base(e) => vec![e.finding()],
             Error::Threads(_) | Error::Interrupted => vec![Finding::plain(
                 Origin::Logs,
                 Severity::Error,

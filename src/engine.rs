@@ -20,7 +20,7 @@ use crate::flowlog::scan::{
 };
 use crate::flowlog::{Archive, Delivery, Flow, Format, Kind, LogStatus, Problem, Sink};
 use crate::policy::scope_index::{self, ScopeIndex};
-use crate::policy::{Policy, PolicySet, Verdict};
+use crate::policy::{Policy, Verdict};
 pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally};
 
 /// How to run one pass.
@@ -39,20 +39,21 @@ pub struct ScanPlan<'a> {
     pub cancel: Option<&'a AtomicBool>,
 }
 
-/// Reads every archive once and judges every record against every policy.
-/// `on_archive` is called after each archive (for progress displays), from worker threads.
+/// Reads every archive once and judges every record against every policy, in the order
+/// given (one tally per policy, same index). `check --base` passes two versions of a policy
+/// set, and probes of allow rules, as one slice. `on_archive` is called after each archive
+/// (for progress displays), from worker threads.
 pub fn run(
-    policies: &PolicySet,
+    policies: &[Policy],
     archives: &[Archive],
     plan: &ScanPlan<'_>,
     on_archive: &(dyn Fn() + Sync),
 ) -> Result<Tally, rayon::ThreadPoolBuildError> {
     let shape: Vec<(usize, usize)> = policies
-        .policies()
         .iter()
         .map(|p| (p.allows.len(), p.waivers.len()))
         .collect();
-    let scopes = ScopeIndex::new(policies.policies());
+    let scopes = ScopeIndex::new(policies);
     let work = || {
         archives
             .par_iter()
@@ -61,7 +62,7 @@ pub fn run(
                 || Tally::new(&shape),
                 |mut tally, (index, archive)| {
                     let job = Job {
-                        policies: policies.policies(),
+                        policies,
                         scopes: &scopes,
                         shape: &shape,
                         plan,
@@ -749,7 +750,7 @@ version srcaddr srcaddr
         }
         let dir = tempfile::tempdir().unwrap();
         let archive = text_archive(&dir, "a.log", &text);
-        let policies = PolicySet::from_sources([
+        let policies = crate::policy::PolicySet::from_sources([
             ("a.toml", "[scope]\ndirection = 'egress'\n"),
             ("b.toml", ""),
         ])
@@ -762,7 +763,7 @@ version srcaddr srcaddr
             until: None,
             cancel: None,
         };
-        let tally = run(&policies, &[archive], &plan, &|| {}).unwrap();
+        let tally = run(policies.policies(), &[archive], &plan, &|| {}).unwrap();
         assert_eq!(tally.coverage, want);
         assert_eq!(tally.policies[0].counts.scanned, ok_dir);
         assert_eq!(tally.policies[1].counts.scanned, ok_v2 + ok_dir);

@@ -12,10 +12,12 @@
 //! before its own escaping: no value can move a terminal cursor, end an XML section or start a
 //! workflow command.
 
+pub mod comment;
 pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+mod markdown;
 pub mod run;
 pub mod sarif;
 pub mod summary;

@@ -7,7 +7,9 @@
 //! [`ScopeIndex`] cannot rule out; [`lint`](mod@lint) finds mistakes that need no logs. The
 //! reference for the file format is `docs/policy.md`.
 
+pub mod change;
 pub mod duration;
+pub mod git;
 pub mod lint;
 mod load;
 pub mod matcher;

@@ -6,6 +6,7 @@
 //! 2 the run could not be trusted.
 
 pub mod build;
+pub mod diff;
 pub mod finding;
 
 use std::net::IpAddr;
@@ -54,6 +55,9 @@ pub struct Report {
     /// `--logs` directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<crate::manifest::Provenance>,
+    /// With `--base REV`: what the change from REV to the working tree does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<diff::Diff>,
 }
 
 /// What the archives held, whatever the policies.

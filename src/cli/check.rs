@@ -45,6 +45,15 @@ pub struct CheckArgs {
     /// The date waivers are judged against [default: today, UTC].
     #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
     pub today: Option<time::Date>,
+    /// Also judge the policies as they were at this git revision (same --policies paths, read
+    /// with git, no checkout) in the same pass, and report what the change does: newly blocked
+    /// and newly allowed conversations, rules added and removed, how wide new rules are.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Write the result as Markdown for a pull-request comment (the change first, with
+    /// --base), under GitHub's 65,535-character limit.
+    #[arg(long, value_name = "FILE")]
+    pub pr_comment: Option<PathBuf>,
     /// Colour in the human report: auto (on a terminal), always, never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
@@ -87,6 +96,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     }
     if let Some(u) = args.until {
         check = check.until(u);
+    }
+    if let Some(rev) = &args.base {
+        check = check.base(rev);
     }
     // A run that cannot be trusted still writes every report asked for: the policies that
     // did not load, or the evidence that is not there, become the report's findings.
@@ -142,6 +154,11 @@ fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Re
         let sarif = output::sarif::render(report, &source_root());
         write_atomic(path, sarif.as_bytes())
             .with_context(|| format!("cannot write SARIF report {}", path.display()))?;
+    }
+    if let Some(path) = &args.pr_comment {
+        let comment = output::comment::render(report, output::comment::LIMIT);
+        write_atomic(path, comment.as_bytes())
+            .with_context(|| format!("cannot write the pull-request comment {}", path.display()))?;
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let summary = output::summary::render(report, SUMMARY_LIMIT);

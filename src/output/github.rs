@@ -356,6 +356,25 @@ fn warnings(report: &Report) -> Vec<Annotation> {
             .filter(|f| f.severity == Severity::Warning)
             .map(Annotation::finding),
     );
+    // With --base: each added allow rule that opens far more than its traffic used, at its
+    // line, where the reviewer reads the diff.
+    if let Some(d) = &report.diff {
+        for (p, r) in d.overly_permissive() {
+            warnings.push(Annotation::at(
+                &p.path,
+                r.line,
+                format!("flowgate: overly permissive allow rule {}", r.name),
+                format!(
+                    "allow rule \"{}\" of policy {} ({}, used by {}): {}",
+                    clean_line(&r.name),
+                    clean_line(&p.name),
+                    r.describe_width().unwrap_or_default(),
+                    r.describe_usage().unwrap_or_default(),
+                    r.reason.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+    }
     warnings
 }
 

@@ -12,6 +12,7 @@ use std::fmt::Write;
 use super::{
     align, blocked_count, clean_line, clean_text, conversation_table, count, verdict, when,
 };
+use crate::report::diff::{Diff, PolicyDiff};
 use crate::report::finding::Severity;
 use crate::report::{DemandStatus, Finding, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
 
@@ -229,11 +230,127 @@ fn run(out: &mut String, r: &RunSummary, provenance: Option<&crate::manifest::Pr
     push_indented(out, "  ", super::run::lines(r, provenance));
 }
 
+/// `PASS`, `FAIL`, `ERROR`, or `-` where the policy does not exist.
+fn status_word(status: Option<Status>, style: &Style) -> String {
+    status.map_or_else(|| "-".to_string(), |s| style.status(s))
+}
+
+/// With `--base`: the change first. The headline, a table of the policies that changed, then
+/// per policy its newly blocked and newly allowed conversations and its rules added and
+/// removed, each added allow rule with its width against its traffic.
+fn change(out: &mut String, d: &Diff, style: &Style) {
+    let short = &d.base_commit[..d.base_commit.len().min(12)];
+    let _ = writeln!(
+        out,
+        "change against {} ({short}):\n  {}",
+        clean_line(&d.base),
+        d.headline("This change")
+    );
+    let changed: Vec<&PolicyDiff> = d.changed().collect();
+    if changed.is_empty() {
+        out.push('\n');
+        return;
+    }
+    let mut rows = vec![[
+        "POLICY",
+        "CHANGE",
+        "BEFORE",
+        "NOW",
+        "NEWLY BLOCKED",
+        "NEWLY ALLOWED",
+        "RULES ADDED",
+        "RULES REMOVED",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for p in &changed {
+        rows.push(vec![
+            clean_line(&p.name).into_owned(),
+            p.change.as_str().to_string(),
+            status_word(p.base_status, style),
+            status_word(p.status, style),
+            p.newly_blocked.len().to_string(),
+            p.newly_allowed.len().to_string(),
+            p.rules_added.len().to_string(),
+            p.rules_removed.len().to_string(),
+        ]);
+    }
+    out.push('\n');
+    push_indented(out, "  ", align(&rows, &[4, 5, 6, 7]));
+    for p in changed {
+        let name = clean_line(&p.name);
+        for (what, list, paint) in [
+            ("newly blocked", &p.newly_blocked, Paint::Red),
+            ("newly allowed", &p.newly_allowed, Paint::Green),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let records: u64 = list.iter().map(|c| c.records).sum();
+            let _ = writeln!(
+                out,
+                "\n  {name}: {} {} ({})",
+                style.paint(paint, what),
+                count(list.len() as u64, "conversation", "conversations"),
+                count(records, "record", "records")
+            );
+            let table = conversation_table(list, MAX_CONVERSATIONS, "see --json for all");
+            push_indented(out, "    ", table);
+        }
+        if p.rules_added.is_empty() && p.rules_removed.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n  {name}: rules");
+        let mut rows = Vec::new();
+        for r in &p.rules_added {
+            let mut about = Vec::new();
+            if let Some(w) = r.describe_width() {
+                about.push(w);
+            }
+            if let Some(u) = r.describe_usage() {
+                about.push(format!("used by {u}"));
+            }
+            let mut text = about.join(", ");
+            if let Some(why) = &r.reason {
+                let _ = write!(
+                    text,
+                    ": {} ({})",
+                    style.paint(Paint::Yellow, "OVERLY PERMISSIVE"),
+                    why
+                );
+            }
+            rows.push(vec![
+                "+".to_string(),
+                r.kind.to_string(),
+                clean_line(&r.name).into_owned(),
+                format!("line {}", r.line),
+                r.change.to_string(),
+                text,
+            ]);
+        }
+        for r in &p.rules_removed {
+            rows.push(vec![
+                "-".to_string(),
+                r.kind.to_string(),
+                clean_line(&r.name).into_owned(),
+                format!("line {}", r.line),
+                r.change.to_string(),
+                String::new(),
+            ]);
+        }
+        push_indented(out, "    ", align(&rows, &[]));
+    }
+    out.push('\n');
+}
+
 /// The report as terminal text. `color` adds ANSI colours to flowgate's own verdict words and
 /// to nothing else.
 pub fn render(report: &Report, color: bool) -> String {
     let style = Style { color };
     let mut out = String::new();
+    if let Some(d) = &report.diff {
+        change(&mut out, d, &style);
+    }
     for p in &report.policies {
         let findings: Vec<&Finding> = report.findings_of(&p.name).collect();
         policy(&mut out, p, &findings, &style);
@@ -375,5 +492,17 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report(), false));
+    }
+
+    #[test]
+    fn the_change_leads() {
+        let text = render(&sample::report_with_diff(), false);
+        assert!(text.starts_with("change against origin/main (3f2c1a9b8e7d):\n  This change newly blocks 3 conversations in 1 policy and newly allows 1 in 1 policy. 1 added allow rule is overly permissive.\n"), "{text}");
+        // Unchanged policies are not in the change's table; the state follows in full.
+        let state = text
+            .find("PASS partner-vpn (policies/partner-vpn.toml)")
+            .unwrap();
+        assert!(!text[..state].contains("  partner-vpn "), "{text}");
+        insta::assert_snapshot!(text[..state].to_string());
     }
 }

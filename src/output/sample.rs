@@ -248,7 +248,91 @@ pub fn report() -> Report {
         policies: vec![passing_policy(), failing_policy()],
         findings: vec![lint_warning()],
         provenance: None,
+        diff: None,
     }
+}
+
+/// The trusted report with a `--base` diff: the failing policy changed (its first three
+/// conversations newly blocked, a wide unused rule added, the batch rule removed), a policy
+/// removed (one conversation newly allowed), the passing one unchanged.
+pub fn report_with_diff() -> Report {
+    use crate::report::diff::{
+        Diff, PolicyChange, PolicyDiff, RuleAdded, RuleRemoved, Usage, Width,
+    };
+    let mut r = trusted_report();
+    let failing = r.policies[1].clone();
+    r.diff = Some(Diff {
+        base: "origin/main".into(),
+        base_commit: "3f2c1a9b8e7d6c5b4a39281706f5e4d3c2b1a098".into(),
+        policies: vec![
+            PolicyDiff {
+                name: "legacy-vpn".into(),
+                change: PolicyChange::Removed,
+                path: "policies/legacy-vpn.toml".into(),
+                base_status: Some(Status::Fail),
+                status: None,
+                newly_blocked: vec![],
+                newly_allowed: vec![conversation(40, 3)],
+                rules_added: vec![],
+                rules_removed: vec![RuleRemoved {
+                    kind: "allow",
+                    name: "ipsec".into(),
+                    line: 7,
+                    change: "removed",
+                }],
+            },
+            PolicyDiff {
+                name: "partner-vpn".into(),
+                change: PolicyChange::Unchanged,
+                path: "policies/partner-vpn.toml".into(),
+                base_status: Some(Status::Pass),
+                status: Some(Status::Pass),
+                newly_blocked: vec![],
+                newly_allowed: vec![],
+                rules_added: vec![],
+                rules_removed: vec![],
+            },
+            PolicyDiff {
+                name: failing.name.clone(),
+                change: PolicyChange::Changed,
+                path: failing.path.clone(),
+                base_status: Some(Status::Pass),
+                status: Some(Status::Fail),
+                newly_blocked: failing.conversations[..3].to_vec(),
+                newly_allowed: vec![],
+                rules_added: vec![RuleAdded {
+                    kind: "allow",
+                    name: "monitoring".into(),
+                    line: 19,
+                    change: "new",
+                    width: Some(Width {
+                        addresses: 65_536,
+                        ports: Some(65_536),
+                        protocols: 1,
+                    }),
+                    used: Some(Usage {
+                        peers: 3,
+                        ports: 1,
+                        protocols: 1,
+                        conversations: 3,
+                        records: 41,
+                    }),
+                    overly_permissive: true,
+                    reason: Some(
+                        "it admits 65536 addresses where the traffic used 3 (21845 times as many)"
+                            .into(),
+                    ),
+                }],
+                rules_removed: vec![RuleRemoved {
+                    kind: "allow",
+                    name: "nightly batch".into(),
+                    line: 23,
+                    change: "removed",
+                }],
+            },
+        ],
+    });
+    r
 }
 
 /// A lint warning about the failing policy.

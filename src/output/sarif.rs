@@ -540,7 +540,9 @@ fn render_within(
     for f in &report.findings {
         let place = match f.origin {
             Origin::PolicyFile | Origin::Lint => f.path.as_ref().zip(f.line),
-            Origin::Logs => None,
+            // The base revision's files are not the working tree's: lines there mean nothing
+            // in the pull request's files.
+            Origin::Logs | Origin::Base => None,
         };
         if f.code == "waiver-expired" && f.origin == Origin::Lint && report.is_scanned() {
             continue;

@@ -10,7 +10,8 @@
 
 use std::fmt::Write;
 
-use super::{blocked_count, clean_line, conversation_cells, count, problem_line, verdict};
+use super::markdown::{conversation_header, conversation_row, md, row, status};
+use super::{blocked_count, count, problem_line, verdict};
 use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, Status};
 
 /// Conversations shown per failing policy.
@@ -21,40 +22,6 @@ const TOP_PROBLEMS: usize = 10;
 const TOP_NOT_READ: usize = 20;
 /// Appended when the summary had to be cut.
 const TRUNCATED: &str = "\n**summary truncated; see the JSON report**\n";
-
-/// A data value as Markdown text that renders as itself: control characters made visible,
-/// HTML characters as entities, Markdown punctuation backslash-escaped (`|` included, so a
-/// value stays in its table cell).
-fn md(s: &str) -> String {
-    let clean = clean_line(s);
-    let mut out = String::with_capacity(clean.len() + 8);
-    for c in clean.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // `(` and `!` need no escape: a link or image also needs `[`.
-            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '~' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn row(cells: &[String]) -> String {
-    format!("| {} |\n", cells.join(" | "))
-}
-
-fn status(s: Status) -> &'static str {
-    match s {
-        Status::Pass => "✅ PASS",
-        Status::Fail => "❌ FAIL",
-        Status::Error => "⚠️ ERROR",
-    }
-}
 
 fn policies_table(blocks: &mut Vec<String>, report: &Report) {
     blocks.push(
@@ -82,43 +49,10 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
         md(&p.name),
         blocked_count(p),
     );
-    let mut header = vec![
-        "protocol",
-        "client",
-        "server",
-        "records",
-        "packets",
-        "bytes",
-        "first seen",
-        "last seen",
-    ];
-    let mut align = vec!["---", "---", "---", "---:", "---:", "---:", "---", "---"];
-    if waivers {
-        header.push("expired waiver");
-        align.push("---");
-    }
-    header.push("example");
-    align.push("---");
-    head.push_str(&row(&header
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()));
-    head.push_str(&row(&align
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()));
+    head.push_str(&conversation_header(waivers));
     blocks.push(head);
     for c in shown {
-        let mut cells = conversation_cells(c);
-        if waivers {
-            cells.push(
-                c.expired_waiver
-                    .as_deref()
-                    .map_or_else(|| "-".to_string(), md),
-            );
-        }
-        cells.push(md(&c.example.to_string()));
-        blocks.push(row(&cells));
+        blocks.push(conversation_row(c, waivers));
     }
     let hidden = p.conversations.len() - shown.len();
     if hidden > 0 {
@@ -315,7 +249,17 @@ fn fit(blocks: &[String], limit: usize) -> String {
 
 /// The summary as whole blocks, in order of importance.
 fn blocks(report: &Report) -> Vec<String> {
-    let mut blocks = vec![format!("## flowgate: {}\n\n", verdict(report))];
+    // With --base the change leads; the state follows.
+    let mut blocks = match &report.diff {
+        Some(d) => {
+            let mut b =
+                super::markdown::change_blocks(d, "This pull request", "##", TOP_CONVERSATIONS);
+            b.push("\n".into());
+            b
+        }
+        None => Vec::new(),
+    };
+    blocks.push(format!("## flowgate: {}\n\n", verdict(report)));
     untrusting_findings(&mut blocks, report);
     if !report.policies.is_empty() {
         policies_table(&mut blocks, report);
@@ -347,14 +291,6 @@ mod tests {
     use crate::output::sample;
 
     const MIB: usize = 1 << 20;
-
-    #[test]
-    fn markdown_in_data_renders_as_text() {
-        assert_eq!(
-            md("a|b<img src=x>&`c`*d*_e_[l](u)\\\n"),
-            "a\\|b&lt;img src=x&gt;&amp;\\`c\\`\\*d\\*\\_e\\_\\[l\\](u)\\\\\\\\n"
-        );
-    }
 
     #[test]
     fn hostile_values_stay_in_their_cells() {
@@ -409,6 +345,22 @@ mod tests {
         assert!(summary.ends_with(TRUNCATED));
         // A cut summary still has its verdict.
         assert!(render(&report, 500).starts_with("## flowgate: "));
+    }
+
+    #[test]
+    fn the_change_leads_and_the_state_follows() {
+        let text = render(&sample::report_with_diff(), MIB);
+        assert!(text.starts_with("## flowgate: This pull request newly blocks 3 conversations in 1 policy and newly allows 1 in 1 policy."), "{text}");
+        let state = text
+            .find("## flowgate: FAIL: 1 of 2 policies fail")
+            .unwrap();
+        assert!(
+            text[..state].contains(
+                "| retail-dedicated-line | changed | ✅ PASS | ❌ FAIL | 3 | 0 | 1 | 1 |"
+            ),
+            "{text}"
+        );
+        assert!(text[..state].contains("⚠️ overly permissive: it admits 65536 addresses where the traffic used 3 (21845 times as many)"), "{text}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! its evidence demands (window, gaps, SKIPDATA, unused rules, no traffic at all) are not met.
 //! Everything is sorted here, so writers can print in order without knowing any rule.
 
-use crate::engine::Tally;
+use crate::engine::{PolicyTally, Tally};
 use crate::flowlog::{Archive, Kind, Unit};
 use crate::policy::{EvidenceDemands, Level, Policy, PolicySet};
 
@@ -70,18 +70,15 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         unknown_fields: tally.unknown_fields.into_iter().collect(),
         coverage,
     };
-    let mut policies: Vec<PolicyReport> = ctx
-        .policies
-        .policies()
-        .iter()
-        .zip(tally.policies)
-        .map(|(policy, pt)| {
-            let lint_fails = ctx.findings.iter().any(|f| f.fails(&policy.name));
-            let kinds = &tally.kinds;
-            policy_report(policy, pt, &run, ctx.archives, kinds, ctx.today, lint_fails)
-        })
-        .collect();
-    policies.sort_by(|a, b| a.name.cmp(&b.name));
+    let policies = policy_reports(
+        ctx.policies.policies(),
+        tally.policies,
+        &run,
+        ctx.archives,
+        &tally.kinds,
+        ctx.today,
+        &ctx.findings,
+    );
     Report {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         today: ctx.today.to_string(),
@@ -91,7 +88,31 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         policies,
         findings: ctx.findings,
         provenance: None,
+        diff: None,
     }
+}
+
+/// The verdicts of `policies`, each from its tally (same order), sorted by name: also for the
+/// base version of the policies and the probes of `check --base`, judged in the same pass.
+pub fn policy_reports(
+    policies: &[Policy],
+    tallies: Vec<PolicyTally>,
+    run: &RunSummary,
+    archives: &[Archive],
+    kinds: &std::collections::BTreeMap<usize, Kind>,
+    today: time::Date,
+    findings: &[Finding],
+) -> Vec<PolicyReport> {
+    let mut reports: Vec<PolicyReport> = policies
+        .iter()
+        .zip(tallies)
+        .map(|(policy, pt)| {
+            let lint_fails = findings.iter().any(|f| f.fails(&policy.name));
+            policy_report(policy, pt, run, archives, kinds, today, lint_fails)
+        })
+        .collect();
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    reports
 }
 
 /// The report of a run that judged nothing, because the policies did not load or there was
@@ -112,6 +133,7 @@ pub fn unscanned(
         policies: Vec::new(),
         findings,
         provenance: None,
+        diff: None,
     }
 }
 

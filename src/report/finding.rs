@@ -54,6 +54,9 @@ pub enum Origin {
     /// `flowgate lint` on a policy that loaded: an error fails the policy (a rule that allows
     /// everything in the scope proves nothing), a warning stays a warning.
     Lint,
+    /// The policies at the `--base` revision: an error (git does not know the revision) makes
+    /// the run untrusted; a warning (a file there did not load) only explains the diff.
+    Base,
 }
 
 impl Origin {
@@ -63,6 +66,7 @@ impl Origin {
             Origin::PolicyFile => "policy file",
             Origin::Logs => "logs",
             Origin::Lint => "lint",
+            Origin::Base => "base",
         }
     }
 }
@@ -146,7 +150,9 @@ impl Finding {
     /// What this finding does to the verdict.
     pub fn effect(&self) -> Effect {
         match (self.severity, self.origin) {
-            (Severity::Error, Origin::PolicyFile | Origin::Logs) => Effect::Untrusted,
+            (Severity::Error, Origin::PolicyFile | Origin::Logs | Origin::Base) => {
+                Effect::Untrusted
+            }
             (Severity::Error, Origin::Lint) if self.policy.is_some() => Effect::Fails,
             (Severity::Error, Origin::Lint) => Effect::Untrusted,
             _ => Effect::Informs,

@@ -1,0 +1,253 @@
+//! `--pr-comment FILE`: the check as one pull-request comment, in Markdown.
+//!
+//! Modelled on Infracost's and tfcmt's comments: the headline first (with `--base`, what the
+//! pull request changes: "This pull request newly blocks 12 conversations in 1 policy and newly
+//! allows 0"), then the verdict of the check, a table of the policies that changed, the added
+//! allow rules with how much they open against what their traffic used, and the details
+//! (conversations, removed rules, every policy's verdict) folded in `<details>`. It opens with a
+//! hidden marker, [`MARKER`], so that a workflow finds its earlier comment and updates it in
+//! place instead of adding one per push.
+//!
+//! GitHub refuses a comment over 65,536 characters. The comment is built from whole blocks
+//! and, when they do not all fit, ends at a block boundary with a note saying how much was
+//! left out and where to find it.
+
+use super::markdown::{change_blocks, conversation_table, details, md, row, status};
+use super::{blocked_count, count, verdict};
+use crate::report::{Report, Status};
+
+/// The first line of every comment flowgate writes: an HTML comment, invisible on GitHub.
+pub const MARKER: &str = "<!-- flowgate-pr-comment -->";
+/// GitHub's limit for a comment body, in characters, less a margin.
+pub const LIMIT: usize = 65_000;
+/// Conversations listed per table.
+const TOP_CONVERSATIONS: usize = 25;
+
+/// Joins whole blocks while they fit in `limit` characters; when some do not, ends with a note
+/// naming how many blocks were left out.
+fn fit(blocks: &[String], limit: usize) -> String {
+    let total: usize = blocks.iter().map(|b| b.chars().count()).sum();
+    if total <= limit {
+        return blocks.concat();
+    }
+    let note = |left: usize| {
+        format!(
+            "\n**Comment cut to fit GitHub's size limit: {} left out.** The job summary and the JSON report (`--json`) have everything.\n",
+            count(left as u64, "section", "sections")
+        )
+    };
+    let room = limit.saturating_sub(note(blocks.len()).chars().count());
+    let mut out = String::new();
+    let mut used = 0;
+    let mut taken = 0;
+    for block in blocks {
+        let n = block.chars().count();
+        if used + n > room {
+            break;
+        }
+        out.push_str(block);
+        used += n;
+        taken += 1;
+    }
+    out.push_str(&note(blocks.len() - taken));
+    out
+}
+
+fn blocks(report: &Report) -> Vec<String> {
+    let mut blocks = vec![format!("{MARKER}\n")];
+    let verdict = verdict(report);
+    let icon = match report.exit_code() {
+        0 => "✅",
+        1 => "❌",
+        _ => "⚠️",
+    };
+    match &report.diff {
+        Some(d) => {
+            // The headline, then at once what the check says: the state the change leaves.
+            let mut change = change_blocks(d, "This pull request", "###", TOP_CONVERSATIONS);
+            change.insert(1, format!("\n{icon} **The check:** {verdict}\n"));
+            blocks.extend(change);
+        }
+        None => blocks.push(format!("### flowgate: {icon} {verdict}\n")),
+    }
+    // Why the run cannot be trusted, in full: nothing else matters until it is fixed.
+    let untrusting: Vec<String> = report
+        .untrusting_findings()
+        .map(|f| {
+            let place = f
+                .place()
+                .map(|p| format!(" at {}", md(&p)))
+                .unwrap_or_default();
+            format!("- `{}`{place}: {}\n", f.code, md(&f.message))
+        })
+        .collect();
+    if !untrusting.is_empty() {
+        blocks.push(format!(
+            "\n**Why the check cannot be trusted:**\n\n{}",
+            untrusting.concat()
+        ));
+    }
+    // The state: failing policies' conversations (with --base, those the pull request does
+    // not newly block: they were blocked before it too), then every policy's verdict, folded.
+    for p in report
+        .policies
+        .iter()
+        .filter(|p| p.status != Status::Pass && !p.conversations.is_empty())
+    {
+        let (list, summary) = match &report.diff {
+            None => (
+                p.conversations.clone(),
+                format!("{}: {} would be blocked", md(&p.name), blocked_count(p)),
+            ),
+            Some(d) => {
+                let new: Vec<_> = d
+                    .policies
+                    .iter()
+                    .filter(|q| q.name == p.name)
+                    .flat_map(|q| &q.newly_blocked)
+                    .collect();
+                let before: Vec<_> = p
+                    .conversations
+                    .iter()
+                    .filter(|c| !new.contains(c))
+                    .cloned()
+                    .collect();
+                let summary = format!(
+                    "{}: {} would be blocked before and after this pull request",
+                    md(&p.name),
+                    count(before.len() as u64, "conversation", "conversations")
+                );
+                (before, summary)
+            }
+        };
+        if list.is_empty() {
+            continue;
+        }
+        blocks.push(details(
+            &summary,
+            &conversation_table(&list, TOP_CONVERSATIONS, "the JSON report lists every one"),
+        ));
+    }
+    let lint: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.policy.is_some() && f.severity == crate::report::finding::Severity::Error)
+        .map(|f| {
+            format!(
+                "- {} `{}` at {}: {}\n",
+                md(f.policy.as_deref().unwrap_or("")),
+                f.code,
+                md(&f.place().unwrap_or_default()),
+                md(&f.message)
+            )
+        })
+        .collect();
+    if !lint.is_empty() {
+        blocks.push(format!(
+            "\n**Policy mistakes (lint errors):**\n\n{}",
+            lint.concat()
+        ));
+    }
+    if !report.policies.is_empty() {
+        let mut table = String::from(
+            "| policy | verdict | in scope | allowed | would block | conversations |\n\
+             | --- | --- | ---: | ---: | ---: | ---: |\n",
+        );
+        for p in &report.policies {
+            table.push_str(&row(&[
+                md(&p.name),
+                status(p.status).to_string(),
+                p.counts.in_scope.to_string(),
+                p.counts.allowed.to_string(),
+                p.counts.would_block.to_string(),
+                p.conversations.len().to_string(),
+            ]));
+        }
+        let (pass, ..) = report.status_counts();
+        blocks.push(details(
+            &format!(
+                "Every policy: {} of {} {}",
+                pass,
+                report.policies.len(),
+                if report.policies.len() == 1 {
+                    "passes"
+                } else {
+                    "pass"
+                }
+            ),
+            &table,
+        ));
+    }
+    blocks.push(format!(
+        "\n<sub>flowgate {} · evidence: {}</sub>\n",
+        report.tool_version,
+        md(&report.run.coverage.describe())
+    ));
+    blocks
+}
+
+/// The comment, at most `limit` characters.
+pub fn render(report: &Report, limit: usize) -> String {
+    fit(&blocks(report), limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    #[test]
+    fn without_a_base_the_verdict_leads() {
+        let text = render(&sample::trusted_report(), LIMIT);
+        assert!(
+            text.starts_with(&format!("{MARKER}\n### flowgate: ❌ FAIL: ")),
+            "{text}"
+        );
+        assert!(text.contains("<details><summary>retail-dedicated-line: 25 conversations (700 records) would be blocked</summary>"));
+        assert_eq!(
+            text.matches("<details>").count(),
+            text.matches("</details>").count()
+        );
+    }
+
+    #[test]
+    fn never_exceeds_the_limit_and_says_so() {
+        let mut report = sample::trusted_report();
+        let failing = report.policies[1].clone();
+        for i in 0..400 {
+            let mut p = failing.clone();
+            p.name = format!("politique-é✓-{i}");
+            report.policies.push(p);
+        }
+        let full = blocks(&report).concat();
+        assert!(full.chars().count() > LIMIT);
+        for limit in [500, 5_000, LIMIT] {
+            let text = render(&report, limit);
+            assert!(
+                text.chars().count() <= limit,
+                "{} > {limit}",
+                text.chars().count()
+            );
+            assert!(
+                text.contains("**Comment cut to fit GitHub's size limit: "),
+                "{limit}"
+            );
+            assert_eq!(
+                text.matches("<details>").count(),
+                text.matches("</details>").count()
+            );
+            assert!(text.starts_with(MARKER));
+        }
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(render(&sample::report_with_diff(), LIMIT));
+    }
+
+    #[test]
+    fn hostile_values_stay_text() {
+        let text = render(&sample::hostile_report(), LIMIT);
+        assert!(!text.contains("<script>") && !text.contains('\x1b') && !text.contains('\r'));
+    }
+}

@@ -1,0 +1,239 @@
+//! Markdown pieces that the job summary and the pull-request comment share: escaping, table
+//! rows, conversation tables, and the change (`--base`) as headline, tables and details.
+//!
+//! GitHub renders this Markdown as HTML, so every data value goes through [`md`]: it can
+//! neither add HTML nor links nor break out of a table cell. Both writers cut their text at
+//! block boundaries to stay under GitHub's limits, so everything here comes as whole blocks
+//! (a `<details>` element is one block, so a cut never leaves one open).
+
+use std::fmt::Write;
+
+use super::{clean_line, conversation_cells, count};
+use crate::report::diff::{Diff, PolicyDiff};
+use crate::report::{Conversation, Status};
+
+/// A data value as Markdown text that renders as itself: control characters made visible,
+/// HTML characters as entities, Markdown punctuation backslash-escaped (`|` included, so a
+/// value stays in its table cell).
+pub(crate) fn md(s: &str) -> String {
+    let clean = clean_line(s);
+    let mut out = String::with_capacity(clean.len() + 8);
+    for c in clean.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // `(` and `!` need no escape: a link or image also needs `[`.
+            '\\' | '|' | '`' | '*' | '_' | '[' | ']' | '~' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(crate) fn row(cells: &[String]) -> String {
+    format!("| {} |\n", cells.join(" | "))
+}
+
+pub(crate) fn status(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✅ PASS",
+        Status::Fail => "❌ FAIL",
+        Status::Error => "⚠️ ERROR",
+    }
+}
+
+fn status_or_none(s: Option<Status>) -> &'static str {
+    s.map_or("-", status)
+}
+
+/// The header rows of a conversation table; `waivers` adds the expired-waiver column.
+pub(crate) fn conversation_header(waivers: bool) -> String {
+    let mut header = vec![
+        "protocol",
+        "client",
+        "server",
+        "records",
+        "packets",
+        "bytes",
+        "first seen",
+        "last seen",
+    ];
+    let mut align = vec!["---", "---", "---", "---:", "---:", "---:", "---", "---"];
+    if waivers {
+        header.push("expired waiver");
+        align.push("---");
+    }
+    header.push("example");
+    align.push("---");
+    let strings = |v: Vec<&str>| v.into_iter().map(String::from).collect::<Vec<_>>();
+    row(&strings(header)) + &row(&strings(align))
+}
+
+/// One conversation as a table row, matching [`conversation_header`].
+pub(crate) fn conversation_row(c: &Conversation, waivers: bool) -> String {
+    let mut cells = conversation_cells(c);
+    if waivers {
+        cells.push(
+            c.expired_waiver
+                .as_deref()
+                .map_or_else(|| "-".to_string(), md),
+        );
+    }
+    cells.push(md(&c.example.to_string()));
+    row(&cells)
+}
+
+/// The first `max` conversations as one table, and a line saying how many more there are.
+pub(crate) fn conversation_table(list: &[Conversation], max: usize, more: &str) -> String {
+    let shown = &list[..list.len().min(max)];
+    let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
+    let mut out = conversation_header(waivers);
+    for c in shown {
+        out.push_str(&conversation_row(c, waivers));
+    }
+    if list.len() > shown.len() {
+        let _ = write!(
+            out,
+            "\nand {}; {more}.\n",
+            count(
+                (list.len() - shown.len()) as u64,
+                "more conversation",
+                "more conversations"
+            )
+        );
+    }
+    out
+}
+
+/// A `<details>` block: a one-line summary, then Markdown that GitHub renders inside it (it
+/// needs the blank lines around it).
+pub(crate) fn details(summary: &str, body: &str) -> String {
+    format!("\n<details><summary>{summary}</summary>\n\n{body}\n</details>\n")
+}
+
+/// The change as Markdown blocks: the headline as a heading, a table of the policies that
+/// changed, the added allow rules with their width (overly permissive ones flagged), then one
+/// `<details>` per policy with its newly blocked and newly allowed conversations (at most
+/// `max` each) and one for the removed rules. `subject` opens the headline ("This pull
+/// request"), `level` is the heading's `#`s.
+pub(crate) fn change_blocks(d: &Diff, subject: &str, level: &str, max: usize) -> Vec<String> {
+    let short = &d.base_commit[..d.base_commit.len().min(12)];
+    let mut blocks = vec![format!(
+        "{level} flowgate: {}\n\nAgainst {} (`{short}`).\n",
+        d.headline(subject),
+        md(&d.base),
+    )];
+    let changed: Vec<&PolicyDiff> = d.changed().collect();
+    if changed.is_empty() {
+        return blocks;
+    }
+    let mut table = String::from(
+        "\n| policy | change | before | now | newly blocked | newly allowed | rules added | rules removed |\n\
+         | --- | --- | --- | --- | ---: | ---: | ---: | ---: |\n",
+    );
+    for p in &changed {
+        table.push_str(&row(&[
+            md(&p.name),
+            p.change.as_str().to_string(),
+            status_or_none(p.base_status).to_string(),
+            status_or_none(p.status).to_string(),
+            p.newly_blocked.len().to_string(),
+            p.newly_allowed.len().to_string(),
+            p.rules_added.len().to_string(),
+            p.rules_removed.len().to_string(),
+        ]));
+    }
+    blocks.push(table);
+
+    let added: Vec<String> = changed
+        .iter()
+        .flat_map(|p| p.rules_added.iter().map(move |r| (p, r)))
+        .map(|(p, r)| {
+            let flag = match &r.reason {
+                Some(why) => format!("⚠️ overly permissive: {}", md(why)),
+                None => String::new(),
+            };
+            row(&[
+                md(&p.name),
+                format!("{} {}", r.kind, md(&r.name)),
+                r.line.to_string(),
+                r.change.to_string(),
+                r.describe_width().unwrap_or_default(),
+                r.describe_usage().unwrap_or_default(),
+                flag,
+            ])
+        })
+        .collect();
+    if !added.is_empty() {
+        blocks.push(format!(
+            "\n**Rules added or changed**\n\n| policy | rule | line | change | admits | used by | |\n| --- | --- | ---: | --- | --- | --- | --- |\n{}",
+            added.concat()
+        ));
+    }
+
+    for p in &changed {
+        for (what, list) in [
+            ("newly blocked", &p.newly_blocked),
+            ("newly allowed", &p.newly_allowed),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let records: u64 = list.iter().map(|c| c.records).sum();
+            let summary = format!(
+                "{}: {} {} ({})",
+                md(&p.name),
+                count(list.len() as u64, "conversation", "conversations"),
+                what,
+                count(records, "record", "records")
+            );
+            blocks.push(details(
+                &summary,
+                &conversation_table(list, max, "the JSON report lists every one"),
+            ));
+        }
+    }
+    let removed: Vec<String> = changed
+        .iter()
+        .flat_map(|p| {
+            p.rules_removed.iter().map(move |r| {
+                row(&[
+                    md(&p.name),
+                    format!("{} {}", r.kind, md(&r.name)),
+                    r.line.to_string(),
+                    r.change.to_string(),
+                ])
+            })
+        })
+        .collect();
+    if !removed.is_empty() {
+        blocks.push(details(
+            &format!(
+                "{} removed or replaced",
+                count(removed.len() as u64, "rule", "rules")
+            ),
+            &format!(
+                "| policy | rule | line at the base | change |\n| --- | --- | ---: | --- |\n{}",
+                removed.concat()
+            ),
+        ));
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_in_data_renders_as_text() {
+        assert_eq!(
+            md("a|b<img src=x>&`c`*d*_e_[l](u)\\\n"),
+            "a\\|b&lt;img src=x&gt;&amp;\\`c\\`\\*d\\*\\_e\\_\\[l\\](u)\\\\\\\\n"
+        );
+    }
+}
