@@ -1,9 +1,7 @@
 //! `check --base REV` against the real binary and a real `git`, in scratch repositories: the
 //! `diff` object must equal the difference of two separate checks, one of each commit.
 
-#[path = "common/repo.rs"]
-#[allow(dead_code)] // the shared helpers this suite does not use
-mod repo;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -51,18 +49,14 @@ fn commit(dir: &Path, message: &str) -> String {
 fn check(dir: &Path, extra: &[&str]) -> (i32, Value, String) {
     let json = dir.join("report.json");
     let _ = std::fs::remove_file(&json);
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(dir)
+    let out = common::flowgate(dir)
         .args(["check", "--logs", "logs", "--today", "2026-11-26", "--json"])
         .arg(&json)
         .args(extra)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    repo::assert_no_panic(&String::from_utf8_lossy(&out.stderr));
+    common::assert_no_panic(&String::from_utf8_lossy(&out.stderr));
     let doc = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON report written"))
         .unwrap();
     (out.status.code().unwrap(), doc, stdout)
@@ -317,12 +311,9 @@ fn the_comment_and_summary_lead_with_the_change() {
     let (tmp, base, _) = scenario();
     let dir = tmp.path();
     let summary = dir.join("summary.md");
-    let out = Command::new(env!("CARGO_BIN_EXE_flowgate"))
-        .current_dir(dir)
+    let out = common::github_step(dir, &summary)
         .args(["check", "--logs", "logs", "--today", "2026-11-26"])
         .args(["--base", &base, "--pr-comment", "comment.md"])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
