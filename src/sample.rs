@@ -2,10 +2,10 @@
 //! without changing what `flowgate check` finds in it.
 //!
 //! Two passes over the input, each parallel over archives like the check. The first
-//! ([`survey`]) counts, pins the records the evidence needs (window, covered minutes, NODATA
+//! (`survey`) counts, pins the records the evidence needs (window, covered minutes, NODATA
 //! and SKIPDATA, formats) and, for every distinct combination of the fields verdicts depend on
 //! ([`key`]), one representative record; it also sums sizes by coin, so a size cap can be
-//! planned. The second ([`write`]) copies each archive's header, its pinned records and the
+//! planned. The second (`write`) copies each archive's header, its pinned records and the
 //! records whose seeded coin falls below the rate into the same relative path under `--out`,
 //! gzip when the input was gzip, ids pseudonymised on request ([`pseudonym`]). A
 //! [`manifest::Manifest`] beside the archives says what the sample stands for.

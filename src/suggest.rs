@@ -4,7 +4,7 @@
 //! record the scope would judge, grouped as the allow rules will be: by protocol and server
 //! port, with the side the server is on (the peer end: `peer_port`; the local end:
 //! `local_port`). The peer addresses of each group are merged into the fewest CIDRs
-//! ([`render`]), optionally widened, and groups with the same networks share one rule. The
+//! (`render`), optionally widened, and groups with the same networks share one rule. The
 //! scope is compiled by the policy loader and records are judged by [`Policy::judge`] and
 //! grouped by the check's own conversation rule, so the policy written passes `flowgate check`
 //! on the same logs by construction; the tests run that check.
