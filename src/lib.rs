@@ -5,10 +5,12 @@
 //! policies, and reporting every conversation that is in scope, was accepted, and matches no
 //! allow rule: traffic that would be blocked.
 //!
-//! The pipeline: [`flowlog`] reads archives, [`policy`] loads and compiles policies,
-//! [`engine`] makes one parallel pass, [`report`] sorts the result and owns the exit status,
-//! [`output`] writes it for people and machines. [`Check`] ties them together; it is what a
-//! policy repository's own `cargo test` calls.
+//! The pipeline: [`source`] finds archives, [`flowlog`] reads them, [`policy`] loads and
+//! compiles policies, [`engine`] makes one parallel pass, [`report`] sorts the result and owns
+//! the exit status, [`output`] writes it for people and machines. [`Check`] ties them
+//! together; it is what a policy repository's own `cargo test` calls. Imports run one way,
+//! down that list ([`text`] sits below everything); `docs/architecture.md` has the data flow,
+//! a map of every file and where new things go.
 
 // `unsafe` is allowed only where it is needed, each with a SAFETY note: SSE2 byte
 // classification in `flowlog/record/fast.rs`.
