@@ -538,6 +538,8 @@ fn render_within(
     // it still matches, so lint's `waiver-expired` would only say it twice.
     let mut placeless = Vec::new();
     for f in &report.findings {
+        // A new kind of finding (a policy's own expectations, say) that points into a policy
+        // file joins the first arm; the match is exhaustive so none is left out unnoticed.
         let place = match f.origin {
             Origin::PolicyFile | Origin::Lint => f.path.as_ref().zip(f.line),
             // The base revision's files are not the working tree's: lines there mean nothing
