@@ -5,6 +5,8 @@
 #   action.sh check     run `flowgate check` with the inputs; `exit-code=` and the paths of the
 #                       reports written in $GITHUB_OUTPUT. Always succeeds itself: the last
 #                       step of the action exits with flowgate's code, after the uploads.
+#   action.sh comment   post the pull-request comment `check` wrote, or update flowgate's
+#                       earlier one (found by the marker on the comment's first line).
 #
 # Inputs arrive as INPUT_* environment variables (set by action.yml from `with:`).
 set -euo pipefail
@@ -52,6 +54,20 @@ check() {
   [ "${#policies[@]}" -eq 0 ] || args+=(--policies "${policies[@]}")
   [ "${#logs[@]}" -eq 0 ] || args+=(--logs "${logs[@]}")
 
+  # What the pull request changes: the policies at its base commit, judged in the same pass.
+  local base=${INPUT_BASE:-}
+  case $base in
+    none) base= ;;
+    '') base=${PR_BASE_SHA:-} ;;
+  esac
+  if [ -n "$base" ]; then
+    fetch_base "$base"
+    args+=(--base "$base")
+  fi
+  if [ "${INPUT_COMMENT:-false}" = true ]; then
+    args+=(--pr-comment "$COMMENT_FILE")
+  fi
+
   # Each report asked for gets its directory made and its path passed on.
   local report file
   for report in $REPORTS; do
@@ -75,13 +91,68 @@ check() {
       output "${report%%:*}" "$file"
     fi
   done
+  if [ "${INPUT_COMMENT:-false}" = true ] && [ -f "$COMMENT_FILE" ]; then
+    output comment "$COMMENT_FILE"
+  fi
+}
+
+# A shallow checkout (actions/checkout's default) lacks the base commit: fetch just that one,
+# with the token when there is one (a private repository). If even that fails, flowgate says
+# it cannot read the revision, and the run cannot be trusted (exit 2), never a silent pass.
+fetch_base() {
+  git cat-file -e "$1^{commit}" 2>/dev/null && return 0
+  (
+    # The token goes to git as configuration in the environment, never on a command line.
+    if [ -n "${INPUT_TOKEN:-}" ]; then
+      basic=$(printf 'x-access-token:%s' "$INPUT_TOKEN" | base64 | tr -d '\n')
+      echo "::add-mask::$basic"
+      export GIT_CONFIG_COUNT=1
+      export GIT_CONFIG_KEY_0="http.${GITHUB_SERVER_URL:-https://github.com}/.extraheader"
+      export GIT_CONFIG_VALUE_0="AUTHORIZATION: basic $basic"
+    fi
+    git fetch --quiet --no-tags --depth=1 origin "$1"
+  ) \
+    || echo "::warning title=flowgate action::cannot fetch the base commit $1"
+}
+
+# Posts the comment file as the pull request's flowgate comment: the earlier comment of the
+# workflow's bot that starts with the same marker line is edited in place, so a pull request
+# has one flowgate comment however often it is pushed; else a new one is added.
+comment() {
+  local file=${COMMENT_FILE:?COMMENT_FILE is not set}
+  if [ ! -s "$file" ]; then
+    echo "flowgate wrote no pull-request comment"
+    return 0
+  fi
+  if [ -z "${PR_NUMBER:-}" ]; then
+    echo "not a pull request: the comment is not posted"
+    return 0
+  fi
+  local marker id
+  marker=$(head -n 1 "$file")
+  case $marker in
+    '<!--'*'-->') ;;
+    *) die "the comment does not start with a marker line" ;;
+  esac
+  local ids
+  ids=$(MARKER="$marker" gh api --paginate "repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments" \
+    --jq '.[] | select(.user.login == "github-actions[bot]") | select(.body | startswith(env.MARKER)) | .id')
+  id=${ids%%$'\n'*}
+  if [ -n "$id" ]; then
+    gh api --method PATCH "repos/$GITHUB_REPOSITORY/issues/comments/$id" -F "body=@$file" >/dev/null
+    echo "updated the flowgate comment on pull request #$PR_NUMBER"
+  else
+    gh api --method POST "repos/$GITHUB_REPOSITORY/issues/$PR_NUMBER/comments" -F "body=@$file" >/dev/null
+    echo "commented on pull request #$PR_NUMBER"
+  fi
 }
 
 case ${1:-} in
   version) resolve_version ;;
   check) check ;;
+  comment) comment ;;
   *)
-    echo "usage: action.sh version|check" >&2
+    echo "usage: action.sh version|check|comment" >&2
     exit 2
     ;;
 esac

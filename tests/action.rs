@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::root;
@@ -27,7 +27,7 @@ impl Runner {
         std::fs::write(
             bin.join("flowgate"),
             "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$FAKE_ARGS\"\n\
-             for a in \"$@\"; do case $prev in --junit|--json|--sarif) echo report > \"$a\";; esac; prev=$a; done\n\
+             for a in \"$@\"; do case $prev in --junit|--json|--sarif|--pr-comment) echo report > \"$a\";; esac; prev=$a; done\n\
              exit \"${FAKE_EXIT:-0}\"\n",
         )
         .unwrap();
@@ -234,6 +234,9 @@ fn action_yml_wires_every_input() {
             "version",
             "policies",
             "logs",
+            "base",
+            "comment",
+            "token",
             "junit",
             "json",
             "sarif",
@@ -262,4 +265,207 @@ fn action_yml_wires_every_input() {
             "not pinned to a commit: {line}"
         );
     }
+}
+
+/// A git repository in the runner's workspace with one commit; returns its SHA.
+fn git_repo(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    std::fs::write(dir.join("a"), "a").unwrap();
+    git(&["add", "a"]);
+    git(&["commit", "-q", "-m", "a"]);
+    git(&["rev-parse", "HEAD"])
+}
+
+#[test]
+fn base_defaults_to_the_pull_requests_base_and_can_be_turned_off() {
+    let runner = Runner::new();
+    let sha = git_repo(&runner.path("work"));
+    let comment = runner.path("comment.md");
+    let comment = comment.to_str().unwrap();
+    let env = [
+        ("PR_BASE_SHA", sha.as_str()),
+        ("COMMENT_FILE", comment),
+        ("INPUT_COMMENT", "true"),
+    ];
+    let out = runner.run("check", &env);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        runner.args(),
+        ["check", "--base", sha.as_str(), "--pr-comment", comment]
+    );
+    assert_eq!(
+        runner.outputs(),
+        ["exit-code=0".to_string(), format!("comment={comment}")]
+    );
+    // Present already: nothing was fetched (there is no remote to fetch from).
+    assert!(!text(&out).contains("::warning"), "{}", text(&out));
+
+    for (input, expected) in [("none", None), ("main", Some("main"))] {
+        let runner = Runner::new();
+        std::fs::create_dir_all(runner.path("work")).unwrap();
+        let out = runner.run(
+            "check",
+            &[("PR_BASE_SHA", sha.as_str()), ("INPUT_BASE", input)],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let args = runner.args();
+        match expected {
+            None => assert_eq!(args, ["check"]),
+            Some(rev) => {
+                assert_eq!(args, ["check", "--base", rev]);
+                // Not in the (non-)repository: the fetch was tried and the failure said, and
+                // flowgate is left to refuse the revision (exit 2), never to pass silently.
+                assert!(
+                    text(&out).contains(
+                        "::warning title=flowgate action::cannot fetch the base commit main"
+                    ),
+                    "{}",
+                    text(&out)
+                );
+            }
+        }
+    }
+}
+
+/// A stand-in `gh` that logs its arguments (one call per line) and answers the comment
+/// listing with `$FAKE_IDS`.
+fn fake_gh(runner: &Runner) {
+    std::fs::write(
+        runner.path("bin/gh"),
+        "#!/bin/sh\necho \"$* MARKER=$MARKER TOKEN=$GH_TOKEN\" >> \"$FAKE_GH_LOG\"\n\
+         case \"$*\" in *--paginate*) [ -n \"$FAKE_IDS\" ] && printf '%s\\n' $FAKE_IDS;; esac\nexit 0\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        runner.path("bin/gh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_comment_is_posted_once_and_then_edited() {
+    let marker = "<!-- flowgate-pr-comment -->";
+    for (ids, expected) in [
+        (
+            "",
+            "api --method POST repos/o/r/issues/7/comments -F body=@",
+        ),
+        (
+            "111 222",
+            "api --method PATCH repos/o/r/issues/comments/111 -F body=@",
+        ),
+    ] {
+        let runner = Runner::new();
+        fake_gh(&runner);
+        let file = runner.path("comment.md");
+        std::fs::write(&file, format!("{marker}\n## flowgate: PASS\n")).unwrap();
+        let log = runner.path("gh.log");
+        let out = runner.run(
+            "comment",
+            &[
+                ("COMMENT_FILE", file.to_str().unwrap()),
+                ("PR_NUMBER", "7"),
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GH_TOKEN", "t0k"),
+                ("FAKE_IDS", ids),
+                ("FAKE_GH_LOG", log.to_str().unwrap()),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let calls: Vec<&str> = calls.lines().collect();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert!(
+            calls[0].starts_with("api --paginate repos/o/r/issues/7/comments --jq ")
+                && calls[0].contains("github-actions[bot]")
+                && calls[0].ends_with(&format!("MARKER={marker} TOKEN=t0k")),
+            "{}",
+            calls[0]
+        );
+        assert!(
+            calls[1].starts_with(&format!("{expected}{}", file.display())),
+            "{}",
+            calls[1]
+        );
+    }
+
+    // Nothing to post: not a pull request, or no comment written.
+    let runner = Runner::new();
+    fake_gh(&runner);
+    let file = runner.path("comment.md");
+    std::fs::write(&file, format!("{marker}\nx\n")).unwrap();
+    let log = runner.path("gh.log");
+    let out = runner.run(
+        "comment",
+        &[
+            ("COMMENT_FILE", file.to_str().unwrap()),
+            ("FAKE_GH_LOG", log.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success() && text(&out).contains("not a pull request"));
+    let out = runner.run(
+        "comment",
+        &[
+            ("COMMENT_FILE", runner.path("none.md").to_str().unwrap()),
+            ("PR_NUMBER", "7"),
+            ("FAKE_GH_LOG", log.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success() && text(&out).contains("wrote no pull-request comment"));
+    assert!(!log.exists(), "gh was not called");
+}
+
+#[test]
+fn a_shallow_checkout_fetches_the_base_commit() {
+    let runner = Runner::new();
+    let origin = runner.path("origin");
+    std::fs::create_dir_all(&origin).unwrap();
+    let base = git_repo(&origin);
+    let commit = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(["commit", "-q", "--allow-empty", "-m", "head"])
+        .current_dir(&origin)
+        .status()
+        .unwrap();
+    assert!(commit.success());
+    // actions/checkout's default: the head commit only.
+    std::fs::remove_dir(runner.path("work")).unwrap();
+    let clone = Command::new("git")
+        .args(["clone", "-q", "--depth=1"])
+        .arg(format!("file://{}", origin.display()))
+        .arg(runner.path("work"))
+        .status()
+        .unwrap();
+    assert!(clone.success());
+    let has_base = || {
+        Command::new("git")
+            .args(["cat-file", "-e", &format!("{base}^{{commit}}")])
+            .current_dir(runner.path("work"))
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!has_base());
+    let out = runner.run(
+        "check",
+        &[("PR_BASE_SHA", base.as_str()), ("INPUT_TOKEN", "s3cret")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(has_base(), "{}", text(&out));
+    assert_eq!(runner.args(), ["check", "--base", base.as_str()]);
+    // The token is masked in the log, and never printed as it is.
+    assert!(text(&out).contains("::add-mask::"), "{}", text(&out));
+    assert!(!text(&out).contains("s3cret"), "{}", text(&out));
 }
