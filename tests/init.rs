@@ -322,6 +322,9 @@ fn the_scaffold_needs_nothing_from_crates_io() {
     let (top, jobs) = workflow.split_once("\njobs:\n").unwrap();
     assert!(!top.contains("security-events"));
     assert_eq!(jobs.matches("security-events: write").count(), 1);
+    // And the pull-request comment (the action's `base` defaults to the pull request's).
+    assert!(!top.contains("pull-requests"));
+    assert!(jobs.contains("pull-requests: write") && jobs.contains("comment: \"true\""));
 
     // Cargo itself reads the dependency as git at the tag (no resolution, so no network).
     let meta = Command::new(env!("CARGO"))
