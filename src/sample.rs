@@ -15,6 +15,7 @@
 //! rules and waivers, and the same evidence verdicts (window, gaps, SKIPDATA) as on the input.
 //! Counts (records, bytes) shrink, as they must.
 
+mod copy;
 mod evidence;
 pub mod key;
 pub mod pseudonym;
@@ -97,8 +98,6 @@ pub enum Error {
     },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
-    #[error("{path} is {kind}, and flowgate sample writes text archives only: sample the text delivery, or check the full archive")]
-    KindNotCopied { path: String, kind: String },
 }
 
 /// A finished sample.
@@ -158,17 +157,8 @@ fn run(
         log_format: opts.log_format.clone(),
     };
     let survey = Survey::run(inputs, opts.seed, &scan);
-    if let Some((input, kind)) = inputs
-        .iter()
-        .zip(&survey.archives)
-        .find_map(|(i, a)| a.kind.filter(|k| *k != Kind::Text).map(|k| (i, k)))
-    {
-        return Err(Error::KindNotCopied {
-            path: input.archive.display.clone(),
-            kind: kind.to_string(),
-        });
-    }
     let pinned = survey.pinned();
+    let kinds: Vec<Option<Kind>> = survey.archives.iter().map(|a| a.kind).collect();
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let requested = key::threshold(opts.rate);
     let mut threshold = requested;
@@ -196,9 +186,13 @@ fn run(
     while passes < MAX_PASSES {
         passes += 1;
         let dir = staging(passes);
+        let marks = Marks {
+            pinned: &pinned,
+            kinds: &kinds,
+        };
         let written = match write_all(
             inputs,
-            &pinned,
+            &marks,
             threshold,
             &dir,
             pseudonymiser,
@@ -338,9 +332,17 @@ struct WrittenAll {
     totals: Written,
 }
 
+/// What the first pass found about each input, for the second.
+struct Marks<'a> {
+    /// The records each archive must keep.
+    pinned: &'a [Vec<Pinned>],
+    /// What each archive is, so its sample is of the same kind.
+    kinds: &'a [Option<Kind>],
+}
+
 fn write_all(
     inputs: &[Input],
-    pinned: &[Vec<Pinned>],
+    marks: &Marks<'_>,
     threshold: Option<u64>,
     staging: &Path,
     pseudonymiser: Option<&Pseudonymiser>,
@@ -350,8 +352,9 @@ fn write_all(
     let _ = std::fs::remove_dir_all(staging);
     let results: Vec<Written> = inputs
         .par_iter()
-        .zip(pinned)
-        .map(|(input, pins)| {
+        .zip(marks.pinned)
+        .zip(marks.kinds)
+        .map(|((input, pins), kind)| {
             let destination = staging.join(&input.destination);
             let job = ArchiveJob {
                 archive: &input.archive,
@@ -360,6 +363,7 @@ fn write_all(
                 threshold,
                 destination: destination.clone(),
                 pseudonymiser: pseudonymiser.cloned(),
+                kind: *kind,
             };
             write_archive(job, scan).map_err(|source| Error::Write {
                 path: destination.display().to_string(),

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{gz, log_text, root, Repo};
+use std::path::Path;
+
+use common::{assert_no_panic, gz, log_text, root, Repo, Run};
 
 /// A test file of `tests/data/parquet` (see make.py there): five default-format records,
 /// among them 10.0.1.5 -> 10.20.30.5:443 accepted.
@@ -305,4 +307,175 @@ fn a_firehose_object_reads_like_the_text() {
         cw.json["policies"][0]["conversations"][0]["example"]["unit"],
         "event"
     );
+}
+
+/// A filter-log-events page of the five records, as the CLI prints it.
+fn events_page() -> Vec<u8> {
+    let events: Vec<serde_json::Value> = RECORDS
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            serde_json::json!({"logStreamName": "eni-0a1b2c3d4e5f60718-all", "timestamp": 1762052400000u64,
+                "message": m, "ingestionTime": 1762052500000u64, "eventId": i.to_string()})
+        })
+        .collect();
+    serde_json::to_vec_pretty(&serde_json::json!({"events": events, "searchedLogStreams": []}))
+        .unwrap()
+}
+
+/// An export task's object: gzip lines of timestamp, space, record.
+fn export_gz() -> Vec<u8> {
+    let text: String = RECORDS
+        .iter()
+        .map(|r| format!("2026-11-02T03:00:00.000Z {r}\n"))
+        .collect();
+    gz(text.as_bytes())
+}
+
+/// Every kind in one archive: what `sample` keeps of each is of the same kind, under the
+/// same name, and checks as the input does.
+#[test]
+fn a_sample_keeps_each_objects_kind_and_name() {
+    let repo = Repo::empty();
+    let objects: [(&str, Vec<u8>); 5] = [
+        ("AWSLogs/123456789010/vpcflowlogs/eu-west-1/2026/11/02/a.log.gz", text_gz()),
+        (
+            "AWSLogs/aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2026/month=11/day=02/b.log.parquet",
+            parquet("aws-gzip-nulls.parquet"),
+        ),
+        ("firehose/2026/11/02/03/flow-logs-1-2026-11-02-03-00-05-abc", firehose()),
+        ("pages/page-1.json", events_page()),
+        ("exportedlogs/task/eni-0a1b2c3d4e5f60718-all/000000.gz", export_gz()),
+    ];
+    for (name, bytes) in &objects {
+        repo.raw(name, bytes);
+    }
+    repo.policy("partner", POLICY);
+    let full = repo.check(&[]);
+    assert_eq!(full.code, Some(1), "{}", full.stdout);
+    let out = repo.output(&["sample", "--logs", "logs", "--out", "sample", "--rate", "0"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, bytes) in &objects {
+        let copy = std::fs::read(repo.path(&format!("sample/{name}"))).unwrap();
+        assert_eq!(
+            copy[..1],
+            bytes[..1],
+            "{name}: same magic (gzip, PAR1, JSON)"
+        );
+    }
+    let sampled = check_logs(&repo, "sample");
+    assert_eq!(sampled.code, Some(1), "{}", sampled.stdout);
+    assert_eq!(kinds(&sampled.json), kinds(&full.json));
+    let conversations = |run: &Run| {
+        let mut c = run.json["policies"][0]["conversations"].clone();
+        for c in c.as_array_mut().unwrap() {
+            c["records"] = serde_json::Value::Null;
+            c["packets"] = serde_json::Value::Null;
+            c["bytes"] = serde_json::Value::Null;
+            c["example"] = serde_json::Value::Null;
+        }
+        c
+    };
+    assert_eq!(conversations(&sampled), conversations(&full));
+    assert_eq!(
+        sampled.json["run"]["coverage"],
+        full.json["run"]["coverage"]
+    );
+    assert_eq!(
+        sampled.json["run"]["cloudwatch"]["log_streams"],
+        full.json["run"]["cloudwatch"]["log_streams"]
+    );
+}
+
+/// Pseudonyms reach every id of a Parquet or CloudWatch sample: columns, messages, owner,
+/// log stream names.
+#[test]
+fn a_pseudonymised_sample_of_every_kind_names_no_real_id() {
+    let repo = Repo::empty();
+    repo.policy("partner", POLICY)
+        .raw("b.parquet", &parquet("aws-snappy.parquet"))
+        .raw("firehose-object", &firehose())
+        .raw("page.json", &events_page())
+        .raw("eni-0a1b2c3d4e5f60718-all/000000.gz", &export_gz());
+    let out = repo.output(&[
+        "sample",
+        "--logs",
+        "logs",
+        "--out",
+        "sample",
+        "--rate",
+        "1",
+        "--pseudonymise",
+        "k",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = check_logs(&repo, "sample");
+    assert_eq!(run.json["run"]["records"], 20, "{}", run.stdout);
+    assert_eq!(run.json["run"]["problems_total"], 0, "{}", run.stdout);
+    let mut seen = String::new();
+    for entry in walk(&repo.path("sample")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut t = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut t)
+                .unwrap();
+            t
+        } else {
+            bytes
+        };
+        seen.push_str(&String::from_utf8_lossy(&text));
+        seen.push_str(&entry.display().to_string());
+    }
+    for real in [
+        "123456789010",
+        "0a1b2c3d4e5f60718",
+        "210987654321",
+        "0fffffffffffffff0",
+    ] {
+        assert!(!seen.contains(real), "{real} is still in the sample");
+    }
+}
+
+/// `check` with `logs` (not `logs/`) as the evidence.
+fn check_logs(repo: &Repo, logs: &str) -> Run {
+    let out = repo.output(&[
+        "check",
+        "--policies",
+        "policies",
+        "--logs",
+        logs,
+        "--today",
+        "2026-11-26",
+        "--json",
+        "sampled.json",
+    ]);
+    let run = Run {
+        code: out.status.code(),
+        json: serde_json::from_slice(&std::fs::read(repo.path("sampled.json")).unwrap()).unwrap(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_no_panic(&run.stderr);
+    run
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

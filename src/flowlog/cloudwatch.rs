@@ -21,6 +21,7 @@
 //! version 2, every value valid): a message that does not fit is a problem that shows it and
 //! asks for `--log-format`, never a guess at another format.
 
+pub mod copy;
 mod values;
 
 use std::borrow::Cow;

@@ -270,6 +270,11 @@ enum BadCell {
 }
 
 impl ParquetLog {
+    /// The `parquet` crate's reader of the object, for copying it (`flowgate sample`).
+    pub fn file(&self) -> &SerializedFileReader<ParquetChunks> {
+        &self.reader
+    }
+
     /// Every column of the object, in order.
     pub fn format(&self) -> &Format {
         &self.format

@@ -150,7 +150,7 @@ impl Pseudonymiser {
     }
 
     /// `arn:aws:ecs:region:account:rest`: the account replaced.
-    fn arn(&mut self, arn: &str) -> String {
+    pub fn arn(&mut self, arn: &str) -> String {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         if parts.len() == 6 && parts[0] == "arn" && !parts[4].is_empty() {
             let account = self.id(parts[4]);
@@ -185,6 +185,9 @@ impl Pseudonymiser {
                 self.id(name)
             } else if let Some(acct) = name.strip_prefix("aws-account-id=") {
                 format!("aws-account-id={}", self.id(acct))
+            } else if let Some(at) = name.rfind('-').filter(|_| name.starts_with("eni-")) {
+                // A CloudWatch export names a folder after each log stream: `eni-…-all`.
+                format!("{}{}", self.id(&name[..at]), &name[at..])
             } else {
                 name.clone()
             };

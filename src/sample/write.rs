@@ -15,7 +15,9 @@ use flate2::Compression;
 use super::key::{kept_by_rate, record_hash};
 use super::pseudonym::{ColumnRule, Pseudonymiser};
 use super::survey::{Pinned, Why};
-use crate::flowlog::{scan_archive, Archive, Flow, Format, LogStatus, Problem, ScanOptions, Sink};
+use crate::flowlog::{
+    scan_archive, Archive, Flow, Format, Kind, LogStatus, Problem, ScanOptions, Sink,
+};
 use crate::source::Source;
 
 /// What one archive's sample holds.
@@ -53,6 +55,62 @@ pub struct ArchiveJob<'a> {
     pub threshold: Option<u64>,
     pub destination: PathBuf,
     pub pseudonymiser: Option<Pseudonymiser>,
+    /// What the archive is, as the first pass found it: text is copied line by line here,
+    /// other kinds in their own shape (`copy`).
+    pub kind: Option<Kind>,
+}
+
+/// Which records of an archive a sample keeps: the pinned ones and those whose coin falls
+/// below the threshold. Records are offered in order (line, row or event).
+pub struct Keeper<'j, 'a> {
+    job: &'j ArchiveJob<'a>,
+    /// Index of the next pinned record not yet passed.
+    next_pin: usize,
+    pub written: Written,
+}
+
+impl<'j, 'a> Keeper<'j, 'a> {
+    pub fn new(job: &'j ArchiveJob<'a>) -> Self {
+        Keeper {
+            job,
+            next_pin: 0,
+            written: Written::default(),
+        }
+    }
+
+    /// Whether the record at `line` is kept; counts it if so.
+    pub fn keep(&mut self, line: u64, flow: &Flow<'_>) -> bool {
+        let why = self.pinned(line);
+        let by_rate = kept_by_rate(record_hash(self.job.salt, line), self.job.threshold);
+        if why.is_none() && !by_rate {
+            return false;
+        }
+        let w = &mut self.written;
+        w.records += 1;
+        match why {
+            Some(Why::Evidence) => w.evidence += 1,
+            Some(Why::Window) => w.window += 1,
+            Some(Why::Combination) => w.combinations += 1,
+            None => w.rate += 1,
+        }
+        match flow.status {
+            LogStatus::NoData => w.nodata += 1,
+            LogStatus::SkipData => w.skipdata += 1,
+            LogStatus::Ok => {}
+        }
+        true
+    }
+
+    /// Why the record on `line` is pinned, if it is. Records arrive in line order.
+    fn pinned(&mut self, line: u64) -> Option<Why> {
+        let pins = self.job.pinned;
+        while self.next_pin < pins.len() && pins[self.next_pin].line < line {
+            self.next_pin += 1;
+        }
+        pins.get(self.next_pin)
+            .filter(|p| p.line == line)
+            .map(|p| p.why)
+    }
 }
 
 /// Whether the file starts with the gzip magic bytes (the input's compression is kept).
@@ -75,11 +133,15 @@ pub fn is_gzip(archive: &Archive) -> io::Result<bool> {
 /// Writes the sample of one archive. Read problems were reported by the first pass; the
 /// second reads the same bytes and ignores them. An I/O error writing is returned.
 pub fn write_archive(job: ArchiveJob<'_>, scan: &ScanOptions) -> io::Result<Written> {
+    match job.kind {
+        Some(Kind::Text) | None => {}
+        Some(kind) => return super::copy::write_copy(&job, scan, kind),
+    }
     let gzip = is_gzip(job.archive)?;
     let mut sink = WriteSink {
         job: &job,
+        keeper: Keeper::new(&job),
         gzip,
-        next_pin: 0,
         out: None,
         pending_header: None,
         last_written_header: None,
@@ -88,14 +150,13 @@ pub fn write_archive(job: ArchiveJob<'_>, scan: &ScanOptions) -> io::Result<Writ
         rules: Vec::new(),
         pseudonymiser: job.pseudonymiser.clone(),
         buf: Vec::new(),
-        written: Written::default(),
         error: None,
     };
     scan_archive(job.archive, scan, &mut sink);
     if let Some(e) = sink.error.take() {
         return Err(e);
     }
-    let mut written = sink.written;
+    let mut written = sink.keeper.written;
     if let Some(out) = sink.out.take() {
         out.finish()?;
         written.bytes = std::fs::metadata(&job.destination)?.len();
@@ -142,9 +203,8 @@ impl Output {
 
 struct WriteSink<'j, 'a> {
     job: &'j ArchiveJob<'a>,
+    keeper: Keeper<'j, 'a>,
     gzip: bool,
-    /// Index of the next pinned record not yet passed.
-    next_pin: usize,
     out: Option<Output>,
     /// A header read but not yet written: it goes out before the next kept record.
     pending_header: Option<Vec<u8>>,
@@ -154,7 +214,6 @@ struct WriteSink<'j, 'a> {
     rules: Vec<ColumnRule>,
     pseudonymiser: Option<Pseudonymiser>,
     buf: Vec<u8>,
-    written: Written,
     error: Option<io::Error>,
 }
 
@@ -176,17 +235,6 @@ impl WriteSink<'_, '_> {
             }
             None => out.write_line(line),
         }
-    }
-
-    /// Why the record on `line` is pinned, if it is. Records arrive in line order.
-    fn pinned(&mut self, line: u64) -> Option<Why> {
-        let pins = self.job.pinned;
-        while self.next_pin < pins.len() && pins[self.next_pin].line < line {
-            self.next_pin += 1;
-        }
-        pins.get(self.next_pin)
-            .filter(|p| p.line == line)
-            .map(|p| p.why)
     }
 }
 
@@ -213,30 +261,11 @@ impl Sink for WriteSink<'_, '_> {
     }
 
     fn record_line(&mut self, _archive: &Archive, line: u64, bytes: &[u8], flow: &Flow<'_>) {
-        if self.error.is_some() {
-            return;
-        }
-        let why = self.pinned(line);
-        let by_rate = kept_by_rate(record_hash(self.job.salt, line), self.job.threshold);
-        if why.is_none() && !by_rate {
+        if self.error.is_some() || !self.keeper.keep(line, flow) {
             return;
         }
         if let Err(e) = self.emit(bytes) {
             self.error = Some(e);
-            return;
-        }
-        let w = &mut self.written;
-        w.records += 1;
-        match why {
-            Some(Why::Evidence) => w.evidence += 1,
-            Some(Why::Window) => w.window += 1,
-            Some(Why::Combination) => w.combinations += 1,
-            None => w.rate += 1,
-        }
-        match flow.status {
-            LogStatus::NoData => w.nodata += 1,
-            LogStatus::SkipData => w.skipdata += 1,
-            LogStatus::Ok => {}
         }
     }
 
