@@ -152,6 +152,16 @@ impl Provenance {
 
     /// What the sample stands for and how it was cut, two values for the run summary's
     /// `sample` line and the one under it.
+    /// `counts are from a sample: 683,821 of 2,244,310 records`: said next to every count a
+    /// reviewer reads, since the sample keeps every conversation but not every record.
+    pub fn sample_note(&self) -> String {
+        format!(
+            "counts are from a sample: {} of {} records",
+            crate::text::thousands(self.sample_records),
+            crate::text::thousands(self.input_records)
+        )
+    }
+
     pub fn describe(&self) -> [String; 2] {
         let window = match (&self.input_first_start, &self.input_last_end) {
             (Some(a), Some(b)) => format!(", {a} to {b}"),

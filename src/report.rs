@@ -8,6 +8,7 @@
 pub mod build;
 pub mod diff;
 pub mod finding;
+pub mod service;
 
 use std::net::IpAddr;
 
@@ -186,6 +187,8 @@ pub struct PolicyReport {
     pub in_scope_last: Option<u64>,
     /// Would-be-blocked conversations, most records first, then by key. Uncapped.
     pub conversations: Vec<Conversation>,
+    /// The same conversations grouped by protocol and server port, most records first.
+    pub services: Vec<service::Service>,
     pub allows: Vec<AllowUse>,
     pub waivers: Vec<WaiverUse>,
     /// Evidence demands, each with its outcome.

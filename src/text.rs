@@ -64,6 +64,19 @@ pub fn clean_line(s: &str) -> Cow<'_, str> {
 }
 
 /// RFC 3339 UTC time for Unix seconds, e.g. `2026-11-02T03:05:00Z`.
+/// A count with thousands separators, as a reviewer reads it: `2,244,310`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn rfc3339(secs: u64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(secs.min(253_402_300_799) as i64) {
         Ok(t) => t
@@ -94,6 +107,15 @@ pub fn human_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_017), "1,017");
+        assert_eq!(thousands(2_244_310), "2,244,310");
+        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+    }
 
     #[test]
     fn cleaners_make_controls_visible() {

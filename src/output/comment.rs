@@ -12,7 +12,7 @@
 //! and, when they do not all fit, ends at a block boundary with a note saying how much was
 //! left out and where to find it.
 
-use super::markdown::{change_blocks, conversation_table, details, md, row, status};
+use super::markdown::{blocked_tables, change_blocks, details, md, row, status};
 use super::{blocked_count, count, verdict};
 use crate::report::{Report, Status};
 
@@ -70,6 +70,9 @@ fn blocks(report: &Report) -> Vec<String> {
         }
         None => blocks.push(format!("### flowgate: {icon} {verdict}\n")),
     }
+    if let Some(p) = &report.provenance {
+        blocks.push(format!("\n_{}._\n", p.sample_note()));
+    }
     // Why the run cannot be trusted, in full: nothing else matters until it is fixed.
     let untrusting: Vec<String> = report
         .untrusting_findings()
@@ -125,7 +128,7 @@ fn blocks(report: &Report) -> Vec<String> {
         }
         blocks.push(details(
             &summary,
-            &conversation_table(&list, TOP_CONVERSATIONS, "the JSON report lists every one"),
+            &blocked_tables(&list, TOP_CONVERSATIONS, "the JSON report lists every one"),
         ));
     }
     let lint: Vec<String> = report

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::report::diff::{Diff, PolicyDiff};
 use crate::report::finding::Severity;
+use crate::report::service::{services, Service};
 use crate::report::{DemandStatus, Finding, PolicyReport, Report, RunSummary, Status, EXIT_PASS};
 
 /// Conversations shown per policy.
@@ -63,7 +64,38 @@ fn push_indented(out: &mut String, indent: &str, lines: impl IntoIterator<Item =
     }
 }
 
-fn policy(out: &mut String, p: &PolicyReport, findings: &[&Finding], style: &Style) {
+/// Services shown before a conversation table.
+const MAX_SERVICES: usize = 10;
+
+/// The services of a conversation list, one line each (at most [`MAX_SERVICES`]), then a
+/// blank line: what a reviewer reads before the conversations themselves.
+fn services_lines(out: &mut String, services: &[Service]) {
+    let mut lines: Vec<String> = services
+        .iter()
+        .take(MAX_SERVICES)
+        .map(Service::describe)
+        .collect();
+    if services.len() > MAX_SERVICES {
+        lines.push(format!(
+            "... and {}",
+            count(
+                (services.len() - MAX_SERVICES) as u64,
+                "more service",
+                "more services"
+            )
+        ));
+    }
+    lines.push(String::new());
+    push_indented(out, "    ", lines);
+}
+
+fn policy(
+    out: &mut String,
+    p: &PolicyReport,
+    findings: &[&Finding],
+    sample: Option<&str>,
+    style: &Style,
+) {
     let _ = writeln!(
         out,
         "{} {} ({})",
@@ -84,8 +116,14 @@ fn policy(out: &mut String, p: &PolicyReport, findings: &[&Finding], style: &Sty
     let c = &p.counts;
     let _ = writeln!(
         out,
-        "  records: {} scanned, {} in scope, {} allowed, {} already rejected, {} waived, {} would be blocked",
-        c.scanned, c.in_scope, c.allowed, c.already_rejected, c.waived, c.would_block
+        "  records: {} scanned, {} in scope, {} allowed, {} already rejected, {} waived, {} would be blocked{}",
+        c.scanned,
+        c.in_scope,
+        c.allowed,
+        c.already_rejected,
+        c.waived,
+        c.would_block,
+        sample.map_or_else(String::new, |s| format!(" ({s})"))
     );
     if p.in_scope_first.is_some() || p.in_scope_last.is_some() {
         let _ = writeln!(
@@ -103,6 +141,7 @@ fn policy(out: &mut String, p: &PolicyReport, findings: &[&Finding], style: &Sty
             style.paint(Paint::Red, "would be blocked"),
             blocked_count(p)
         );
+        services_lines(out, &p.services);
         let table = conversation_table(&p.conversations, MAX_CONVERSATIONS, "see --json for all");
         push_indented(out, "    ", table);
     }
@@ -294,6 +333,7 @@ fn change(out: &mut String, d: &Diff, style: &Style) {
                 count(list.len() as u64, "conversation", "conversations"),
                 count(records, "record", "records")
             );
+            services_lines(out, &services(list));
             let table = conversation_table(list, MAX_CONVERSATIONS, "see --json for all");
             push_indented(out, "    ", table);
         }
@@ -353,7 +393,8 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     for p in &report.policies {
         let findings: Vec<&Finding> = report.findings_of(&p.name).collect();
-        policy(&mut out, p, &findings, &style);
+        let sample = report.provenance.as_ref().map(|p| p.sample_note());
+        policy(&mut out, p, &findings, sample.as_deref(), &style);
     }
     // A run that judged nothing has no run to describe: its findings say why.
     if report.is_scanned() {

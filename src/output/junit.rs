@@ -381,8 +381,67 @@ pub fn render(report: &Report) -> String {
     // Writing to a Vec cannot fail, and every string was cleaned to valid XML text.
     junit.write_xml(&mut out).expect("JUnit XML is written");
     let mut text = String::from_utf8(out).expect("JUnit XML is UTF-8");
+    if let Some(p) = &report.provenance {
+        text = with_properties(
+            &text,
+            &[
+                ("sample", p.sample_note()),
+                ("sample_records", p.sample_records.to_string()),
+                ("input_records", p.input_records.to_string()),
+            ],
+        );
+    }
     text.push('\n');
     text
+}
+
+/// An attribute value: `&`, `<`, `>` and quotes as entities.
+fn escape_attr(s: &str) -> String {
+    attr(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// `xml` with `<properties>` as the first child of every `<testsuite>`, where the JUnit
+/// schema puts them (the crate writes none). A suite's opening tag ends at the first `>`
+/// outside a quoted attribute value.
+fn with_properties(xml: &str, properties: &[(&str, String)]) -> String {
+    let mut block = String::from("<properties>");
+    for (name, value) in properties {
+        block.push_str(&format!(
+            "<property name=\"{}\" value=\"{}\"/>",
+            escape_attr(name),
+            escape_attr(value)
+        ));
+    }
+    block.push_str("</properties>");
+    let mut out = String::with_capacity(xml.len() + 256);
+    let mut rest = xml;
+    while let Some(at) = rest.find("<testsuite ") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let mut quoted = false;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c == '>' && !quoted
+            })
+            .map_or(rest.len(), |(i, _)| i + 1);
+        out.push_str(&rest[..end]);
+        // A self-closing suite (no test cases) keeps its form; flowgate writes none.
+        if !rest[..end].ends_with("/>") {
+            out.push_str(&block);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -636,6 +695,25 @@ mod tests {
             error.attribute("message"),
             Some("2 errors; the first: invalid TOML")
         );
+    }
+
+    #[test]
+    fn a_sample_is_named_in_every_suites_properties() {
+        let mut report = sample::report();
+        report.policies[0].name = "a>b \"c\"".into();
+        report.provenance = Some(sample::provenance());
+        let xml = render(&report);
+        let doc = parse(&xml);
+        for s in suites(&doc) {
+            let props = s.first_element_child().unwrap();
+            assert_eq!(props.tag_name().name(), "properties", "{xml}");
+            let sample = props.first_element_child().unwrap();
+            assert_eq!(sample.attribute("name"), Some("sample"));
+            assert_eq!(
+                sample.attribute("value"),
+                Some("counts are from a sample: 683,821 of 2,244,310 records")
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::fmt::Write;
 
 use super::{clean_line, conversation_cells, count};
 use crate::report::diff::{Diff, PolicyDiff};
+use crate::report::service::{services, Service};
 use crate::report::{Conversation, Status};
+use crate::text::thousands;
 
 /// A data value as Markdown text that renders as itself: control characters made visible,
 /// HTML characters as entities, Markdown punctuation backslash-escaped (`|` included, so a
@@ -109,6 +111,47 @@ pub(crate) fn conversation_table(list: &[Conversation], max: usize, more: &str) 
     out
 }
 
+/// Services listed in a table before the conversations.
+const TOP_SERVICES: usize = 10;
+
+/// The services of a conversation list as a table (at most [`TOP_SERVICES`] rows, then how
+/// many more), then a blank line.
+pub(crate) fn services_table(services: &[Service]) -> String {
+    let mut out = String::from(
+        "| service | servers | clients | conversations | records |
+| --- | --- | ---: | ---: | ---: |
+",
+    );
+    for s in services.iter().take(TOP_SERVICES) {
+        out.push_str(&row(&[
+            s.name(),
+            md(&s.servers_text()),
+            thousands(s.clients),
+            thousands(s.conversations),
+            thousands(s.records),
+        ]));
+    }
+    if services.len() > TOP_SERVICES {
+        let _ = writeln!(
+            out,
+            "
+and {}.",
+            count(
+                (services.len() - TOP_SERVICES) as u64,
+                "more service",
+                "more services"
+            )
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// Services, then conversations: what a reviewer reads about traffic that would be blocked.
+pub(crate) fn blocked_tables(list: &[Conversation], max: usize, more: &str) -> String {
+    services_table(&services(list)) + &conversation_table(list, max, more)
+}
+
 /// A `<details>` block: a one-line summary, then Markdown that GitHub renders inside it (it
 /// needs the blank lines around it).
 pub(crate) fn details(summary: &str, body: &str) -> String {
@@ -193,7 +236,7 @@ pub(crate) fn change_blocks(d: &Diff, subject: &str, level: &str, max: usize) ->
             );
             blocks.push(details(
                 &summary,
-                &conversation_table(list, max, "the JSON report lists every one"),
+                &blocked_tables(list, max, "the JSON report lists every one"),
             ));
         }
     }

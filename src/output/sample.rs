@@ -95,6 +95,7 @@ fn passing_policy() -> PolicyReport {
         in_scope_first: Some(T0 + 120),
         in_scope_last: Some(T0 + 2 * 86_400),
         conversations: vec![],
+        services: vec![],
         allows: vec![AllowUse {
             name: "sftp to exchange".into(),
             line: 10,
@@ -142,6 +143,7 @@ fn failing_policy() -> PolicyReport {
         },
         in_scope_first: Some(T0),
         in_scope_last: Some(T0 + 3 * 86_400 - 60),
+        services: crate::report::service::services(&conversations),
         conversations,
         allows: vec![
             AllowUse {
@@ -333,6 +335,24 @@ pub fn report_with_diff() -> Report {
         ],
     });
     r
+}
+
+/// The provenance of a sample cut from one day of the benchmark archive.
+pub fn provenance() -> crate::manifest::Provenance {
+    crate::manifest::Provenance {
+        manifest: "fixtures/MANIFEST.toml".into(),
+        flowgate_version: "0.1.0".into(),
+        seed: 1,
+        rate: 0.01,
+        pseudonymised: false,
+        input_archives: 288,
+        input_bytes: 45_102_311,
+        input_records: 2_244_310,
+        input_first_start: Some("2026-10-31T23:59:07Z".into()),
+        input_last_end: Some("2026-11-02T00:00:01Z".into()),
+        combinations: 52_017,
+        sample_records: 683_821,
+    }
 }
 
 /// A lint warning about the failing policy.

@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::{conversation_header, conversation_row, md, row, status};
+use super::markdown::{conversation_header, conversation_row, md, row, services_table, status};
 use super::{blocked_count, count, problem_line, verdict};
 use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, Status};
 
@@ -39,6 +39,10 @@ fn policies_table(blocks: &mut Vec<String>, report: &Report) {
             p.conversations.len().to_string(),
         ]));
     }
+    // The sample keeps every conversation, not every record: say so next to the counts.
+    if let Some(p) = &report.provenance {
+        blocks.push(format!("\n_{}._\n", p.sample_note()));
+    }
 }
 
 fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
@@ -49,6 +53,7 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
         md(&p.name),
         blocked_count(p),
     );
+    head.push_str(&services_table(&p.services));
     head.push_str(&conversation_header(waivers));
     blocks.push(head);
     for c in shown {
@@ -303,7 +308,7 @@ mod tests {
                 .replace("\\|", "")
                 .matches('|')
                 .count();
-            assert!(pipes == 7 || pipes == 11, "{pipes}: {line}");
+            assert!(pipes == 6 || pipes == 7 || pipes == 11, "{pipes}: {line}");
         }
     }
 

@@ -253,6 +253,7 @@ fn policy_report(
         Status::Pass
     };
     PolicyReport {
+        services: super::service::services(&conversations),
         name: policy.name.clone(),
         path: policy.path.display().to_string(),
         line: policy.line,
