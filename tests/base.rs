@@ -433,3 +433,34 @@ fn paths_are_read_from_the_repository_root_and_broken_base_files_count_as_added(
         "{stdout}"
     );
 }
+
+/// What the workflow does on a pull request: a checkout of two commits of the merge commit,
+/// `--base HEAD^1` (its first parent, the base branch).
+#[test]
+fn a_two_commit_checkout_of_a_merge_commit_has_its_base() {
+    let (tmp, base, head) = scenario();
+    let dir = tmp.path();
+    // The merge commit GitHub checks out: base branch first, the pull request second.
+    git(dir, &["checkout", "-q", "-b", "target", &base]);
+    git(dir, &["merge", "-q", "--no-ff", "-m", "merge", &head]);
+    let other = tempfile::tempdir().unwrap();
+    let clone = other.path().join("clone");
+    let url = format!("file://{}", dir.display());
+    git(
+        other.path(),
+        &[
+            "clone", "-q", "--depth", "2", "--branch", "target", &url, "clone",
+        ],
+    );
+    logs(&clone);
+    let (code, report, stdout) = check(&clone, &["--base", "HEAD^1"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(report["diff"]["base_commit"], base.as_str());
+    let changes: Vec<&str> = report["diff"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["change"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, ["added", "removed", "changed"], "{stdout}");
+}

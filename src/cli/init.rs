@@ -38,7 +38,7 @@ next:
   2. draft a policy from them, then review it (examples/example-policy.toml shows every part):
        flowgate suggest --logs fixtures --scope-peer CIDR --name NAME --out policies/NAME.toml
   3. flowgate check (or cargo test): it passes when no traffic in the fixtures would be blocked
-  4. commit; the workflow checks every pull request
+  4. commit; the workflow checks every pull request and comments what it newly blocks
 ";
 
 /// `owner/name` of flowgate's GitHub repository (Cargo.toml's `repository`, its one home), as
