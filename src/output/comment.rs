@@ -21,7 +21,7 @@ pub const MARKER: &str = "<!-- flowgate-pr-comment -->";
 /// GitHub's limit for a comment body, in characters, less a margin.
 pub const LIMIT: usize = 65_000;
 /// Conversations listed per table.
-const TOP_CONVERSATIONS: usize = 25;
+const TOP_CONVERSATIONS: usize = 10;
 
 /// Joins whole blocks while they fit in `limit` characters; when some do not, ends with a note
 /// naming how many blocks were left out.

@@ -64,6 +64,8 @@ fn push_indented(out: &mut String, indent: &str, lines: impl IntoIterator<Item =
     }
 }
 
+/// Conversations shown per list in the change (`--base`).
+const MAX_CHANGE_CONVERSATIONS: usize = 10;
 /// Services shown before a conversation table.
 const MAX_SERVICES: usize = 10;
 
@@ -334,7 +336,8 @@ fn change(out: &mut String, d: &Diff, style: &Style) {
                 count(records, "record", "records")
             );
             services_lines(out, &services(list));
-            let table = conversation_table(list, MAX_CONVERSATIONS, "see --json for all");
+            // Fewer than in the state below, which lists every blocked conversation again.
+            let table = conversation_table(list, MAX_CHANGE_CONVERSATIONS, "see --json for all");
             push_indented(out, "    ", table);
         }
         if p.rules_added.is_empty() && p.rules_removed.is_empty() {
