@@ -32,12 +32,20 @@ pub fn open(archive: &Archive) -> io::Result<Box<dyn Read + Send>> {
     }
 }
 
-fn stream(mut raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
-    // The two magic bytes decide. A pipe may hand out its first byte alone, and one look at
-    // a buffer would then read gzip as plain text: so read until there are two (or the end).
-    let mut head = [0; 2];
+fn stream(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    Ok(stream_gzip(raw)?.0)
+}
+
+/// The first `N` bytes of a stream (fewer only where it ends) and a reader of the whole
+/// stream, those bytes included. The magic bytes decide what a stream is, and a pipe may hand
+/// out its first byte alone: one look at a buffer would then read gzip (or Parquet) as plain
+/// text, and the same bytes would read one way as a file and another from standard input.
+fn peek<const N: usize>(
+    mut raw: Box<dyn Read + Send>,
+) -> io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    let mut head = [0; N];
     let mut got = 0;
-    while got < head.len() {
+    while got < N {
         match raw.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -45,14 +53,8 @@ fn stream(mut raw: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
             Err(e) => return Err(e),
         }
     }
-    let gzip = is_gzip(&head[..got]);
-    let bytes = io::Cursor::new(head).take(got as u64).chain(raw);
-    let reader = BufReader::with_capacity(128 * 1024, bytes);
-    if gzip {
-        Ok(Box::new(GzipReader::new(reader)))
-    } else {
-        Ok(Box::new(reader))
-    }
+    let head = head[..got].to_vec();
+    Ok((head.clone(), Box::new(io::Cursor::new(head).chain(raw))))
 }
 
 fn is_gzip(head: &[u8]) -> bool {
@@ -266,9 +268,9 @@ pub fn open_object_with(archive: &Archive, limits: Limits) -> io::Result<Opened>
 /// Opens a stream that can be read only once (standard input, a pipe): Parquet is read into
 /// memory whole, since it cannot be read from its start.
 fn open_stream(raw: Box<dyn Read + Send>) -> io::Result<Opened> {
+    let (head, raw) = peek::<4>(raw)?;
     let mut reader = BufReader::with_capacity(128 * 1024, raw);
-    let head = io::BufRead::fill_buf(&mut reader)?;
-    if super::kind::is_parquet(head) {
+    if super::kind::is_parquet(&head) {
         let mut all = Vec::new();
         reader.read_to_end(&mut all)?;
         return Ok(Opened::Parquet(Arc::new(bytes::Bytes::from(all))));
@@ -282,8 +284,9 @@ fn open_stream(raw: Box<dyn Read + Send>) -> io::Result<Opened> {
 
 /// [`stream`], saying whether the stream was gzip.
 fn stream_gzip(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, bool)> {
-    let mut reader = BufReader::with_capacity(128 * 1024, raw);
-    let gzip = is_gzip(io::BufRead::fill_buf(&mut reader)?);
+    let (head, raw) = peek::<2>(raw)?;
+    let reader = BufReader::with_capacity(128 * 1024, raw);
+    let gzip = is_gzip(&head);
     let read: Box<dyn Read + Send> = if gzip {
         Box::new(GzipReader::new(reader))
     } else {
