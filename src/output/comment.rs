@@ -12,7 +12,7 @@
 //! and, when they do not all fit, ends at a block boundary with a note saying how much was
 //! left out and where to find it.
 
-use super::markdown::{blocked_tables, change_blocks, details, md, row, status};
+use super::markdown::{blocked_tables, change_blocks, details, md, policy_row, POLICIES_HEADER};
 use super::{blocked_count, count, verdict};
 use crate::report::{Report, Status};
 
@@ -152,19 +152,9 @@ fn blocks(report: &Report) -> Vec<String> {
         ));
     }
     if !report.policies.is_empty() {
-        let mut table = String::from(
-            "| policy | verdict | in scope | allowed | would block | conversations |\n\
-             | --- | --- | ---: | ---: | ---: | ---: |\n",
-        );
+        let mut table = String::from(POLICIES_HEADER);
         for p in &report.policies {
-            table.push_str(&row(&[
-                md(&p.name),
-                status(p.status).to_string(),
-                p.counts.in_scope.to_string(),
-                p.counts.allowed.to_string(),
-                p.counts.would_block.to_string(),
-                p.conversations.len().to_string(),
-            ]));
+            table.push_str(&policy_row(p));
         }
         let (pass, ..) = report.status_counts();
         blocks.push(details(

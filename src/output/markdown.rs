@@ -11,7 +11,7 @@ use std::fmt::Write;
 use super::{clean_line, conversation_cells, count};
 use crate::report::diff::{Diff, PolicyDiff};
 use crate::report::service::{services, Service};
-use crate::report::{Conversation, Status};
+use crate::report::{Conversation, PolicyReport, Status};
 use crate::text::thousands;
 
 /// A data value as Markdown text that renders as itself: control characters made visible,
@@ -50,6 +50,23 @@ pub(crate) fn status(s: Status) -> &'static str {
 
 fn status_or_none(s: Option<Status>) -> &'static str {
     s.map_or("-", status)
+}
+
+/// The header rows of the table of policies and their verdicts.
+pub(crate) const POLICIES_HEADER: &str =
+    "| policy | verdict | in scope | allowed | would block | conversations |\n\
+     | --- | --- | ---: | ---: | ---: | ---: |\n";
+
+/// One policy's row of the table under [`POLICIES_HEADER`].
+pub(crate) fn policy_row(p: &PolicyReport) -> String {
+    row(&[
+        md(&p.name),
+        status(p.status).to_string(),
+        p.counts.in_scope.to_string(),
+        p.counts.allowed.to_string(),
+        p.counts.would_block.to_string(),
+        p.conversations.len().to_string(),
+    ])
 }
 
 /// The header rows of a conversation table; `waivers` adds the expired-waiver column.

@@ -10,7 +10,9 @@
 
 use std::fmt::Write;
 
-use super::markdown::{conversation_header, conversation_row, md, row, services_table, status};
+use super::markdown::{
+    conversation_header, conversation_row, md, policy_row, services_table, POLICIES_HEADER,
+};
 use super::{blocked_count, count, problem_line, verdict};
 use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, Status};
 
@@ -24,21 +26,8 @@ const TOP_NOT_READ: usize = 20;
 const TRUNCATED: &str = "\n**summary truncated; see the JSON report**\n";
 
 fn policies_table(blocks: &mut Vec<String>, report: &Report) {
-    blocks.push(
-        "| policy | verdict | in scope | allowed | would block | conversations |\n\
-         | --- | --- | ---: | ---: | ---: | ---: |\n"
-            .to_string(),
-    );
-    for p in &report.policies {
-        blocks.push(row(&[
-            md(&p.name),
-            status(p.status).to_string(),
-            p.counts.in_scope.to_string(),
-            p.counts.allowed.to_string(),
-            p.counts.would_block.to_string(),
-            p.conversations.len().to_string(),
-        ]));
-    }
+    blocks.push(POLICIES_HEADER.to_string());
+    blocks.extend(report.policies.iter().map(policy_row));
     // The sample keeps every conversation, not every record: say so next to the counts.
     if let Some(p) = &report.provenance {
         blocks.push(format!("\n_{}._\n", p.sample_note()));
