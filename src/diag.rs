@@ -107,6 +107,15 @@ impl Files {
         (to_u32(line + 1), to_u32(col + 1))
     }
 
+    /// 1-based line of a byte offset, clamped as in [`Files::line_col`], without counting
+    /// the column's characters: the loader asks it for every rule, and on a policy written
+    /// on one line (`allow = [{...}, {...}, ...]`, 62,000 rules in 1 MiB) counting columns
+    /// made loading quadratic.
+    pub fn line(&self, id: FileId, byte: usize) -> u32 {
+        let file = self.file(id);
+        to_u32(file.line_index(byte.min(file.source.len())) + 1)
+    }
+
     /// Number of registered files.
     pub fn len(&self) -> usize {
         self.files.len()
@@ -408,6 +417,9 @@ mod tests {
         let a = files.source(id).find('ä').unwrap();
         assert_eq!(files.line_col(id, a + 2), (4, 2));
         assert_eq!(files.line_col(id, 10_000), (4, 6));
+        for byte in [0, 15, a + 2, 10_000] {
+            assert_eq!(files.line(id, byte), files.line_col(id, byte).0);
+        }
     }
 
     #[test]

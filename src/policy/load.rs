@@ -280,7 +280,7 @@ fn load_file(
         return (None, d.diags);
     }
     let cfg = raw::read_file(doc.get_ref(), &mut d);
-    let line = |span: &Range<usize>| files.line_col(id, span.start).0;
+    let line = |span: &Range<usize>| files.line(id, span.start);
 
     let mut name = None;
     let mut name_span = None;
