@@ -12,7 +12,7 @@ use crate::flowlog::{Format, Problem, ScanOptions};
 use crate::policy::PolicySet;
 use crate::report::build::{build, ReportContext};
 use crate::report::{Finding, Origin, Report};
-use crate::source::{discover, DiscoverError};
+use crate::source::{discover_in, DiscoverError, Window};
 
 mod base;
 
@@ -57,6 +57,8 @@ pub struct Found {
     pub skipped: Vec<crate::source::Skipped>,
     /// Paths that could not be read; each makes the run untrusted.
     pub problems: Vec<Problem>,
+    /// What listing `s3://` prefixes found, when some were given.
+    pub s3: Option<crate::source::s3::Listing>,
 }
 
 /// A configured check. Defaults match a policy repository's layout: `policies/` and
@@ -203,12 +205,13 @@ impl Check {
             archives,
             skipped,
             problems: discovery_problems,
+            s3,
         } = self.discover()?;
         let plan = ScanPlan {
             scan: ScanOptions {
                 log_format: self.log_format.clone(),
             },
-            threads: self.threads,
+            threads: crate::source::threads(&archives, self.threads),
             today,
             since: self.since,
             until: self.until,
@@ -248,6 +251,7 @@ impl Check {
                 since: self.since,
                 until: self.until,
                 findings,
+                s3,
             },
         );
         report.provenance = crate::manifest::Provenance::find(&self.logs);
@@ -293,7 +297,11 @@ impl Check {
 
     /// Finds the archives; unreadable paths become problems (the run is then untrusted).
     pub fn discover(&self) -> Result<Found, Error> {
-        let found = discover(&self.logs);
+        let window = Window {
+            since: self.since,
+            until: self.until,
+        };
+        let found = discover_in(&self.logs, window);
         let problems: Vec<Problem> = found
             .errors
             .into_iter()
@@ -301,6 +309,7 @@ impl Check {
                 DiscoverError::Io { path, source } => {
                     Problem::new(path, None, format!("cannot read: {source}"))
                 }
+                DiscoverError::S3 { url, message } => Problem::new(url, None, message),
             })
             .collect();
         if found.archives.is_empty() {
@@ -314,6 +323,7 @@ impl Check {
             archives: found.archives,
             skipped: found.skipped,
             problems,
+            s3: found.s3,
         })
     }
 }
@@ -367,7 +377,8 @@ impl Error {
                     Severity::Error,
                     "no-archives",
                     format!(
-                        "no flow-log archives found under {paths}: there is no evidence to judge                          the policies against{}",
+                        "no flow-log archives found under {paths}: there is no evidence to judge \
+                         the policies against{}",
                         detail(&[], skipped)
                     ),
                 ));

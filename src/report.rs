@@ -70,6 +70,10 @@ pub struct RunSummary {
     /// Every file under `--logs` that was not read, with why (documentation, configuration,
     /// hidden files: see `source`). Evidence that could not be read is a problem instead.
     pub not_read: Vec<Skipped>,
+    /// What listing `s3://` prefixes found: objects listed, to read, and passed over (each
+    /// of those is in `not_read` with why), when some were given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<crate::source::s3::Listing>,
     /// Archives read, by kind: `text`, `parquet`, `cloudwatch` (with its shape).
     pub kinds: Vec<KindUse>,
     /// Where CloudWatch Logs deliveries came from, when some archive was one.

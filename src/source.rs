@@ -12,6 +12,11 @@
 //! `flowlog::archive`). New ways to find evidence (an `s3://` listing, content detection of
 //! what a file holds) belong here, beside [`discover`].
 
+mod local;
+pub mod s3;
+
+pub use s3::window::Window;
+
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,6 +26,8 @@ use std::path::{Path, PathBuf};
 pub enum Source {
     File(PathBuf),
     Stdin,
+    /// An object of an S3 bucket (`--logs s3://…`).
+    S3(s3::Object),
 }
 
 /// An archive to read, with what its path says about it.
@@ -50,6 +57,10 @@ pub struct ArchiveMeta {
 pub enum DiscoverError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    /// An `s3://` URL that could not be listed: the message names the bucket, the prefix and
+    /// the credentials tried.
+    #[error("{url}: {message}")]
+    S3 { url: String, message: String },
 }
 
 /// A file (or hidden directory) under `--logs` that is not read, and why.
@@ -68,6 +79,8 @@ pub struct Discovery {
     /// Paths that could not be read (missing, permissions, symlink loops): each one fails the
     /// run, since evidence the user pointed at was not read.
     pub errors: Vec<DiscoverError>,
+    /// What listing `s3://` paths found, when some were given.
+    pub s3: Option<s3::Listing>,
 }
 
 /// Extensions of files that are certainly not flow logs, and what they are. Everything else in
@@ -100,11 +113,44 @@ const SKIPPED_EXTENSIONS: &[(&str, &str)] = &[
     ("rs", "source code"),
 ];
 
-/// Walks `paths` (files, directories, or `-`) in sorted order.
+/// Objects read from S3 at once when `--threads` is not given: each reader thread holds one
+/// object in flight, so a run over S3 waits on the network this many times in parallel. Each
+/// holds at most what a local archive does (an object of up to 2 MiB fetched whole and its
+/// text of up to 8 MiB, or a streamed window; Parquet up to 16 MiB whole, bigger ones in 4
+/// blocks of 4 MiB): 16 x 16 MiB at most.
+pub const S3_READERS: usize = 16;
+
+/// The worker threads for reading `archives`: `threads` when given, else every core, or
+/// [`S3_READERS`] when some archive is in S3 and there are fewer cores than that.
+pub fn threads(archives: &[Archive], threads: Option<usize>) -> Option<usize> {
+    if threads.is_some() {
+        return threads;
+    }
+    if !archives.iter().any(|a| matches!(a.source, Source::S3(_))) {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Some(cores.max(S3_READERS))
+}
+
+/// Walks `paths` (files, directories, `s3://` prefixes, or `-`) in sorted order.
 pub fn discover(paths: &[PathBuf]) -> Discovery {
+    discover_in(paths, Window::default())
+}
+
+/// [`discover`] for a `--since/--until` window: S3 prefixes are listed only where the window
+/// can have records, and objects whose key time is outside it are not read (listed as such).
+/// Local files are all read (their records are filtered as they are read).
+pub fn discover_in(paths: &[PathBuf], window: Window) -> Discovery {
     let mut found = Discovery::default();
     let mut seen_dirs = BTreeSet::new();
+    let mut clients = Vec::new();
     for path in paths {
+        if s3::is_url(path) {
+            let url = path.to_string_lossy();
+            s3::discover(&url, window, &mut clients, &mut found);
+            continue;
+        }
         if path.as_os_str() == "-" {
             found.archives.push(Archive {
                 display: "-".into(),
@@ -114,7 +160,7 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
             continue;
         }
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => walk(path, &mut seen_dirs, &mut found),
+            Ok(m) if m.is_dir() => local::walk(path, &mut seen_dirs, &mut found),
             // A file named explicitly is read whatever its extension: the user asked for it.
             Ok(_) => found.archives.push(archive_for(path)),
             Err(e) => found.errors.push(DiscoverError::Io {
@@ -126,69 +172,8 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
     found
 }
 
-fn walk(dir: &Path, seen: &mut BTreeSet<PathBuf>, found: &mut Discovery) {
-    let io_err = |path: &Path, source| DiscoverError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    // Symlinked directories are followed once: the canonical path breaks loops.
-    match dir.canonicalize() {
-        Ok(canonical) => {
-            if !seen.insert(canonical) {
-                found.errors.push(io_err(
-                    dir,
-                    io::Error::other("directory visited twice (symlink loop?); not read again"),
-                ));
-                return;
-            }
-        }
-        Err(e) => return found.errors.push(io_err(dir, e)),
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => return found.errors.push(io_err(dir, e)),
-    };
-    let mut paths = Vec::new();
-    for entry in entries {
-        match entry {
-            Ok(e) => paths.push(e.path()),
-            Err(e) => found.errors.push(io_err(dir, e)),
-        }
-    }
-    paths.sort();
-    for path in paths {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let skip = |found: &mut Discovery, reason: &str| {
-            found.skipped.push(Skipped {
-                path: path.display().to_string(),
-                reason: reason.to_string(),
-            })
-        };
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                if name.starts_with('.') {
-                    // `.git`, and `flowgate sample`'s staging directories: one line, not a
-                    // listing of thousands of files.
-                    skip(found, "a hidden directory, not walked");
-                } else {
-                    walk(&path, seen, found);
-                }
-            }
-            Ok(m) if m.is_file() => match skip_reason(&name) {
-                Some(reason) => skip(found, &reason),
-                None => found.archives.push(archive_for(&path)),
-            },
-            Ok(_) => skip(found, "not a regular file (a socket or device)"),
-            Err(e) => found.errors.push(io_err(&path, e)),
-        }
-    }
-}
-
 /// Why a file in a directory is not read, when its name says it is not evidence.
-fn skip_reason(name: &str) -> Option<String> {
+pub(crate) fn skip_reason(name: &str) -> Option<String> {
     if name.starts_with('.') {
         return Some("a hidden file".into());
     }
@@ -219,6 +204,20 @@ impl ArchiveMeta {
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .filter(|p| !p.is_empty())
             .collect();
+        ArchiveMeta::from_parts(&parts)
+    }
+
+    /// The same from an S3 key (`/`-separated, empty segments allowed).
+    pub fn from_key(key: &str) -> ArchiveMeta {
+        let parts: Vec<String> = key
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        ArchiveMeta::from_parts(&parts)
+    }
+
+    fn from_parts(parts: &[String]) -> ArchiveMeta {
         let mut meta = ArchiveMeta::default();
         if let Some(i) = parts.iter().position(|p| p == "AWSLogs") {
             let rest = &parts[i + 1..];

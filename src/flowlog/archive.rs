@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use super::gunzip::{ensure_room, gunzip, GzipReader, Whole};
 use super::lines::{Line, LineReader, SliceLines};
-use super::object::{LocalFile, RandomAccess};
+use super::object::{LocalFile, RandomAccess, Ranged};
+use crate::source::s3::Object as S3Object;
 // Where archives come from moved to `crate::source`; these names stay reachable here.
 pub use crate::source::{discover, Archive, ArchiveMeta, DiscoverError, Discovery, Source};
 
@@ -29,6 +30,7 @@ pub fn open(archive: &Archive) -> io::Result<Box<dyn Read + Send>> {
     match &archive.source {
         Source::File(p) => stream(Box::new(File::open(p)?)),
         Source::Stdin => stream(Box::new(io::stdin())),
+        Source::S3(object) => stream(object.stream()?),
     }
 }
 
@@ -228,6 +230,7 @@ pub fn open_object_with(archive: &Archive, limits: Limits) -> io::Result<Opened>
     let file = match &archive.source {
         Source::File(p) => File::open(p)?,
         Source::Stdin => return open_stream(Box::new(io::stdin())),
+        Source::S3(object) => return open_s3(object, limits),
     };
     let meta = file.metadata()?;
     if !meta.is_file() {
@@ -262,6 +265,70 @@ pub fn open_object_with(archive: &Archive, limits: Limits) -> io::Result<Opened>
             file.rewind()?;
             streamed(Box::new(file))
         }
+    }
+}
+
+/// Parquet objects in S3 up to this size are fetched whole, in one GET; bigger ones are read
+/// by ranges ([`Ranged`]), so an object's memory stays bounded whatever its size.
+pub const S3_PARQUET_WHOLE: u64 = 16 << 20;
+
+/// Opens an S3 object. One of up to [`Limits::compressed`] bytes is fetched whole and read
+/// like a small local file (Parquet from memory, text decoded whole); a bigger one is
+/// streamed from one GET, or, when it is Parquet of more than [`S3_PARQUET_WHOLE`] bytes,
+/// read by ranges. A fetch that fails part way hands its reader the bytes before the failure
+/// and then the error, so the records before it are read and the break is a problem, as for
+/// a local archive cut short.
+fn open_s3(object: &S3Object, limits: Limits) -> io::Result<Opened> {
+    if object.size > limits.compressed as u64 {
+        let mut reader = BufReader::with_capacity(128 * 1024, object.stream()?);
+        if !super::kind::is_parquet(io::BufRead::fill_buf(&mut reader)?) {
+            let (read, gzip) = stream_gzip(Box::new(reader))?;
+            return Ok(Opened::Text {
+                text: Text::Stream(BufReader::with_capacity(HEAD, read)),
+                gzip,
+            });
+        }
+        if object.size > S3_PARQUET_WHOLE {
+            return Ok(Opened::Parquet(Arc::new(Ranged::new(object.clone()))));
+        }
+        let mut all = Vec::with_capacity(object.size as usize);
+        reader.read_to_end(&mut all)?;
+        return Ok(Opened::Parquet(Arc::new(bytes::Bytes::from(all))));
+    }
+    let bytes = match object.read_whole() {
+        Ok(bytes) => bytes,
+        Err((partial, e)) if partial.is_empty() => return Err(e),
+        Err((partial, e)) => {
+            let cut = io::Cursor::new(partial).chain(Failing(Some(e)));
+            return open_stream(Box::new(cut));
+        }
+    };
+    if super::kind::is_parquet(&bytes) {
+        return Ok(Opened::Parquet(Arc::new(bytes)));
+    }
+    let mut buffers = Buffers::take();
+    match read_whole(&mut &bytes[..], &mut buffers, bytes.len(), limits) {
+        Some((len, gzip)) => Ok(Opened::Text {
+            text: Text::Whole(WholeText { buffers, len }),
+            gzip,
+        }),
+        None => {
+            // Broken gzip: streamed from memory, so the break is met after the lines before it.
+            buffers.give_back();
+            open_stream(Box::new(io::Cursor::new(bytes)))
+        }
+    }
+}
+
+/// A reader that fails with the error it holds: the end of an object whose fetch failed.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("the object could not be read to its end")))
     }
 }
 
@@ -301,6 +368,7 @@ pub fn open_lines_with(archive: &Archive, limits: Limits) -> io::Result<Lines> {
     let mut file = match &archive.source {
         Source::File(p) => File::open(p)?,
         Source::Stdin => return streamed(Box::new(io::stdin())),
+        Source::S3(object) => return streamed(object.stream()?),
     };
     let meta = file.metadata()?;
     // Only regular files: a named pipe cannot be read again from its start.
@@ -325,7 +393,7 @@ pub fn open_lines_with(archive: &Archive, limits: Limits) -> io::Result<Lines> {
 /// it), or it did not decode whole (broken: the stream then reports the break after the lines
 /// before it).
 fn read_whole(
-    file: &mut File,
+    file: &mut dyn Read,
     buffers: &mut Buffers,
     size: usize,
     limits: Limits,

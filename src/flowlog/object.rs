@@ -12,11 +12,14 @@
 //! readers keep their own position (positioned reads, never a shared file offset), so the row
 //! groups of one object can be read by several threads at once.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+
+use crate::source::s3::Object as S3Object;
 
 /// An object that can be read at any offset.
 pub trait RandomAccess: Send + Sync {
@@ -120,6 +123,86 @@ impl RandomAccess for Bytes {
                 ),
             )),
         }
+    }
+}
+
+/// An object in S3 read by ranges: [`Ranged::BLOCK`]-byte blocks fetched with ranged GETs,
+/// the last [`Ranged::KEPT`] kept, so the Parquet reader's many small reads (footer, page
+/// headers) cost a few requests, and a read bigger than a block is one GET of its own. An
+/// object's memory is then at most `KEPT` blocks and the read in hand, whatever its size.
+pub struct Ranged {
+    object: S3Object,
+    blocks: Mutex<VecDeque<(u64, Bytes)>>,
+}
+
+impl Ranged {
+    pub const BLOCK: u64 = 4 << 20;
+    pub const KEPT: usize = 4;
+
+    pub fn new(object: S3Object) -> Ranged {
+        Ranged {
+            object,
+            blocks: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Block `index`, from the kept ones or fetched.
+    fn block(&self, index: u64) -> io::Result<Bytes> {
+        let lock = || self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, b)) = lock().iter().find(|(i, _)| *i == index) {
+            return Ok(b.clone());
+        }
+        let start = index * Self::BLOCK;
+        let end = (start + Self::BLOCK).min(self.object.size);
+        let bytes = self.object.read_range(start..end)?;
+        let mut kept = lock();
+        if kept.len() == Self::KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((index, bytes.clone()));
+        Ok(bytes)
+    }
+}
+
+impl RandomAccess for Ranged {
+    fn len(&self) -> u64 {
+        self.object.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.object.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let index = offset / Self::BLOCK;
+        let block = self.block(index)?;
+        let from = (offset - index * Self::BLOCK) as usize;
+        let n = buf.len().min(block.len().saturating_sub(from));
+        buf[..n].copy_from_slice(&block[from..from + n]);
+        Ok(n)
+    }
+
+    fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|&e| e <= self.object.size);
+        let Some(end) = end else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "wanted {len} bytes at offset {offset} of a {}-byte object",
+                    self.object.size
+                ),
+            ));
+        };
+        let index = offset / Self::BLOCK;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        if (end - 1) / Self::BLOCK == index {
+            let from = (offset - index * Self::BLOCK) as usize;
+            return Ok(self.block(index)?.slice(from..from + len));
+        }
+        self.object.read_range(offset..end)
     }
 }
 

@@ -44,6 +44,9 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
             .map(|s| format!("{} ({})", clean_line(&s.path), clean_line(&s.reason)))
             .chain((hidden > 0).then(|| format!("and {hidden} more"))),
     );
+    if let Some(s3) = &run.s3 {
+        out.fact("s3", s3_listing(s3));
+    }
     if let Some(cw) = &run.cloudwatch {
         let mut what = format!(
             "{} in {}",
@@ -144,6 +147,30 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
         }
     }
     out.0
+}
+
+/// What listing S3 found: `1176 objects listed in 34 requests: 24 to read, 1150 outside
+/// --since/--until, 2 not flow logs; 21 date folders outside the window not listed`.
+fn s3_listing(s3: &crate::source::s3::Listing) -> String {
+    let mut text = format!(
+        "{} listed in {}: {} to read",
+        count(s3.objects_listed, "object", "objects"),
+        count(s3.list_requests, "request", "requests"),
+        s3.objects_to_read
+    );
+    if s3.objects_outside_window > 0 {
+        text += &format!(", {} outside --since/--until", s3.objects_outside_window);
+    }
+    if s3.objects_not_evidence > 0 {
+        text += &format!(", {} not flow logs", s3.objects_not_evidence);
+    }
+    if s3.folders_outside_window > 0 {
+        text += &format!(
+            "; {} outside the window not listed",
+            count(s3.folders_outside_window, "date folder", "date folders")
+        );
+    }
+    text
 }
 
 /// Archives read by kind: `76 text, 2 Parquet, 3 CloudWatch Logs (2 Firehose, 1 export task)`.

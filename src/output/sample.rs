@@ -227,6 +227,7 @@ pub fn report() -> Report {
                 archives: 14,
             }],
             cloudwatch: None,
+            s3: None,
             lines: 48_240,
             records: 48_226,
             nodata: 12,

@@ -24,6 +24,8 @@ pub struct ReportContext<'a> {
     pub until: Option<u64>,
     /// Lint findings on the policies: an error fails its policy.
     pub findings: Vec<Finding>,
+    /// What listing `s3://` prefixes found, when some were given.
+    pub s3: Option<crate::source::s3::Listing>,
 }
 
 /// Builds the report of a finished scan.
@@ -46,6 +48,7 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         archives_read: tally.archives_read,
         archives_skipped: ctx.skipped.iter().map(|s| s.path.clone()).collect(),
         not_read: ctx.skipped,
+        s3: ctx.s3,
         kinds: kinds
             .into_iter()
             .map(|(kind, archives)| KindUse { kind, archives })
