@@ -482,6 +482,10 @@ impl Sink for Worker<'_, '_> {
         self.tally.kinds.insert(self.index, kind);
     }
 
+    fn wants_lines(&self) -> bool {
+        false
+    }
+
     fn delivery(&mut self, _archive: &Archive, d: &Delivery<'_>) {
         let cw = &mut self.tally.cloudwatch;
         if d.control {

@@ -6,41 +6,55 @@
 //! field has no value. Other writers differ: int64 where AWS has int32, numbers as strings,
 //! doubles with NaN (pandas), timestamps for start and end. All of it is read by one rule: a
 //! row is the record whose line would hold the row's cells in column order, a null as `-`, a
-//! number as its decimal digits (a timestamp as Unix seconds), a string as it is. The row is
-//! rendered as that line and parsed by the record parser, so a Parquet row and the same record
-//! as text are judged alike, to the byte, and a bad cell is reported as the text parser
-//! reports a bad token, at the object, row and column (`flows.parquet: row 3: column srcport:
-//! ``None`` is not a port (0-65535)`). Only the columns the record parser reads are decoded;
-//! the others are named in the format and carried.
+//! number as its decimal digits (a timestamp as Unix seconds), a string as it is. So a Parquet
+//! row and the same record as text are judged alike, and a bad cell is reported as the text
+//! parser reports a bad token, at the object, row and column (`flows.parquet: row 3: column
+//! srcport: ``None`` is not a port (0-65535)`). Only the columns the record parser reads are
+//! decoded; the others are named in the format and carried.
 //!
-//! Reading streams: a row group is read column by column a batch of [`BATCH`] rows at a time,
-//! and each column chunk page by page (the `parquet` crate's column readers, without its arrow
-//! layer: see the commit that added it), so memory stays at one page per read column and one
-//! batch, whatever the size of the object or its row groups. Row groups are independent, so
-//! the engine reads the row groups of one object on several threads ([`ParquetLog::scan_row_group`]).
+//! How, quickly: each cell's effect on the record ([`Prep`]) is worked out as the record parser
+//! would work out its token (a property test holds the two together), once per dictionary
+//! entry, since flow-log string columns are dictionary-encoded; a plain row is then a handful
+//! of stores. A row with anything unusual (an odd string, a number out of range, start after
+//! end) is written as its line and handed to the record parser, which decides and says what is
+//! wrong; so is every row when the sink wants lines (`flowgate sample`).
+//!
+//! Reading streams: a row group is read [`BATCH`] rows at a time, each column chunk page by
+//! page (`pages`, or the `parquet` crate's column reader for encodings it does not read), so
+//! memory stays at one page per read column and one batch, whatever the size of the object or
+//! its row groups. Row groups are independent, so the engine reads the row groups of one object
+//! on several threads ([`ParquetLog::scan_row_group`]).
 //!
 //! Parquet that is not flow-log columns (Security Lake's OCSF with nested `src_endpoint` and
 //! `dst_endpoint`, any nested or repeated column, a table without flow-log fields) is not
 //! read: [`open`] says what it is.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+mod batch;
+pub(crate) mod guard;
+mod pages;
+
 use ::parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
-use ::parquet::column::reader::{ColumnReader, ColumnReaderImpl};
-use ::parquet::data_type::{ByteArray, DataType};
 use ::parquet::file::reader::{FileReader, SerializedFileReader};
 use ::parquet::schema::types::ColumnDescriptor;
 
 use super::format::{Column, Field, Format};
 use super::kind::Unit;
 use super::object::{ParquetChunks, RandomAccess};
-use super::record::{Flow, RecordError, READ_FIELDS};
+use super::record::{
+    parse_addr, parse_u64, Action, Direction, Flow, LogStatus, RecordError, READ_FIELDS,
+};
 use super::sink::{Problem, Sink};
 use crate::source::Archive;
+use batch::Batch;
+use pages::{Bad, Dictionary, Grid, Pages, Value};
 
-/// Rows decoded per column at a time: 4096 rows of 21 columns are ~2.5 MiB of values at most
-/// (32-byte byte-array handles), small enough to stay in cache with the pages they point into.
-pub const BATCH: usize = 4096;
+/// Rows decoded at a time: 1024 rows of 21 columns are 336 KiB of values (16 bytes each, laid
+/// out row by row), which stay in the second-level cache between their decoding and their
+/// reading. 4096 rows cost ~8% more time on the benchmark archive (docs/performance.md).
+pub const BATCH: usize = 1024;
 
 /// Why a Parquet object is not read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +97,7 @@ struct ReadColumn {
     /// Index among the file's leaf columns.
     leaf: usize,
     name: String,
+    field: Field,
     cells: Cells,
 }
 
@@ -109,7 +124,9 @@ pub struct RowStats {
 
 /// Reads the footer of a Parquet object and decides whether it holds flow-log columns.
 pub fn open(object: Arc<dyn RandomAccess>) -> Result<ParquetLog, OpenError> {
-    let reader = SerializedFileReader::new(ParquetChunks(object))
+    let size = object.len();
+    let reader = guard::guard(|| SerializedFileReader::new(ParquetChunks(object)))
+        .map_err(OpenError::Footer)?
         .map_err(|e| OpenError::Footer(e.to_string()))?;
     let metadata = reader.metadata();
     let schema = metadata.file_metadata().schema_descr();
@@ -147,6 +164,7 @@ pub fn open(object: Arc<dyn RandomAccess>) -> Result<ParquetLog, OpenError> {
         read.push(ReadColumn {
             leaf,
             name: column.name().to_string(),
+            field,
             cells: cells(column, field)?,
         });
     }
@@ -159,9 +177,30 @@ pub fn open(object: Arc<dyn RandomAccess>) -> Result<ParquetLog, OpenError> {
     };
     let mut row_starts = Vec::with_capacity(metadata.num_row_groups());
     let mut rows = 0u64;
-    for group in metadata.row_groups() {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
         row_starts.push(rows);
-        rows += u64::try_from(group.num_rows()).unwrap_or(0);
+        let n = u64::try_from(group.num_rows()).map_err(|_| {
+            OpenError::Footer(format!("row group {} has a negative row count", g + 1))
+        })?;
+        rows = rows.saturating_add(n);
+        // The parquet crate trusts these (and panics on a negative one): a damaged footer
+        // is a problem here instead.
+        for chunk in group.columns() {
+            let start = chunk
+                .dictionary_page_offset()
+                .unwrap_or(chunk.data_page_offset());
+            let fits = start >= 0
+                && chunk.data_page_offset() >= 0
+                && chunk.compressed_size() >= 0
+                && (start as u64).saturating_add(chunk.compressed_size() as u64) <= size;
+            if !fits {
+                return Err(OpenError::Footer(format!(
+                    "row group {}, column {}: the column chunk lies outside the file",
+                    g + 1,
+                    chunk.column_path()
+                )));
+            }
+        }
     }
     Ok(ParquetLog {
         reader,
@@ -245,30 +284,6 @@ fn cells(column: &ColumnDescriptor, field: Field) -> Result<Cells, OpenError> {
     })
 }
 
-/// One column's values for a batch of rows: dense values and, for an optional column, the
-/// definition level of every row (1 where the row has a value).
-enum Values {
-    Text(Vec<ByteArray>),
-    Int32(Vec<i32>),
-    Int64(Vec<i64>),
-    Float(Vec<f32>),
-    Double(Vec<f64>),
-}
-
-struct ColumnBatch {
-    reader: ColumnReader,
-    values: Values,
-    levels: Vec<i16>,
-    /// Next value to take from `values`.
-    next: usize,
-}
-
-/// A cell that is not a single token of a line.
-enum BadCell {
-    Empty,
-    Whitespace,
-}
-
 impl ParquetLog {
     /// The `parquet` crate's reader of the object, for copying it (`flowgate sample`).
     pub fn file(&self) -> &SerializedFileReader<ParquetChunks> {
@@ -319,138 +334,204 @@ impl ParquetLog {
         sink: &mut impl Sink,
     ) -> RowStats {
         let mut stats = RowStats::default();
+        let problem =
+            |stats: &mut RowStats, sink: &mut dyn Sink, row: Option<u64>, message: String| {
+                stats.problems += 1;
+                sink.problem(match row {
+                    Some(row) => Problem::at(archive.display.clone(), Unit::Row, row, message),
+                    None => Problem::new(archive.display.clone(), None, message),
+                })
+            };
         let first_row = self.row_starts[group];
-        let problem = |sink: &mut dyn FnMut(Problem), row: Option<u64>, message: String| {
-            sink(match row {
-                Some(row) => Problem::at(archive.display.clone(), Unit::Row, row, message),
-                None => Problem::new(archive.display.clone(), None, message),
-            })
-        };
-        let group_reader = match self.reader.get_row_group(group) {
+        let group_reader = match guard::guard(|| self.reader.get_row_group(group))
+            .map_err(Bad)
+            .and_then(|r| r.map_err(Bad::from))
+        {
             Ok(r) => r,
             Err(e) => {
-                stats.problems += 1;
-                problem(
-                    &mut |p| sink.problem(p),
-                    None,
-                    format!("row group {}: cannot read: {e}", group + 1),
-                );
+                let message = format!("row group {}: cannot read: {}", group + 1, e.0);
+                problem(&mut stats, sink, None, message);
                 return stats;
             }
         };
         let expected = u64::try_from(group_reader.metadata().num_rows()).unwrap_or(0);
-        let mut columns = Vec::with_capacity(self.read.len());
+        let schema = self.reader.metadata().file_metadata().schema_descr();
+        let mut sources = Vec::with_capacity(self.read.len());
+        let mut dictionaries = Vec::with_capacity(self.read.len());
         for column in &self.read {
-            match group_reader.get_column_reader(column.leaf) {
-                Ok(reader) => columns.push(ColumnBatch::new(reader)),
+            let descr = schema.column(column.leaf);
+            let chunk = group_reader.metadata().column(column.leaf);
+            let opened = if pages::supported(chunk, descr.max_def_level()) {
+                group_reader
+                    .get_column_page_reader(column.leaf)
+                    .map_err(Bad::from)
+                    .and_then(|r| Pages::new(r, descr.physical_type(), descr.max_def_level()))
+                    .map(Source::Pages)
+            } else {
+                group_reader
+                    .get_column_reader(column.leaf)
+                    .map(|r| {
+                        Source::Batch(Box::new(Batch::new(r).expect("types checked by `open`")))
+                    })
+                    .map_err(Bad::from)
+            };
+            match opened {
+                Ok(mut source) => {
+                    dictionaries.push(match &mut source {
+                        Source::Pages(p) => p.take_dictionary(),
+                        Source::Batch(_) => None,
+                    });
+                    sources.push(source);
+                }
                 Err(e) => {
-                    stats.problems += 1;
-                    problem(
-                        &mut |p| sink.problem(p),
-                        None,
-                        format!(
-                            "row group {}, column {}: cannot read: {e}; its {expected} rows were not read",
-                            group + 1,
-                            column.name
-                        ),
+                    let message = format!(
+                        "row group {}, column {}: cannot read: {}; its {expected} rows were not read",
+                        group + 1,
+                        column.name,
+                        e.0
                     );
+                    problem(&mut stats, sink, None, message);
                     return stats;
                 }
             }
         }
+        // Each dictionary entry is read as its field once per row group (when a row first
+        // uses it), not once per row.
+        let mut prepared: Vec<Vec<Prep<'_>>> = dictionaries
+            .iter()
+            .map(|d| vec![Prep::Unread; d.as_ref().map_or(0, Dictionary::len)])
+            .collect();
+        let lines = sink.wants_lines();
+        let width = sources.len();
+        // A batch's values row by row: a row's cells side by side.
+        let mut grid = vec![Value::Null; BATCH * width];
+        let mut arenas: Vec<Vec<u8>> = vec![Vec::new(); width];
         let mut line = Vec::with_capacity(256);
-        let mut read_rows = 0u64;
-        while read_rows < expected {
+        let mut done = 0u64;
+        while done < expected {
             if sink.cancelled() {
                 return stats;
             }
-            let want = BATCH.min((expected - read_rows) as usize);
-            let mut got = None;
-            for (column, batch) in self.read.iter().zip(&mut columns) {
-                let n = match batch.read(want) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        stats.problems += 1;
-                        problem(
-                            &mut |p| sink.problem(p),
-                            None,
-                            format!(
-                                "row group {}, column {}: the data is damaged after row {}: {e}; \
-                                 the rest of the row group was not read",
-                                group + 1,
-                                column.name,
-                                first_row + read_rows
-                            ),
-                        );
-                        return stats;
-                    }
+            let n = BATCH.min((expected - done) as usize);
+            for (c, source) in sources.iter_mut().enumerate() {
+                arenas[c].clear();
+                let mut column = Grid {
+                    values: &mut grid[..n * width],
+                    stride: width,
+                    at: c,
                 };
-                if *got.get_or_insert(n) != n || n == 0 {
-                    stats.problems += 1;
-                    problem(
-                        &mut |p| sink.problem(p),
-                        None,
-                        format!(
-                            "row group {}: column {} ends after {} of its {expected} rows; \
-                             the rest of the row group was not read",
-                            group + 1,
-                            column.name,
-                            read_rows + n as u64
-                        ),
+                let filled = guard::guard(|| source.fill(n, &mut column, &mut arenas[c]));
+                if let Err(e) = filled.map_err(Bad).and_then(|r| r) {
+                    let message = format!(
+                        "row group {}, column {}: the data is damaged after row {}: {}; \
+                         the rest of the row group was not read",
+                        group + 1,
+                        self.read[c].name,
+                        first_row + done,
+                        e.0
                     );
+                    problem(&mut stats, sink, None, message);
                     return stats;
                 }
             }
-            // A row group without read columns: its rows are records with no value read.
-            let n = got.unwrap_or(want);
-            for i in 0..n {
-                let row = first_row + read_rows + i as u64 + 1;
+            for r in 0..n {
+                let row = first_row + done + r as u64 + 1;
+                let values = &grid[r * width..(r + 1) * width];
                 stats.rows += 1;
-                line.clear();
-                let mut bad = None;
-                for (c, batch) in columns.iter_mut().enumerate() {
-                    if c > 0 {
-                        line.push(b' ');
-                    }
-                    if let Err(why) = batch.render(i, self.read[c].cells, &mut line) {
-                        bad.get_or_insert((c, why));
-                    }
-                }
-                if let Some((c, (why, token))) = bad {
-                    stats.problems += 1;
-                    let what = match why {
-                        BadCell::Empty => {
-                            "an empty string, which is no value (absent values are null or `-`)"
+                let mut flow = Flow::EMPTY;
+                let mut plain = !self.read.is_empty();
+                for (c, ((column, value), prepared)) in
+                    self.read.iter().zip(values).zip(&mut prepared).enumerate()
+                {
+                    plain &= match *value {
+                        Value::Null => true,
+                        Value::Entry(e) => {
+                            let slot = &mut prepared[e as usize];
+                            if let Prep::Unread = slot {
+                                let d = dictionaries[c].as_ref();
+                                *slot = prepare(column, cell(Value::Entry(e), d, &[]));
+                            }
+                            put(*slot, &mut flow)
                         }
-                        BadCell::Whitespace => "not one value: it holds a space, tab or line break",
+                        v => put(prepare(column, cell(v, None, &arenas[c])), &mut flow),
                     };
-                    problem(
-                        &mut |p| sink.problem(p),
-                        Some(row),
-                        format!("column {}: `{token}` is {what}", self.read[c].name),
-                    );
+                }
+                plain &= !matches!((flow.start, flow.end), (Some(s), Some(e)) if s > e);
+                if plain && !lines {
+                    stats.records += 1;
+                    sink.record(archive, row, &flow);
                     continue;
                 }
-                if self.read.is_empty() {
-                    line.extend_from_slice(b"-");
+                let mut cells = [Cell::Null; READ_FIELDS.len()];
+                for (c, slot) in cells.iter_mut().enumerate().take(width) {
+                    *slot = cell(values[c], dictionaries[c].as_ref(), &arenas[c]);
+                }
+                line.clear();
+                if let Err((c, what)) = self.render(&cells[..self.read.len()], &mut line) {
+                    let message = format!("column {}: {what}", self.read[c].name);
+                    problem(&mut stats, sink, Some(row), message);
+                    continue;
                 }
                 match Flow::parse(&self.read_format, &line) {
                     Ok(flow) => {
                         stats.records += 1;
                         sink.record_line(archive, row, &line, &flow);
                     }
-                    Err(e) => {
-                        stats.problems += 1;
-                        problem(&mut |p| sink.problem(p), Some(row), self.describe(&e));
-                    }
+                    Err(e) => problem(&mut stats, sink, Some(row), self.describe(&e)),
                 }
             }
-            for batch in &mut columns {
-                batch.clear();
-            }
-            read_rows += n as u64;
+            done += n as u64;
         }
         stats
+    }
+
+    /// The line of a row: its cells in order, `-` for a null (see the module docs); the
+    /// column and what is wrong when a cell cannot be one token.
+    fn render(&self, cells: &[Cell<'_>], line: &mut Vec<u8>) -> Result<(), (usize, String)> {
+        let mut digits = itoa::Buffer::new();
+        for (c, (column, cell)) in self.read.iter().zip(cells).enumerate() {
+            if c > 0 {
+                line.push(b' ');
+            }
+            match *cell {
+                Cell::Null => line.push(b'-'),
+                Cell::Bytes([]) => {
+                    return Err((
+                        c,
+                        "`` is an empty string, which is no value (absent values are null or `-`)"
+                            .into(),
+                    ))
+                }
+                Cell::Bytes(b) if b.iter().any(|&x| matches!(x, b' ' | b'\t' | b'\n' | b'\r')) => {
+                    return Err((
+                        c,
+                        format!(
+                            "`{}` is not one value: it holds a space, tab or line break",
+                            show(b)
+                        ),
+                    ))
+                }
+                Cell::Bytes(b) => line.extend_from_slice(b),
+                Cell::Int(n) => match column.cells {
+                    Cells::Int32 { unsigned: true } => {
+                        line.extend_from_slice(digits.format(n as i32 as u32).as_bytes())
+                    }
+                    Cells::Int64 {
+                        unsigned: true,
+                        divisor: 1,
+                    } => line.extend_from_slice(digits.format(n as u64).as_bytes()),
+                    Cells::Int64 { divisor, .. } => {
+                        line.extend_from_slice(digits.format(n.div_euclid(divisor)).as_bytes())
+                    }
+                    _ => line.extend_from_slice(digits.format(n).as_bytes()),
+                },
+                Cell::Float(f) => float(f, line),
+            }
+        }
+        if self.read.is_empty() {
+            line.push(b'-');
+        }
+        Ok(())
     }
 
     /// A record error in Parquet's words: the column as the file names it.
@@ -483,121 +564,193 @@ impl ParquetLog {
     }
 }
 
-impl ColumnBatch {
-    fn new(reader: ColumnReader) -> ColumnBatch {
-        let values = match &reader {
-            ColumnReader::ByteArrayColumnReader(_) => Values::Text(Vec::new()),
-            ColumnReader::Int32ColumnReader(_) => Values::Int32(Vec::new()),
-            ColumnReader::Int64ColumnReader(_) => Values::Int64(Vec::new()),
-            ColumnReader::FloatColumnReader(_) => Values::Float(Vec::new()),
-            ColumnReader::DoubleColumnReader(_) => Values::Double(Vec::new()),
-            // `cells` refused every other type when the object was opened.
-            _ => unreachable!("column types are checked by `open`"),
-        };
-        ColumnBatch {
-            reader,
-            values,
-            levels: Vec::with_capacity(BATCH),
-            next: 0,
-        }
+/// An integer cell as the number its column means (unsigned reinterpreted, a timestamp in
+/// Unix seconds), `None` when negative: the line then says what is wrong.
+#[inline]
+fn number(n: i64, cells: Cells) -> Option<u64> {
+    match cells {
+        Cells::Int32 { unsigned: true } => Some(u64::from(n as i32 as u32)),
+        Cells::Int64 {
+            unsigned: true,
+            divisor: 1,
+        } => Some(n as u64),
+        Cells::Int64 { divisor, .. } => u64::try_from(n.div_euclid(divisor)).ok(),
+        _ => u64::try_from(n).ok(),
     }
+}
 
-    /// Reads up to `rows` more rows; returns how many.
-    fn read(&mut self, rows: usize) -> ::parquet::errors::Result<usize> {
-        fn typed<T: DataType>(
-            r: &mut ColumnReaderImpl<T>,
-            rows: usize,
-            levels: &mut Vec<i16>,
-            values: &mut Vec<T::T>,
-        ) -> ::parquet::errors::Result<usize> {
-            let (records, _, _) = r.read_records(rows, Some(levels), None, values)?;
-            Ok(records)
-        }
-        match (&mut self.reader, &mut self.values) {
-            (ColumnReader::ByteArrayColumnReader(r), Values::Text(v)) => {
-                typed(r, rows, &mut self.levels, v)
-            }
-            (ColumnReader::Int32ColumnReader(r), Values::Int32(v)) => {
-                typed(r, rows, &mut self.levels, v)
-            }
-            (ColumnReader::Int64ColumnReader(r), Values::Int64(v)) => {
-                typed(r, rows, &mut self.levels, v)
-            }
-            (ColumnReader::FloatColumnReader(r), Values::Float(v)) => {
-                typed(r, rows, &mut self.levels, v)
-            }
-            (ColumnReader::DoubleColumnReader(r), Values::Double(v)) => {
-                typed(r, rows, &mut self.levels, v)
-            }
-            _ => unreachable!("values match their reader"),
-        }
-    }
+/// A column chunk, read by pages or through the crate's column reader.
+enum Source {
+    Pages(Pages),
+    Batch(Box<Batch>),
+}
 
-    fn clear(&mut self) {
-        self.levels.clear();
-        self.next = 0;
-        match &mut self.values {
-            Values::Text(v) => v.clear(),
-            Values::Int32(v) => v.clear(),
-            Values::Int64(v) => v.clear(),
-            Values::Float(v) => v.clear(),
-            Values::Double(v) => v.clear(),
+impl Source {
+    fn fill(&mut self, rows: usize, out: &mut Grid<'_>, arena: &mut Vec<u8>) -> Result<(), Bad> {
+        match self {
+            Source::Pages(p) => p.fill(rows, out, arena),
+            Source::Batch(b) => b.fill(rows, out, arena),
         }
     }
+}
 
-    /// Whether row `i` of the batch has a value. Rows are visited in order, once each.
-    fn present(&self, i: usize) -> bool {
-        // A required column has no levels: every row has a value.
-        self.levels.get(i).is_none_or(|&l| l > 0)
-    }
+/// A cell as a column holds it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cell<'a> {
+    Null,
+    Bytes(&'a [u8]),
+    Int(i64),
+    Float(f64),
+}
 
-    /// Appends the token of row `i` to `line` (rows in order, each once).
-    fn render(
-        &mut self,
-        i: usize,
-        cells: Cells,
-        line: &mut Vec<u8>,
-    ) -> Result<(), (BadCell, String)> {
-        if !self.present(i) {
-            line.push(b'-');
-            return Ok(());
-        }
-        let at = self.next;
-        self.next += 1;
-        let mut digits = itoa::Buffer::new();
-        match (&self.values, cells) {
-            (Values::Text(v), _) => {
-                let bytes = v[at].data();
-                if bytes.is_empty() {
-                    line.push(b'-');
-                    return Err((BadCell::Empty, String::new()));
-                }
-                if bytes
-                    .iter()
-                    .any(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-                {
-                    line.push(b'-');
-                    return Err((BadCell::Whitespace, show(bytes)));
-                }
-                line.extend_from_slice(bytes);
+/// The cell of a row's value: a dictionary entry, a number, bytes in the batch.
+fn cell<'a>(v: Value, dictionary: Option<&'a Dictionary>, arena: &'a [u8]) -> Cell<'a> {
+    match v {
+        Value::Null => Cell::Null,
+        Value::Int(n) => Cell::Int(n),
+        Value::Float(f) => Cell::Float(f),
+        Value::Span(a, b) => Cell::Bytes(&arena[a as usize..b as usize]),
+        Value::Entry(e) => match dictionary {
+            Some(Dictionary::Bytes { buf, spans }) => {
+                let (a, b) = spans[e as usize];
+                Cell::Bytes(&buf[a as usize..b as usize])
             }
-            (Values::Int32(v), Cells::Int32 { unsigned: true }) => {
-                line.extend_from_slice(digits.format(v[at] as u32).as_bytes())
-            }
-            (Values::Int32(v), _) => line.extend_from_slice(digits.format(v[at]).as_bytes()),
-            (Values::Int64(v), Cells::Int64 { unsigned, divisor }) => {
-                if unsigned && divisor == 1 {
-                    line.extend_from_slice(digits.format(v[at] as u64).as_bytes())
-                } else {
-                    line.extend_from_slice(digits.format(v[at].div_euclid(divisor)).as_bytes())
-                }
-            }
-            (Values::Int64(v), _) => line.extend_from_slice(digits.format(v[at]).as_bytes()),
-            (Values::Float(v), _) => float(f64::from(v[at]), line),
-            (Values::Double(v), _) => float(v[at], line),
-        }
-        Ok(())
+            Some(Dictionary::Int(v)) => Cell::Int(v[e as usize]),
+            Some(Dictionary::Float(v)) => Cell::Float(v[e as usize]),
+            None => Cell::Null,
+        },
     }
+}
+
+/// What a cell does to a record, worked out once (for a dictionary entry, once per row
+/// group): the field it sets and to what, nothing (null, `-`), or `Slow`: anything unusual,
+/// for which the row's line is read, so the record parser decides and says what is wrong.
+#[derive(Clone, Copy, Debug)]
+enum Prep<'a> {
+    /// A dictionary entry no row has used yet.
+    Unread,
+    Skip,
+    Slow,
+    Src(IpAddr),
+    Dst(IpAddr),
+    PktSrc(IpAddr),
+    PktDst(IpAddr),
+    Account(&'a str),
+    Interface(&'a str),
+    Vpc(&'a str),
+    Subnet(&'a str),
+    Instance(&'a str),
+    Action(Action),
+    Status(LogStatus),
+    Direction(Direction),
+    SrcPort(u16),
+    DstPort(u16),
+    Protocol(u8),
+    TcpFlags(u8),
+    Version(u8),
+    Packets(u64),
+    Bytes(u64),
+    Start(u64),
+    End(u64),
+}
+
+/// What `cell` does to a record, read as the record parser reads the same token (a property
+/// test holds the two together).
+fn prepare<'a>(column: &ReadColumn, cell: Cell<'a>) -> Prep<'a> {
+    let field = column.field;
+    let number = match cell {
+        Cell::Null | Cell::Bytes(b"-") => return Prep::Skip,
+        Cell::Int(n) => number(n, column.cells),
+        Cell::Float(f) if f.is_nan() => return Prep::Skip,
+        Cell::Float(f) => (f.fract() == 0.0 && (0.0..1.8e19).contains(&f)).then_some(f as u64),
+        // Printable ASCII without spaces: one token, with no byte the line check would look
+        // at twice. Anything else is the line's to judge.
+        Cell::Bytes(b) if b.is_empty() || !b.iter().all(|&c| (b'!'..=b'~').contains(&c)) => {
+            return Prep::Slow
+        }
+        Cell::Bytes(b) => {
+            let text = || std::str::from_utf8(b).ok();
+            let prep = match field {
+                Field::SrcAddr => parse_addr(b).map(Prep::Src),
+                Field::DstAddr => parse_addr(b).map(Prep::Dst),
+                Field::PktSrcAddr => parse_addr(b).map(Prep::PktSrc),
+                Field::PktDstAddr => parse_addr(b).map(Prep::PktDst),
+                Field::AccountId => text().map(Prep::Account),
+                Field::InterfaceId => text().map(Prep::Interface),
+                Field::VpcId => text().map(Prep::Vpc),
+                Field::SubnetId => text().map(Prep::Subnet),
+                Field::InstanceId => text().map(Prep::Instance),
+                Field::Action => match b {
+                    b"ACCEPT" => Some(Prep::Action(Action::Accept)),
+                    b"REJECT" => Some(Prep::Action(Action::Reject)),
+                    _ => None,
+                },
+                Field::LogStatus => match b {
+                    b"OK" => Some(Prep::Status(LogStatus::Ok)),
+                    b"NODATA" => Some(Prep::Status(LogStatus::NoData)),
+                    b"SKIPDATA" => Some(Prep::Status(LogStatus::SkipData)),
+                    _ => None,
+                },
+                Field::FlowDirection => match b {
+                    b"ingress" => Some(Prep::Direction(Direction::Ingress)),
+                    b"egress" => Some(Prep::Direction(Direction::Egress)),
+                    _ => None,
+                },
+                _ => parse_u64(b).and_then(|n| numeric(field, n)),
+            };
+            return prep.unwrap_or(Prep::Slow);
+        }
+    };
+    number.and_then(|n| numeric(field, n)).unwrap_or(Prep::Slow)
+}
+
+/// `n` as a value of the numeric `field`; `None` out of range, or for a field that is not a
+/// number.
+fn numeric(field: Field, n: u64) -> Option<Prep<'static>> {
+    let small = |max: u64| (n <= max).then_some(n);
+    match field {
+        Field::SrcPort => small(65535).map(|n| Prep::SrcPort(n as u16)),
+        Field::DstPort => small(65535).map(|n| Prep::DstPort(n as u16)),
+        Field::Protocol => small(255).map(|n| Prep::Protocol(n as u8)),
+        Field::TcpFlags => small(255).map(|n| Prep::TcpFlags(n as u8)),
+        Field::Version => small(255).map(|n| Prep::Version(n as u8)),
+        Field::Packets => Some(Prep::Packets(n)),
+        Field::Bytes => Some(Prep::Bytes(n)),
+        Field::Start => Some(Prep::Start(n)),
+        Field::End => Some(Prep::End(n)),
+        _ => None,
+    }
+}
+
+/// Applies a prepared cell to `flow`; false for `Slow`.
+#[inline(always)]
+fn put<'a>(prep: Prep<'a>, flow: &mut Flow<'a>) -> bool {
+    match prep {
+        Prep::Skip => {}
+        Prep::Slow | Prep::Unread => return false,
+        Prep::Src(a) => flow.src = Some(a),
+        Prep::Dst(a) => flow.dst = Some(a),
+        Prep::PktSrc(a) => flow.pkt_src = Some(a),
+        Prep::PktDst(a) => flow.pkt_dst = Some(a),
+        Prep::Account(t) => flow.account = Some(t),
+        Prep::Interface(t) => flow.interface = Some(t),
+        Prep::Vpc(t) => flow.vpc = Some(t),
+        Prep::Subnet(t) => flow.subnet = Some(t),
+        Prep::Instance(t) => flow.instance = Some(t),
+        Prep::Action(a) => flow.action = Some(a),
+        Prep::Status(s) => flow.status = s,
+        Prep::Direction(d) => flow.direction = Some(d),
+        Prep::SrcPort(n) => flow.src_port = Some(n),
+        Prep::DstPort(n) => flow.dst_port = Some(n),
+        Prep::Protocol(n) => flow.protocol = Some(n),
+        Prep::TcpFlags(n) => flow.tcp_flags = Some(n),
+        Prep::Version(n) => flow.version = Some(n),
+        Prep::Packets(n) => flow.packets = Some(n),
+        Prep::Bytes(n) => flow.bytes = Some(n),
+        Prep::Start(n) => flow.start = Some(n),
+        Prep::End(n) => flow.end = Some(n),
+    }
+    true
 }
 
 /// A number written as a double (pandas writes integer columns with gaps as float64): an
@@ -686,13 +839,17 @@ mod tests {
         open(Arc::new(LocalFile::new(file).unwrap()))
     }
 
-    fn scan_file(name: &str) -> (ParquetLog, Collect) {
-        let log = open_file(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let archive = Archive {
+    fn archive(name: &str) -> Archive {
+        Archive {
             display: name.into(),
             source: Source::File(path(name)),
             meta: ArchiveMeta::default(),
-        };
+        }
+    }
+
+    fn scan_file(name: &str) -> (ParquetLog, Collect) {
+        let log = open_file(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let archive = archive(name);
         let mut sink = Collect::default();
         let stats = log.scan(&archive, &mut sink);
         assert_eq!(stats.rows, log.rows());
@@ -714,7 +871,8 @@ mod tests {
     }
 
     /// AWS's types with `-` or nulls, int64 everywhere, floats with NaN and timestamps, in
-    /// snappy, gzip, zstd and one or several row groups: every one reads as the text does.
+    /// snappy, gzip, zstd and one or several row groups, dictionaries, PLAIN and DELTA
+    /// encodings, version-1 and version-2 pages: every one reads as the text does.
     #[test]
     fn every_writers_types_read_as_the_text_does() {
         for name in [
@@ -722,6 +880,8 @@ mod tests {
             "aws-gzip-nulls.parquet",
             "int64-zstd.parquet",
             "floats-timestamps.parquet",
+            "delta-v2.parquet",
+            "plain-v2.parquet",
         ] {
             let (log, got) = scan_file(name);
             assert_eq!(got.problems, Vec::<String>::new(), "{name}");
@@ -813,5 +973,111 @@ mod tests {
             "{:?}",
             sink.problems
         );
+    }
+
+    /// The check's sink takes records without their lines: those rows are read straight from
+    /// the cells. Every test file gives the same records and problems either way.
+    #[test]
+    fn rows_read_without_their_line_are_the_rows_read_from_it() {
+        struct NoLines(Collect);
+        impl Sink for NoLines {
+            fn wants_lines(&self) -> bool {
+                false
+            }
+            fn format(&mut self, a: &Archive, f: &Format) {
+                self.0.format(a, f)
+            }
+            fn record(&mut self, _: &Archive, row: u64, flow: &Flow<'_>) {
+                self.0.records.push((row, format!("{flow:?}")));
+            }
+            fn problem(&mut self, p: Problem) {
+                self.0.problem(p)
+            }
+        }
+        for name in [
+            "aws-snappy.parquet",
+            "aws-gzip-nulls.parquet",
+            "int64-zstd.parquet",
+            "floats-timestamps.parquet",
+            "custom-uncompressed.parquet",
+            "pandas-strings.parquet",
+            "delta-v2.parquet",
+            "plain-v2.parquet",
+        ] {
+            let (log, with_lines) = scan_file(name);
+            let mut direct = NoLines(Collect::default());
+            log.scan(&archive(name), &mut direct);
+            assert_eq!(direct.0.records, with_lines.records, "{name}");
+            assert_eq!(direct.0.problems, with_lines.problems, "{name}");
+        }
+    }
+
+    mod props {
+        //! A cell read straight into a record gives what the record parser makes of the same
+        //! token, or leaves the cell to it.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn token() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..24),
+                "[0-9]{1,21}".prop_map(String::into_bytes),
+                "[0-9:.a-f]{0,46}".prop_map(String::into_bytes),
+                "(ACCEPT|REJECT|OK|NODATA|SKIPDATA|ingress|egress|-|eni-[0-9a-f]{8})"
+                    .prop_map(String::into_bytes),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Damaged files are problems, never a panic (a hostile object must not stop a
+            /// check that reads thousands).
+            #[test]
+            fn damaged_bytes_never_panic(
+                file in proptest::sample::select(vec![
+                    "aws-snappy.parquet", "aws-gzip-nulls.parquet", "delta-v2.parquet",
+                    "plain-v2.parquet", "custom-uncompressed.parquet",
+                ]),
+                flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..12),
+            ) {
+                let mut bytes = std::fs::read(path(file)).unwrap();
+                for (at, x) in &flips {
+                    let i = at.index(bytes.len());
+                    bytes[i] ^= x;
+                }
+                if let Ok(log) = open(Arc::new(bytes::Bytes::from(bytes))) {
+                    let mut sink = Collect::default();
+                    let stats = log.scan(&archive(file), &mut sink);
+                    prop_assert!(stats.records + stats.problems >= stats.rows.min(1));
+                }
+            }
+
+            #[test]
+            fn a_prepared_cell_is_its_token_parsed(
+                field in proptest::sample::select(READ_FIELDS.to_vec()),
+                token in token(),
+                number in any::<i64>(),
+                use_number in any::<bool>(),
+            ) {
+                let column = ReadColumn {
+                    leaf: 0,
+                    name: field.name().replace('-', "_"),
+                    field,
+                    cells: if use_number { Cells::Int64 { unsigned: false, divisor: 1 } } else { Cells::Text },
+                };
+                let format = Format::from_names([field.name()]).unwrap();
+                let (cell, line) = if use_number {
+                    (Cell::Int(number), number.to_string().into_bytes())
+                } else {
+                    (Cell::Bytes(&token), token.clone())
+                };
+                let mut flow = Flow::EMPTY;
+                if put(prepare(&column, cell), &mut flow) {
+                    let parsed = Flow::parse(&format, &line);
+                    prop_assert_eq!(Ok(flow), parsed);
+                }
+            }
+        }
     }
 }

@@ -78,6 +78,12 @@ pub trait Sink {
     fn format(&mut self, archive: &Archive, format: &Format);
     /// A record that parsed.
     fn record(&mut self, archive: &Archive, line: u64, flow: &Flow<'_>);
+    /// Whether the sink needs each record's line (`record_line`'s bytes). A reader of rows
+    /// (Parquet) then writes the line; a sink that judges records only says no, and gets
+    /// `record` without it.
+    fn wants_lines(&self) -> bool {
+        true
+    }
     /// A record that parsed, with the bytes of its line (without the line ending). Sinks that
     /// copy records out (`flowgate sample`) override this; the default hands on to `record`.
     fn record_line(&mut self, archive: &Archive, line: u64, bytes: &[u8], flow: &Flow<'_>) {

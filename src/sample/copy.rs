@@ -40,7 +40,10 @@ pub fn write_copy(job: &ArchiveJob<'_>, scan: &ScanOptions, kind: Kind) -> io::R
     let mut pseudonymiser = job.pseudonymiser.clone();
     match (kind, prepare(job.archive)) {
         (Kind::Parquet, Prepared::Parquet(log)) => {
-            parquet::copy(&log, &kept, &job.destination, pseudonymiser.as_mut())?
+            let copied = crate::flowlog::parquet::guard::guard(|| {
+                parquet::copy(&log, &kept, &job.destination, pseudonymiser.as_mut())
+            });
+            copied.map_err(io::Error::other)??
         }
         (Kind::CloudWatch(shape), Prepared::Text { text, gzip }) => {
             let rules = format

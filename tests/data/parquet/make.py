@@ -90,6 +90,26 @@ def main():
         }
     )
     write("custom-uncompressed.parquet", custom, compression="none", row_group_size=1)
+    # Encodings beside PLAIN and dictionaries: DELTA_BINARY_PACKED numbers, DELTA_BYTE_ARRAY
+    # and DELTA_LENGTH_BYTE_ARRAY strings, in version-2 data pages (read through the crate's
+    # column reader), and the same without dictionaries in PLAIN version-2 pages.
+    encodings = {name: "DELTA_BINARY_PACKED" for name in FIELDS if name in INT32 or name in INT64}
+    encodings.update({"interface_id": "DELTA_BYTE_ARRAY", "srcaddr": "DELTA_LENGTH_BYTE_ARRAY"})
+    write(
+        "delta-v2.parquet",
+        pa.table(cells(True), schema=aws_schema()),
+        compression="zstd",
+        use_dictionary=False,
+        column_encoding=encodings,
+        data_page_version="2.0",
+    )
+    write(
+        "plain-v2.parquet",
+        pa.table(cells(False), schema=aws_schema()),
+        compression="snappy",
+        use_dictionary=False,
+        data_page_version="2.0",
+    )
     # pandas with every column as strings, "-" for absent values, and "None" where Python had
     # no value: the port of the third record is not a port, and must be a problem naming row 3
     # and srcport.
