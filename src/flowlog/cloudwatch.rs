@@ -67,15 +67,15 @@ struct Shape<'a> {
     log_group: Option<Cow<'a, str>>,
     #[serde(borrow)]
     log_stream: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "events")]
     log_events: Option<Vec<Event<'a>>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "events")]
     events: Option<Vec<Event<'a>>>,
     #[serde(borrow)]
     awslogs: Option<AwsLogs<'a>>,
     /// A single event, as `jq -c '.events[]'` writes them one per line.
     #[serde(borrow)]
-    message: Option<Cow<'a, str>>,
+    message: Option<Message<'a>>,
     #[serde(borrow)]
     log_stream_name: Option<Cow<'a, str>>,
 }
@@ -84,9 +84,66 @@ struct Shape<'a> {
 #[serde(rename_all = "camelCase")]
 struct Event<'a> {
     #[serde(borrow)]
-    message: Option<Cow<'a, str>>,
+    message: Option<Message<'a>>,
     #[serde(borrow)]
     log_stream_name: Option<Cow<'a, str>>,
+}
+
+/// A message's bytes as the JSON string holds them, borrowed unless it has escapes. Taken as
+/// bytes, not `str`: the record parser checks every byte, so serde need not check UTF-8 first.
+struct Message<'a>(Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Bytes<'a> {
+            type Value = Message<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(Message(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(Message(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Message(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Message(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        d.deserialize_bytes(Bytes(std::marker::PhantomData))
+    }
+}
+
+/// An array of events, into a vector with room for a batch from the start (subscription
+/// messages hold a few dozen events; growing from one would reallocate five times).
+fn events<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Event<'a>>>, D::Error> {
+    struct Events<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Events<'a> {
+        type Value = Option<Vec<Event<'a>>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(32).min(4096));
+            while let Some(e) = seq.next_element()? {
+                v.push(e);
+            }
+            Ok(Some(v))
+        }
+    }
+    d.deserialize_any(Events(std::marker::PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -135,6 +192,8 @@ struct Reader<'a, 'o, S> {
     recognised: bool,
     /// The last log stream handed to the sink, so a run of events of one stream is one call.
     last_stream: Option<String>,
+    /// A message's line, ended and padded for the line reader.
+    scratch: Vec<u8>,
 }
 
 impl<'a, 'o, S: Sink> Reader<'a, 'o, S> {
@@ -147,6 +206,7 @@ impl<'a, 'o, S: Sink> Reader<'a, 'o, S> {
             kind: None,
             recognised: false,
             last_stream: None,
+            scratch: Vec::with_capacity(512),
         }
     }
 
@@ -184,27 +244,35 @@ impl<'a, 'o, S: Sink> Reader<'a, 'o, S> {
     }
 
     /// Reads one message, the record of event (or line) `at`.
-    fn message(&mut self, unit: Unit, at: u64, message: &str) {
+    fn message(&mut self, unit: Unit, at: u64, message: &[u8]) {
         let line = message
-            .strip_suffix('\n')
-            .map_or(message, |m| m.strip_suffix('\r').unwrap_or(m))
-            .as_bytes();
-        let read = match self.messages.given {
-            Some(format) => match Flow::parse(format, line) {
-                Ok(flow) => Read_::Record(flow),
-                Err(e) => Read_::Bad(e),
-            },
-            None => match Flow::parse(&self.messages.default, line) {
-                Ok(flow) if flow.version == Some(2) => Read_::Record(flow),
-                Ok(flow) => Read_::Misfit(match flow.version {
-                    Some(v) => format!("its version is {v}, not 2"),
-                    None => "its version is `-`, not 2".to_string(),
-                }),
-                Err(RecordError::FieldCount { found, .. }) => {
-                    Read_::Misfit(format!("it has {found} fields, not 14"))
-                }
-                Err(e) => Read_::Misfit(e.to_string()),
-            },
+            .strip_suffix(b"\n")
+            .map_or(message, |m| m.strip_suffix(b"\r").unwrap_or(m));
+        let format = self.messages.given.unwrap_or(&self.messages.default);
+        // The line in a window of its own, ended and padded as in a file, so the fast reader
+        // of lines in a buffer reads it (a message alone is read a good deal slower).
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        scratch.extend_from_slice(line);
+        scratch.push(b'\n');
+        scratch.extend_from_slice(&[0; 64]);
+        let mut flow = Flow::EMPTY;
+        let read = match flow.parse_line(format, scratch) {
+            Some(n) if n == line.len() => Ok(flow),
+            _ => Flow::parse(format, line),
+        };
+        let read = match (self.messages.given, read) {
+            (Some(_), Ok(flow)) => Read_::Record(flow),
+            (Some(_), Err(e)) => Read_::Bad(e),
+            (None, Ok(flow)) if flow.version == Some(2) => Read_::Record(flow),
+            (None, Ok(flow)) => Read_::Misfit(match flow.version {
+                Some(v) => format!("its version is {v}, not 2"),
+                None => "its version is `-`, not 2".to_string(),
+            }),
+            (None, Err(RecordError::FieldCount { found, .. })) => {
+                Read_::Misfit(format!("it has {found} fields, not 14"))
+            }
+            (None, Err(e)) => Read_::Misfit(e.to_string()),
         };
         match read {
             Read_::Record(flow) => {
@@ -220,7 +288,7 @@ impl<'a, 'o, S: Sink> Reader<'a, 'o, S> {
             Read_::Misfit(why) => {
                 self.messages.misfits += 1;
                 if self.messages.misfits == 1 {
-                    let shown = show(message);
+                    let shown = show(&String::from_utf8_lossy(message));
                     self.problem(
                         Some((unit, at)),
                         format!(
@@ -245,7 +313,7 @@ impl<'a, 'o, S: Sink> Reader<'a, 'o, S> {
             let at = self.stats.events;
             self.stream(event.log_stream_name.as_deref());
             match &event.message {
-                Some(m) => self.message(Unit::Event, at, m),
+                Some(m) => self.message(Unit::Event, at, &m.0),
                 None => self.problem(Some((Unit::Event, at)), "the event has no message".into()),
             }
         }
@@ -325,7 +393,7 @@ impl<'a, 'o, S: Sink> Reader<'a, 'o, S> {
         } else if let Some(message) = &shape.message {
             self.set_kind(CloudWatchShape::Events);
             let event = Event {
-                message: Some(Cow::Borrowed(message)),
+                message: Some(Message(Cow::Borrowed(&message.0))),
                 log_stream_name: shape.log_stream_name.clone(),
             };
             self.events(std::slice::from_ref(&event));
@@ -507,12 +575,11 @@ pub fn scan_export(
             continue;
         }
         reader.stats.events += 1;
-        match export_message(bytes).map(std::str::from_utf8) {
-            Some(Ok(message)) => reader.message(Unit::Line, number, message),
-            Some(Err(_)) => reader.problem(
-                Some((Unit::Line, number)),
-                "the message is not valid UTF-8".into(),
-            ),
+        match export_message(bytes).map(|_| Ok::<(), ()>(())) {
+            Some(Ok(_)) | Some(Err(_)) => {
+                let message = export_message(bytes).expect("matched above");
+                reader.message(Unit::Line, number, message)
+            }
             None => reader.problem(
                 Some((Unit::Line, number)),
                 format!(

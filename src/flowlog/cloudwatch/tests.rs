@@ -198,6 +198,23 @@ fn log_event_pages_arrays_and_lines_are_events() {
     assert_eq!(got.records[3].0, 4);
 }
 
+/// Escapes in a message are JSON's, undone before the record is read.
+#[test]
+fn escaped_messages_read_as_their_text() {
+    let escaped = V2[0]
+        .replacen('2', "\\u0032", 1)
+        .replace("ACCEPT", "ACC\\u0045PT");
+    let text = format!(r#"{{"events":[{{"message":"{escaped}"}}]}}"#);
+    let (stats, got) = read_json(text.as_bytes(), false, None);
+    assert_eq!(
+        (stats.records, stats.problems),
+        (1, 0),
+        "{:?}",
+        got.problems
+    );
+    assert_eq!(got.records[0].1, V2[0]);
+}
+
 #[test]
 fn a_raw_subscription_payload_is_decoded() {
     use base64::Engine;
