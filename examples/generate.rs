@@ -10,11 +10,14 @@
 //! ```text
 //! cargo run --release --example generate -- fixtures --out fixtures
 //! cargo run --release --example generate -- bench --out /tmp/bench --days 7 --mb-per-day 45
+//! cargo run --release --example generate -- bench --out /tmp/bench-pq --delivery parquet
 //! ```
 
 // The crate root of an example lives beside its modules' directory, hence the paths.
 #[path = "generate/bench.rs"]
 mod bench;
+#[path = "generate/delivery.rs"]
+mod delivery;
 #[path = "generate/flowlog.rs"]
 mod flowlog;
 #[path = "generate/rng.rs"]
@@ -56,6 +59,10 @@ enum Cli {
         /// flow-direction"): a custom format, as flow logs made for direction keys have
         #[arg(long, default_value = "")]
         extra_fields: String,
+        /// How the flow log is delivered: gzip text (S3's default), Parquet with AWS's
+        /// schema, or CloudWatch Logs objects that Firehose wrote to S3; the same records
+        #[arg(long, value_enum, default_value = "text")]
+        delivery: delivery::Delivery,
     },
 }
 
@@ -70,6 +77,7 @@ fn main() -> Result<()> {
             seed,
             start,
             extra_fields,
+            delivery,
         } => {
             let format = flowlog::Format::with_extra_fields(&extra_fields)?;
             let date = time::macros::format_description!("[year]-[month]-[day]");
@@ -82,6 +90,7 @@ fn main() -> Result<()> {
                 seed,
                 start,
                 format,
+                delivery,
             })?
         }
     };

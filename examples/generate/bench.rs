@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::delivery::{Delivery, Window};
 use crate::flowlog::{
     aws_id, v4, v6, Archive, Eni, Exchange, FlowLog, Format, Record, Stats, DEFAULT_FORMAT,
 };
@@ -27,6 +28,8 @@ pub struct BenchOpts {
     pub start: i64,
     /// AWS's default format, or a custom one.
     pub format: Format,
+    /// Text, Parquet or Firehose objects: the same records whichever.
+    pub delivery: Delivery,
 }
 
 const FILES_PER_DAY: usize = 288;
@@ -247,7 +250,16 @@ fn write_file(world: &World, opts: &BenchOpts, job: usize, day_records: f64) -> 
     let window = opts.start + (day * 86_400 + slot * 300) as i64;
     let jitter = 0.9 + 0.2 * rng.below(1000) as f64 / 1000.0;
     let target = (day_records * diurnal(slot) * jitter / FILES_PER_DAY as f64) as usize;
-    let mut archive = Archive::create(&opts.out, &world.log, window, &rng.hex(8))?;
+    let hash = rng.hex(8);
+    if opts.delivery != Delivery::Text {
+        let mut delivery = Window::new(&world.log, opts.delivery, window, &hash);
+        fill(world, rng, window, target, |r| {
+            delivery.push(r);
+            Ok(())
+        })?;
+        return delivery.finish(&opts.out);
+    }
+    let mut archive = Archive::create(&opts.out, &world.log, window, &hash)?;
     fill(world, rng, window, target, |r| archive.push(r))?;
     archive.finish()
 }
