@@ -17,6 +17,7 @@
 
 mod copy;
 mod evidence;
+mod fetch;
 pub mod key;
 pub mod pseudonym;
 mod survey;
@@ -131,7 +132,6 @@ start and latest end, first record of each format, and a record for every minute
 /// Makes the sample.
 pub fn sample(opts: &SampleOptions) -> Result<Outcome, Error> {
     let mut pseudonymiser = opts.pseudonymise.as_deref().map(Pseudonymiser::new);
-    let inputs = gather(&opts.logs, pseudonymiser.as_mut())?;
     let existing = discover(std::slice::from_ref(&opts.out)).archives;
     if let Some(first) = existing.first() {
         return Err(Error::OutNotEmpty {
@@ -140,6 +140,9 @@ pub fn sample(opts: &SampleOptions) -> Result<Outcome, Error> {
             first: first.display.clone(),
         });
     }
+    // Objects of s3:// roots are copied here first, and removed when the sample is done.
+    let staging = fetch::Staging::new(&opts.out);
+    let inputs = gather(&opts.logs, pseudonymiser.as_mut(), &staging)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = opts.threads {
         pool = pool.num_threads(n.max(1));
@@ -384,12 +387,23 @@ fn write_all(
 fn gather(
     logs: &[PathBuf],
     mut pseudonymiser: Option<&mut Pseudonymiser>,
+    staging: &fetch::Staging,
 ) -> Result<Vec<Input>, Error> {
     let mut inputs = Vec::new();
     let mut destinations = HashSet::new();
     for root in logs {
         if root.as_os_str() == "-" {
             return Err(Error::Stdin);
+        }
+        if crate::source::s3::is_url(root) {
+            for (archive, relative, bytes) in staging.fetch(&root.to_string_lossy())? {
+                let input = input(archive, relative, bytes, pseudonymiser.as_deref_mut());
+                if !destinations.insert(input.destination.clone()) {
+                    return Err(Error::Collision(input.destination.display().to_string()));
+                }
+                inputs.push(input);
+            }
+            continue;
         }
         let found = discover(std::slice::from_ref(root));
         if let Some(crate::source::DiscoverError::Io { path, source }) =
@@ -403,30 +417,17 @@ fn gather(
                 return Err(Error::Stdin);
             };
             let relative = relative_path(root, root_is_dir, path);
-            let key = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            let destination = match pseudonymiser.as_deref_mut() {
-                Some(p) => p.path(&relative),
-                None => relative,
-            };
-            if !destinations.insert(destination.clone()) {
-                return Err(Error::Collision(destination.display().to_string()));
-            }
             let bytes = std::fs::metadata(path)
                 .map_err(|source| Error::Unreadable {
                     path: archive.display.clone(),
                     source,
                 })?
                 .len();
-            inputs.push(Input {
-                archive,
-                key,
-                destination,
-                bytes,
-            });
+            let input = input(archive, relative, bytes, pseudonymiser.as_deref_mut());
+            if !destinations.insert(input.destination.clone()) {
+                return Err(Error::Collision(input.destination.display().to_string()));
+            }
+            inputs.push(input);
         }
     }
     if inputs.is_empty() {
@@ -434,6 +435,30 @@ fn gather(
         return Err(Error::NoArchives(roots.join(", ")));
     }
     Ok(inputs)
+}
+
+/// An archive to sample, at `relative` below `--out` (pseudonymised when asked).
+fn input(
+    archive: Archive,
+    relative: PathBuf,
+    bytes: u64,
+    pseudonymiser: Option<&mut Pseudonymiser>,
+) -> Input {
+    let key = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    let destination = match pseudonymiser {
+        Some(p) => p.path(&relative),
+        None => relative,
+    };
+    Input {
+        archive,
+        key,
+        destination,
+        bytes,
+    }
 }
 
 /// The archive's path below its root. A file named on its own keeps its S3 key from

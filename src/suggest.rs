@@ -178,7 +178,7 @@ pub fn suggest(opts: &SuggestOptions) -> Result<Suggestion, Error> {
         log_format: opts.log_format.clone(),
     };
     let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(n) = opts.threads {
+    if let Some(n) = crate::source::threads(&found.archives, opts.threads) {
         pool = pool.num_threads(n.max(1));
     }
     let mut observed = pool.build()?.install(|| {

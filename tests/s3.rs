@@ -528,3 +528,158 @@ fn web_identity_from_the_environment_is_exchanged_with_sts() {
     );
     assert!(seen.iter().any(|s| s.is_object_get() && s.key_id.is_some()));
 }
+
+/// What a sample must keep of a report: per policy its status, the conversations that would be
+/// blocked, which allow rules and waivers matched, and each evidence demand's status.
+fn verdicts(report: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in report["policies"].as_array().unwrap() {
+        out.push(format!("{} {}", p["name"], p["status"]));
+        let mut conversations: Vec<String> = p["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "  {} {} -> {}:{}",
+                    c["protocol"], c["client"], c["server"], c["server_port"]
+                )
+            })
+            .collect();
+        conversations.sort();
+        out.extend(conversations);
+        for kind in ["allows", "waivers"] {
+            for a in p[kind].as_array().unwrap() {
+                out.push(format!(
+                    "  {kind} {} {}",
+                    a["name"],
+                    a["hits"].as_u64().unwrap() > 0
+                ));
+            }
+        }
+        for d in p["demands"].as_array().unwrap() {
+            out.push(format!("  demand {} {}", d["kind"], d["status"]));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sample_straight_from_s3_keeps_the_layout_and_every_verdict() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("org-logs");
+    moto.put_dir("org-logs", "prod/", &root().join("fixtures"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sampled");
+    let sample = flowgate_s3(root(), &moto.endpoint())
+        .args([
+            "sample",
+            "--logs",
+            "s3://org-logs/prod/",
+            "--rate",
+            "0",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(sample.status.code(), Some(0), "{}", text(&sample));
+    // The key layout from AWSLogs/ down, nothing else: no staging folder left behind.
+    let written: Vec<String> = support::files(&out)
+        .iter()
+        .map(|p| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written
+            .iter()
+            .all(|p| p == "MANIFEST.toml" || p.starts_with("AWSLogs/")),
+        "{written:?}"
+    );
+    assert!(!std::fs::read_dir(&out).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with('.')));
+    let manifest = std::fs::read_to_string(out.join("MANIFEST.toml")).unwrap();
+    assert!(manifest.contains("s3://org-logs/prod/"), "{manifest}");
+    assert!(
+        !manifest.contains(&*dir.path().to_string_lossy()),
+        "a local path: {manifest}"
+    );
+    let run = |logs: &Path, report: &str| {
+        let o = flowgate_s3(root(), &moto.endpoint())
+            .args([
+                "check",
+                "--policies",
+                "examples/spec-only",
+                "--today",
+                "2026-11-26",
+                "--logs",
+            ])
+            .arg(logs)
+            .arg("--json")
+            .arg(dir.path().join(report))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        json(&dir.path().join(report))
+    };
+    let full = run(&root().join("fixtures"), "full.json");
+    let sampled = run(&out, "sampled.json");
+    assert_eq!(verdicts(&sampled), verdicts(&full));
+    assert!(full["run"]["records"].as_u64() > sampled["run"]["records"].as_u64());
+}
+
+#[test]
+fn parquet_cloudwatch_and_big_objects_from_s3_read_as_local_files() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("kinds");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/partner.toml"), POLICY).unwrap();
+    let export: String = plain_text(20)
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("2026-11-02T03:00:00.000Z {}\n", String::from_utf8_lossy(l)))
+        .collect();
+    let big = plain_text(30_000);
+    assert!(big.len() > 2 << 20, "past the size read whole: streamed");
+    let objects: [(&str, Vec<u8>); 3] = [
+        (
+            "AWSLogs/aws-account-id=123456789010/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2026/month=11/day=02/b.log.parquet",
+            std::fs::read(root().join("tests/data/parquet/aws-snappy.parquet")).unwrap(),
+        ),
+        ("cloudwatch/export-000000.gz", gz(export)),
+        ("big/c.log", big),
+    ];
+    for (key, bytes) in &objects {
+        moto.put("kinds", key, bytes);
+        let path = dir.path().join("local").join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let run = |logs: &str, report: &str| {
+        flowgate_s3(dir.path(), &moto.endpoint())
+            .args(["check", "--logs", logs, "--today", "2026-11-26", "--json", report])
+            .args(["--log-format", "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"])
+            .output()
+            .unwrap()
+    };
+    let s = run("s3://kinds/", "s3.json");
+    let l = run("local", "local.json");
+    assert_eq!(s.status.code(), l.status.code(), "{}", text(&s));
+    let remote = json(&dir.path().join("s3.json"));
+    assert_eq!(
+        as_local(&remote, "s3://kinds/", "local/"),
+        json(&dir.path().join("local.json"))
+    );
+    let kinds: Vec<String> = remote["run"]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("{}:{}", k["kind"].as_str().unwrap(), k["archives"]))
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert_eq!(remote["run"]["records"].as_u64(), Some(5 + 20 + 30_000));
+}

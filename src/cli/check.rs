@@ -224,14 +224,14 @@ fn interrupted() -> u8 {
 
 /// A progress bar on stderr, shown only on a terminal and only once the scan has taken more
 /// than a second: quick runs and CI logs stay clean.
-struct Progress {
+pub(super) struct Progress {
     started: Instant,
     done: AtomicU64,
     bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::hidden();
             bar.set_style(
@@ -249,7 +249,7 @@ impl Progress {
         }
     }
 
-    fn tick(&self) {
+    pub(super) fn tick(&self) {
         let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(bar) = &self.bar {
             if bar.is_hidden() && self.started.elapsed() > Duration::from_secs(1) {
@@ -259,7 +259,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -28,9 +28,16 @@ pub struct InspectArgs {
     /// Also write the JSON document to this file.
     #[arg(long, value_name = "FILE")]
     pub json_file: Option<std::path::PathBuf>,
-    /// Worker threads [default: every core].
+    /// Worker threads [default: every core; 16 when reading from S3].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Only records ending at or after this time (RFC 3339, YYYY-MM-DD or Unix seconds); from
+    /// S3, only the objects whose key time can hold such records are listed and read.
+    #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
+    pub since: Option<u64>,
+    /// Only records starting before this time (RFC 3339, YYYY-MM-DD or Unix seconds).
+    #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
+    pub until: Option<u64>,
     /// Only decompress and split lines, parsing nothing: the floor benchmarks compare the
     /// check against.
     #[arg(long, hide = true)]
@@ -57,6 +64,12 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     if let Some(n) = args.threads {
         check = check.threads(n);
     }
+    if let Some(t) = args.since {
+        check = check.since(t);
+    }
+    if let Some(t) = args.until {
+        check = check.until(t);
+    }
     if args.read_only {
         let found = check.discover()?;
         let depth = args
@@ -64,7 +77,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
             .map_or(ReadDepth::Lines, ReadDepth::LightParse);
         let t = crate::engine::read_only(
             &found.archives,
-            args.threads,
+            crate::source::threads(&found.archives, args.threads),
             depth,
             args.log_format.as_ref(),
         )?;
@@ -83,7 +96,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
         });
     }
     let none = PolicySet::from_sources(Vec::<(std::path::PathBuf, String)>::new())?;
-    let report = match check.run_with(&none, None, &|| {}) {
+    let progress = super::check::Progress::new();
+    let result = check.run_with(&none, None, &|| progress.tick());
+    progress.finish();
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -289,7 +289,9 @@ fn open_s3(object: &S3Object, limits: Limits) -> io::Result<Opened> {
             });
         }
         if object.size > S3_PARQUET_WHOLE {
-            return Ok(Opened::Parquet(Arc::new(Ranged::new(object.clone()))));
+            return Ok(Opened::Parquet(Arc::new(Ranged::<S3Object>::new(
+                object.clone(),
+            ))));
         }
         let mut all = Vec::with_capacity(object.size as usize);
         reader.read_to_end(&mut all)?;

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -126,22 +127,47 @@ impl RandomAccess for Bytes {
     }
 }
 
-/// An object in S3 read by ranges: [`Ranged::BLOCK`]-byte blocks fetched with ranged GETs,
-/// the last [`Ranged::KEPT`] kept, so the Parquet reader's many small reads (footer, page
-/// headers) cost a few requests, and a read bigger than a block is one GET of its own. An
-/// object's memory is then at most `KEPT` blocks and the read in hand, whatever its size.
-pub struct Ranged {
-    object: S3Object,
+/// A store that serves byte ranges of an object (S3 by ranged GETs).
+pub trait Ranges: Send + Sync {
+    /// The object's size.
+    fn size(&self) -> u64;
+    /// Bytes `range` of the object, in one request.
+    fn range(&self, range: Range<u64>) -> io::Result<Bytes>;
+}
+
+impl Ranges for S3Object {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn range(&self, range: Range<u64>) -> io::Result<Bytes> {
+        self.read_range(range)
+    }
+}
+
+/// An object read by ranges: blocks of [`Ranged::BLOCK`] bytes fetched one request each, the
+/// last [`Ranged::KEPT`] kept, so the Parquet reader's many small reads (footer, page headers)
+/// cost a few requests, and a read that does not fit in one block is one request of its own.
+/// An object's memory is then at most `KEPT` blocks and the read in hand, whatever its size.
+pub struct Ranged<R: Ranges = S3Object> {
+    object: R,
+    block: u64,
     blocks: Mutex<VecDeque<(u64, Bytes)>>,
 }
 
-impl Ranged {
+impl<R: Ranges> Ranged<R> {
     pub const BLOCK: u64 = 4 << 20;
     pub const KEPT: usize = 4;
 
-    pub fn new(object: S3Object) -> Ranged {
+    pub fn new(object: R) -> Ranged<R> {
+        Ranged::with_block(object, Self::BLOCK)
+    }
+
+    /// With blocks of `block` bytes (tests use small ones).
+    pub fn with_block(object: R, block: u64) -> Ranged<R> {
         Ranged {
             object,
+            block: block.max(1),
             blocks: Mutex::new(VecDeque::new()),
         }
     }
@@ -152,9 +178,9 @@ impl Ranged {
         if let Some((_, b)) = lock().iter().find(|(i, _)| *i == index) {
             return Ok(b.clone());
         }
-        let start = index * Self::BLOCK;
-        let end = (start + Self::BLOCK).min(self.object.size);
-        let bytes = self.object.read_range(start..end)?;
+        let start = index * self.block;
+        let end = (start + self.block).min(self.object.size());
+        let bytes = self.object.range(start..end)?;
         let mut kept = lock();
         if kept.len() == Self::KEPT {
             kept.pop_front();
@@ -164,45 +190,40 @@ impl Ranged {
     }
 }
 
-impl RandomAccess for Ranged {
+impl<R: Ranges> RandomAccess for Ranged<R> {
     fn len(&self) -> u64 {
-        self.object.size
+        self.object.size()
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if offset >= self.object.size || buf.is_empty() {
+        if offset >= self.object.size() || buf.is_empty() {
             return Ok(0);
         }
-        let index = offset / Self::BLOCK;
+        let index = offset / self.block;
         let block = self.block(index)?;
-        let from = (offset - index * Self::BLOCK) as usize;
+        let from = (offset - index * self.block) as usize;
         let n = buf.len().min(block.len().saturating_sub(from));
         buf[..n].copy_from_slice(&block[from..from + n]);
         Ok(n)
     }
 
     fn read_exact_at(&self, offset: u64, len: usize) -> io::Result<Bytes> {
-        let end = offset
-            .checked_add(len as u64)
-            .filter(|&e| e <= self.object.size);
-        let Some(end) = end else {
+        let size = self.object.size();
+        let Some(end) = offset.checked_add(len as u64).filter(|&e| e <= size) else {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!(
-                    "wanted {len} bytes at offset {offset} of a {}-byte object",
-                    self.object.size
-                ),
+                format!("wanted {len} bytes at offset {offset} of a {size}-byte object"),
             ));
         };
-        let index = offset / Self::BLOCK;
         if len == 0 {
             return Ok(Bytes::new());
         }
-        if (end - 1) / Self::BLOCK == index {
-            let from = (offset - index * Self::BLOCK) as usize;
+        let index = offset / self.block;
+        if (end - 1) / self.block == index {
+            let from = (offset - index * self.block) as usize;
             return Ok(self.block(index)?.slice(from..from + len));
         }
-        self.object.read_range(offset..end)
+        self.object.range(offset..end)
     }
 }
 
@@ -253,6 +274,86 @@ impl Read for Positioned {
 mod tests {
     use super::*;
     use parquet::file::reader::ChunkReader;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An object in memory served by ranges, counting the requests.
+    struct Served {
+        data: Bytes,
+        requests: AtomicUsize,
+    }
+
+    impl Ranges for Served {
+        fn size(&self) -> u64 {
+            self.data.len() as u64
+        }
+
+        fn range(&self, range: Range<u64>) -> io::Result<Bytes> {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            Ok(self.data.slice(range.start as usize..range.end as usize))
+        }
+    }
+
+    #[test]
+    fn parquet_read_by_ranges_reads_as_from_memory_in_few_requests() {
+        use crate::flowlog::scan::{scan_prepared, Prepared, ScanOptions};
+        use crate::flowlog::{Archive, Flow, Format, Problem, Sink};
+        #[derive(Default)]
+        struct Rows(Vec<String>);
+        impl Sink for Rows {
+            fn format(&mut self, _: &Archive, _: &Format) {}
+            fn record(&mut self, _: &Archive, line: u64, f: &Flow<'_>) {
+                self.0
+                    .push(format!("{line} {:?} {:?} {:?}", f.src, f.dst_port, f.bytes));
+            }
+            fn problem(&mut self, p: Problem) {
+                self.0.push(p.to_string());
+            }
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/parquet/custom-uncompressed.parquet"
+        );
+        let data = Bytes::from(std::fs::read(path).unwrap());
+        let archive = crate::source::archive_for(std::path::Path::new("x.parquet"));
+        let rows = |object: Arc<dyn RandomAccess>| {
+            let log = crate::flowlog::parquet::open(object).unwrap();
+            let mut sink = Rows::default();
+            scan_prepared(
+                Prepared::Parquet(log),
+                &archive,
+                &ScanOptions::default(),
+                &mut sink,
+            );
+            sink.0
+        };
+        let whole = rows(Arc::new(data.clone()));
+        assert!(whole.len() >= 5, "{whole:?}");
+        for block in [64, 1000, 4096, 1 << 20] {
+            let served = Arc::new(Ranged::with_block(
+                Served {
+                    data: data.clone(),
+                    requests: AtomicUsize::new(0),
+                },
+                block,
+            ));
+            assert_eq!(
+                rows(Arc::clone(&served) as Arc<dyn RandomAccess>),
+                whole,
+                "blocks of {block}"
+            );
+            let requests = served.object.requests.load(Ordering::Relaxed);
+            let blocks = (data.len() as u64).div_ceil(block) as usize;
+            // Kept blocks spare most requests: with big blocks, one request reads it all.
+            if block >= data.len() as u64 {
+                assert_eq!(requests, 1);
+            } else {
+                assert!(
+                    requests <= 8 * blocks,
+                    "{requests} requests for {blocks} blocks"
+                );
+            }
+        }
+    }
 
     #[test]
     fn files_and_buffers_read_the_same_ranges() {
