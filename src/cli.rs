@@ -48,7 +48,8 @@ pub struct CommonArgs {
     /// Policy files or directories (every *.toml inside).
     #[arg(long, num_args = 1.., default_value = "policies", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
-    /// Flow-log archives or directories (.log.gz, .gz or plain text); `-` reads stdin.
+    /// Flow-log archives or directories (gzip or plain text, Parquet, CloudWatch Logs), or
+    /// `s3://bucket/prefix/` read in place (docs/s3.md); `-` reads stdin.
     #[arg(long, num_args = 1.., default_value = "fixtures", value_name = "PATH")]
     pub logs: Vec<PathBuf>,
     /// Field list of archives without a header line (CloudWatch, Firehose exports), in

@@ -14,7 +14,8 @@ use crate::report::{EXIT_PASS, EXIT_UNTRUSTED};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Flow-log archives or directories (.log.gz, .gz or plain text); `-` reads stdin.
+    /// Flow-log archives or directories (gzip or plain text, Parquet, CloudWatch Logs), or
+    /// `s3://bucket/prefix/` read in place (docs/s3.md); `-` reads stdin.
     /// (Inspect reads no policies: there is no `--policies`.)
     #[arg(long, num_args = 1.., default_value = "fixtures", value_name = "PATH")]
     pub logs: Vec<std::path::PathBuf>,

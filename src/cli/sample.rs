@@ -11,7 +11,8 @@ use crate::sample::{sample, Outcome, SampleOptions};
 
 #[derive(Debug, Args)]
 pub struct SampleArgs {
-    /// The full archives: files or directories (their S3 key layout is kept below --out).
+    /// The full archives: files, directories or `s3://bucket/prefix/` (their key layout is
+    /// kept below --out).
     #[arg(long, num_args = 1.., required = true, value_name = "PATH")]
     pub logs: Vec<PathBuf>,
     /// Where the sample goes; it must not hold flow-log archives yet.

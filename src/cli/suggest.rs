@@ -13,7 +13,7 @@ use crate::suggest::{suggest, SuggestOptions};
 
 #[derive(Debug, Args)]
 pub struct SuggestArgs {
-    /// Flow-log archives or directories.
+    /// Flow-log archives or directories, or `s3://bucket/prefix/`.
     #[arg(long, num_args = 1.., default_value = "fixtures", value_name = "PATH")]
     pub logs: Vec<PathBuf>,
     /// The scope's peer networks: the far side of the path being closed.
