@@ -683,3 +683,40 @@ fn parquet_cloudwatch_and_big_objects_from_s3_read_as_local_files() {
     assert_eq!(kinds.len(), 3, "{kinds:?}");
     assert_eq!(remote["run"]["records"].as_u64(), Some(5 + 20 + 30_000));
 }
+
+#[test]
+fn instance_metadata_and_container_credentials_sign_the_requests() {
+    if moto().is_none() {
+        return;
+    }
+    let metadata = support::metadata_server();
+    let imds = format!("http://127.0.0.1:{metadata}");
+    let (out, seen) = inspect_with_profile(
+        "instance",
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "false"),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds),
+        ],
+        "",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        seen.iter()
+            .all(|s| s.key_id.as_deref() == Some("ASIAINSTANCEROLE")),
+        "{seen:#?}"
+    );
+    let container = format!("http://127.0.0.1:{metadata}/container-credentials");
+    let (out, seen) = inspect_with_profile(
+        "container",
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &container)],
+        "",
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        seen.iter()
+            .all(|s| s.key_id.as_deref() == Some("ASIACONTAINERROLE")),
+        "{seen:#?}"
+    );
+}

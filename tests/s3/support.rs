@@ -345,3 +345,52 @@ fn serve(client: TcpStream, upstream: u16, log: &Mutex<Vec<Seen>>, faults: &Mute
         return;
     }
 }
+
+/// A stand-in for EC2 instance metadata (IMDSv2) and the ECS/EKS container credentials
+/// endpoint on loopback: the token, the role's name, and credentials whose key id says which
+/// of the two gave them (`ASIAINSTANCEROLE`, `ASIACONTAINERROLE`).
+pub fn metadata_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let mut reader = BufReader::new(client.try_clone().unwrap());
+            let mut first = String::new();
+            if reader.read_line(&mut first).is_err() {
+                continue;
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let creds = |key: &str| {
+                format!(
+                    r#"{{"Code": "Success", "AccessKeyId": "{key}", "SecretAccessKey": "secret", "Token": "session", "Expiration": "2999-01-01T00:00:00Z"}}"#
+                )
+            };
+            let target = first
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let body = match target.as_str() {
+                "/latest/api/token" => "imds-token".to_string(),
+                "/latest/meta-data/iam/security-credentials/" => "flow-logs-reader".to_string(),
+                "/latest/meta-data/iam/security-credentials/flow-logs-reader" => {
+                    creds("ASIAINSTANCEROLE")
+                }
+                "/container-credentials" => creds("ASIACONTAINERROLE"),
+                _ => String::new(),
+            };
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = client.write_all(answer.as_bytes());
+        }
+    });
+    port
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsCredential};
 use object_store::path::Path;
 use object_store::{
     BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
@@ -26,7 +26,7 @@ use object_store::{
 };
 
 use super::credentials::{self, Credentials, Resolved};
-use super::provider::{AssumeRole, CredentialProcess, Provider, WebIdentity};
+use super::provider::{AssumeRole, Container, CredentialProcess, Provider, WebIdentity};
 use super::{Level, Listed, Lister};
 
 /// Why a bucket could not be listed (or a connection to it made).
@@ -358,8 +358,8 @@ fn retry_config() -> RetryConfig {
     retry
 }
 
-/// Sets the credentials on the builder: providers of ours for keys, roles, processes and web
-/// identity, object_store's own (from configuration keys) for containers and instances.
+/// Sets the credentials on the builder: providers of ours for keys, roles, processes, web
+/// identity and containers, object_store's own for instance metadata.
 fn with_credentials(
     mut builder: AmazonS3Builder,
     resolved: &Resolved,
@@ -370,29 +370,10 @@ fn with_credentials(
         Credentials::Keys { .. }
         | Credentials::AssumeRole { .. }
         | Credentials::Process { .. }
-        | Credentials::WebIdentity { .. } => {
+        | Credentials::WebIdentity { .. }
+        | Credentials::Container => {
             let p = provider(&resolved.credentials, resolved, region)?;
             builder = builder.with_credentials(p);
-        }
-        Credentials::Container => {
-            for (var, key) in [
-                (
-                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                    AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
-                ),
-                (
-                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                    AmazonS3ConfigKey::ContainerCredentialsFullUri,
-                ),
-                (
-                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-                    AmazonS3ConfigKey::ContainerAuthorizationTokenFile,
-                ),
-            ] {
-                if let Some(v) = env(var) {
-                    builder = builder.with_config(key, v);
-                }
-            }
         }
         Credentials::Instance => {
             if let Some(endpoint) = env("AWS_EC2_METADATA_SERVICE_ENDPOINT") {
@@ -412,8 +393,9 @@ fn sts(resolved: &Resolved, region: &str) -> String {
 }
 
 /// A provider of ours for keys, a role (assumed with another provider's credentials), a
-/// process or a web identity token.
+/// process, a web identity token or a container's endpoint.
 fn provider(creds: &Credentials, resolved: &Resolved, region: &str) -> Result<Provider, String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     Ok(match creds {
         Credentials::Keys {
             key_id,
@@ -450,6 +432,23 @@ fn provider(creds: &Credentials, resolved: &Resolved, region: &str) -> Result<Pr
                 .unwrap_or_else(|| "flowgate".to_string()),
             sts(resolved, region),
         )),
-        other => return Err(format!("{other:?} cannot be the source of a role")),
+        Credentials::Container => {
+            let url = match (
+                env("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
+                env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+            ) {
+                (Some(full), _) => full,
+                (None, Some(relative)) => format!("http://169.254.170.2{relative}"),
+                (None, None) => return Err("no container credentials URI".into()),
+            };
+            Arc::new(Container::new(
+                url,
+                env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+                env("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+            ))
+        }
+        Credentials::Instance => {
+            return Err("instance metadata cannot be the source of a role".into())
+        }
     })
 }

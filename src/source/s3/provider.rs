@@ -1,6 +1,7 @@
 //! The credential providers object_store has no counterpart of (or none that takes an
-//! `http://` endpoint): a profile's role assumed with STS AssumeRole, a profile's
-//! `credential_process`, and web identity (AssumeRoleWithWebIdentity). Each caches what it got
+//! `http://` endpoint, or one that falls through to instance metadata): a profile's role
+//! assumed with STS AssumeRole, a profile's `credential_process`, web identity
+//! (AssumeRoleWithWebIdentity), and container credentials. Each caches what it got
 //! and fetches again five minutes before it expires, so a long run keeps working.
 //!
 //! AssumeRole is one signed POST (signed by object_store's own SigV4 code); its answer is a few
@@ -322,6 +323,86 @@ impl CredentialProvider for CredentialProcess {
         }
         // Run where the request waits: a credential process is quick, and runs once an hour.
         let fetched = self.run().map_err(error)?;
+        let credential = Arc::clone(&fetched.credential);
+        *cache = Some(fetched);
+        Ok(credential)
+    }
+}
+
+/// ECS task roles and EKS Pod Identity: credentials from the container credentials endpoint,
+/// `http://169.254.170.2` + `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or
+/// `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with the authorisation token of
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (read at each fetch: EKS rotates it) or
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN`. Ours, so that a container that cannot answer is an
+/// error naming it, never a fall through to instance metadata.
+#[derive(Debug)]
+pub struct Container {
+    pub url: String,
+    pub token_file: Option<String>,
+    pub token: Option<String>,
+    pub client: reqwest::Client,
+    cache: Mutex<Option<Cached>>,
+}
+
+impl Container {
+    pub fn new(url: String, token_file: Option<String>, token: Option<String>) -> Container {
+        Container {
+            url,
+            token_file,
+            token,
+            client: reqwest::Client::new(),
+            cache: Mutex::new(None),
+        }
+    }
+
+    async fn fetch(&self) -> Result<Cached, String> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Answer {
+            access_key_id: String,
+            secret_access_key: String,
+            token: Option<String>,
+            expiration: Option<String>,
+        }
+        let token = match &self.token_file {
+            Some(f) => Some(std::fs::read_to_string(f).map_err(|e| {
+                format!("the container authorization token file {f} (AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE): {e}")
+            })?),
+            None => self.token.clone(),
+        };
+        let mut get = self.client.get(&self.url);
+        if let Some(t) = token {
+            get = get.header("authorization", t.trim());
+        }
+        let what = |e: String| format!("container credentials at {}: {e}", self.url);
+        let response = get.send().await.map_err(|e| what(e.to_string()))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| what(e.to_string()))?;
+        if !status.is_success() {
+            return Err(what(format!("answered {status}: {}", body.trim())));
+        }
+        let a: Answer = serde_json::from_str(&body).map_err(|e| what(e.to_string()))?;
+        Ok(Cached {
+            credential: Arc::new(AwsCredential {
+                key_id: a.access_key_id,
+                secret_key: a.secret_access_key,
+                token: a.token,
+            }),
+            expires: a.expiration.as_deref().and_then(parse_time),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for Container {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> Fetched {
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = fresh(&cache) {
+            return Ok(c);
+        }
+        let fetched = self.fetch().await.map_err(error)?;
         let credential = Arc::clone(&fetched.credential);
         *cache = Some(fetched);
         Ok(credential)
