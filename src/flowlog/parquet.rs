@@ -434,27 +434,30 @@ impl ParquetLog {
                     return stats;
                 }
             }
+            // One record for the batch, each row written over the last: every read column sets
+            // or clears its field, the others stay empty (a fresh record per row cost a copy).
+            let mut flow = Flow::EMPTY;
             for r in 0..n {
                 let row = first_row + done + r as u64 + 1;
                 let values = &grid[r * width..(r + 1) * width];
                 stats.rows += 1;
-                let mut flow = Flow::EMPTY;
                 let mut plain = !self.read.is_empty();
                 for (c, ((column, value), prepared)) in
                     self.read.iter().zip(values).zip(&mut prepared).enumerate()
                 {
-                    plain &= match *value {
-                        Value::Null => true,
+                    let prep = match *value {
+                        Value::Null => Prep::Skip,
                         Value::Entry(e) => {
                             let slot = &mut prepared[e as usize];
                             if let Prep::Unread = slot {
                                 let d = dictionaries[c].as_ref();
                                 *slot = prepare(column, cell(Value::Entry(e), d, &[]));
                             }
-                            put(*slot, &mut flow)
+                            *slot
                         }
-                        v => put(prepare(column, cell(v, None, &arenas[c])), &mut flow),
+                        v => prepare(column, cell(v, None, &arenas[c])),
                     };
+                    plain &= put(column.field, prep, &mut flow);
                 }
                 plain &= !matches!((flow.start, flow.end), (Some(s), Some(e)) if s > e);
                 if plain && !lines {
@@ -722,11 +725,11 @@ fn numeric(field: Field, n: u64) -> Option<Prep<'static>> {
     }
 }
 
-/// Applies a prepared cell to `flow`; false for `Slow`.
+/// Applies a prepared cell of `field` to `flow` (no value clears the field); false for `Slow`.
 #[inline(always)]
-fn put<'a>(prep: Prep<'a>, flow: &mut Flow<'a>) -> bool {
+fn put<'a>(field: Field, prep: Prep<'a>, flow: &mut Flow<'a>) -> bool {
     match prep {
-        Prep::Skip => {}
+        Prep::Skip => clear(field, flow),
         Prep::Slow | Prep::Unread => return false,
         Prep::Src(a) => flow.src = Some(a),
         Prep::Dst(a) => flow.dst = Some(a),
@@ -751,6 +754,35 @@ fn put<'a>(prep: Prep<'a>, flow: &mut Flow<'a>) -> bool {
         Prep::End(n) => flow.end = Some(n),
     }
     true
+}
+
+/// Sets `field` of `flow` to no value, as `-` leaves it.
+#[cold]
+fn clear(field: Field, flow: &mut Flow<'_>) {
+    match field {
+        Field::SrcAddr => flow.src = None,
+        Field::DstAddr => flow.dst = None,
+        Field::PktSrcAddr => flow.pkt_src = None,
+        Field::PktDstAddr => flow.pkt_dst = None,
+        Field::AccountId => flow.account = None,
+        Field::InterfaceId => flow.interface = None,
+        Field::VpcId => flow.vpc = None,
+        Field::SubnetId => flow.subnet = None,
+        Field::InstanceId => flow.instance = None,
+        Field::Action => flow.action = None,
+        Field::LogStatus => flow.status = LogStatus::Ok,
+        Field::FlowDirection => flow.direction = None,
+        Field::SrcPort => flow.src_port = None,
+        Field::DstPort => flow.dst_port = None,
+        Field::Protocol => flow.protocol = None,
+        Field::TcpFlags => flow.tcp_flags = None,
+        Field::Version => flow.version = None,
+        Field::Packets => flow.packets = None,
+        Field::Bytes => flow.bytes = None,
+        Field::Start => flow.start = None,
+        Field::End => flow.end = None,
+        _ => {}
+    }
 }
 
 /// A number written as a double (pandas writes integer columns with gaps as float64): an
@@ -1073,7 +1105,7 @@ mod tests {
                     (Cell::Bytes(&token), token.clone())
                 };
                 let mut flow = Flow::EMPTY;
-                if put(prepare(&column, cell), &mut flow) {
+                if put(field, prepare(&column, cell), &mut flow) {
                     let parsed = Flow::parse(&format, &line);
                     prop_assert_eq!(Ok(flow), parsed);
                 }
