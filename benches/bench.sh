@@ -5,6 +5,9 @@
 # interleaved round-robin so that load drifting on a shared machine hits all of them alike; the
 # report gives medians, peak RSS and the issue-6 ratios with their targets, all from this one run.
 #
+# With --deliveries it also writes the same records as Parquet (AWS's schema) and as Firehose
+# objects of CloudWatch Logs, and times the check on each against the gz text in the same rounds.
+#
 # It is a measurement: it exits 0 when targets are missed, and non-zero only when a command
 # failed (flowgate exit 2 or a crash, a baseline error) or a result is wrong (outputs that differ
 # between thread counts). See benches/README.md and docs/performance.md.
@@ -14,6 +17,7 @@ usage() {
     cat <<'EOF'
 usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--extra-fields LIST] [--runs R]
                         [--data DIR] [--keep] [--no-build] [--no-generate] [--memory-scaling]
+                        [--deliveries]
 
   --days N          days of 5-minute files in the archive (default 7)
   --mb-per-day M    gzip megabytes per day (default 45)
@@ -28,10 +32,12 @@ usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--extra-fields L
   --no-build        use the binaries already built (default: cargo build --release first)
   --no-generate     use DIR as it is (it must hold AWSLogs/, policies/ and policies10/)
   --memory-scaling  also time a 1-day archive of the same shape and compare peak RSS
+  --deliveries      also write the archive's records as Parquet and as Firehose objects (in
+                    DIR-parquet and DIR-firehose) and time the check on each against the text
 EOF
 }
 
-days=7 mb=45 seed=1 extra="" runs=5 data="" keep=0 build=1 generate=1 memscale=0
+days=7 mb=45 seed=1 extra="" runs=5 data="" keep=0 build=1 generate=1 memscale=0 deliveries=0
 start=2026-11-01 # first day of the archive
 today=2026-11-26 # waivers are judged against a fixed date, so results do not change with the calendar
 
@@ -47,6 +53,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) build=0; shift ;;
     --no-generate) generate=0; shift ;;
     --memory-scaling) memscale=1; shift ;;
+    --deliveries) deliveries=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -88,18 +95,27 @@ generator_sha=$(cat examples/generate.rs examples/generate/*.rs examples/generat
     policies/retail-dedicated-line.toml | sha256sum | cut -c1-16)
 stamp_name=.flowgate-bench-stamp
 
-# prepare_archive DAYS DIR: make sure DIR holds the archive for DAYS days; prints progress to stderr.
+# logs_of DIR DELIVERY: where the archive's objects are (Firehose objects sit under the year).
+logs_of() {
+    case $2 in
+    firehose) echo "$1/${start%%-*}" ;;
+    *) echo "$1/AWSLogs" ;;
+    esac
+}
+
+# prepare_archive DAYS DIR [DELIVERY]: make sure DIR holds the archive for DAYS days, as gzip text
+# (the default), Parquet or Firehose objects; prints progress to stderr.
 prepare_archive() {
-    local d=$1 dir=$2
+    local d=$1 dir=$2 delivery=${3:-text}
     local abs stamp
     abs=$(realpath -m "$dir")
     case "$abs/" in "$repo/"*) die "$dir is inside the repository; archives are never written there" ;; esac
     if [[ $generate == 0 ]]; then
-        [[ -d $dir/AWSLogs && -d $dir/policies && -d $dir/policies10 ]] ||
-            die "--no-generate: $dir lacks AWSLogs/, policies/ or policies10/"
+        [[ -d $(logs_of "$dir" "$delivery") && -d $dir/policies && -d $dir/policies10 ]] ||
+            die "--no-generate: $dir lacks $(basename "$(logs_of "$dir" "$delivery")")/, policies/ or policies10/"
         return
     fi
-    stamp="days=$d mb-per-day=$mb seed=$seed start=$start extra-fields=[$extra] generator=$generator_sha"
+    stamp="days=$d mb-per-day=$mb seed=$seed start=$start extra-fields=[$extra] delivery=$delivery generator=$generator_sha"
     if [[ -f $dir/$stamp_name && $(cat "$dir/$stamp_name") == "$stamp" ]]; then
         echo "archive: reusing $dir ($stamp)" >&2
         return
@@ -114,7 +130,7 @@ prepare_archive() {
     echo "archive: generating $dir ($stamp)" >&2
     rm -rf "$dir.partial"
     "$generator" bench --out "$dir.partial" --days "$d" --mb-per-day "$mb" --seed "$seed" --start "$start" \
-        --extra-fields "$extra" >&2
+        --extra-fields "$extra" --delivery "$delivery" >&2
     echo "$stamp" >"$dir.partial/$stamp_name"
     mv "$dir.partial" "$dir"
     generated+=("$dir")
@@ -127,6 +143,10 @@ default_dir() {
 }
 [[ -n $data ]] || data=$(default_dir "$days")
 prepare_archive "$days" "$data"
+if [[ $deliveries == 1 ]]; then
+    prepare_archive "$days" "$data-parquet" parquet
+    prepare_archive "$days" "$data-firehose" firehose
+fi
 
 # --- the machine ---------------------------------------------------------------------------------
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -145,6 +165,12 @@ echo "rustc:      $(rustc --version 2>/dev/null || echo unknown)"
 echo "load:       $(uptime | sed 's/.*load average/load average/') (before)"
 echo "archive:    $data: $gz_files files, $(awk -v b="$gz_bytes" 'BEGIN {printf "%.1f MB", b / 1e6}') gzip"
 echo "format:     $(first=$(find -H "$data/AWSLogs" -name '*.gz' -print -quit); [[ -n $first ]] && zcat "$first" | head -1)"
+if [[ $deliveries == 1 ]]; then
+    for delivery in parquet firehose; do
+        dlogs=$(logs_of "$data-$delivery" "$delivery")
+        printf '%-12s%s\n' "$delivery:" "$dlogs: $(find -H "$dlogs" -type f | wc -l) files, $(find -H "$dlogs" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.1f MB", s / 1e6}')"
+    done
+fi
 echo "runs:       $runs of each command, interleaved round-robin; medians"
 
 # --- the commands --------------------------------------------------------------------------------
@@ -189,6 +215,17 @@ add check1-1 "check, 1 policy, 1 thread" "0 1" "$(check policies 1)"
 add check1-n "check, 1 policy, $threads threads" "0 1" "$(check policies "$threads")"
 add check10-1 "check, 10 policies, 1 thread" "0 1" "$(check policies10 1)"
 add check10-n "check, 10 policies, $threads threads" "0 1" "$(check policies10 "$threads")"
+if [[ $deliveries == 1 ]]; then
+    # The same records and policies, delivered as Parquet and as Firehose objects.
+    for delivery in parquet firehose; do
+        dlogs=$(q "$(logs_of "$data-$delivery" "$delivery")")
+        add "$delivery-1" "check, 10 policies, 1 thread, $delivery" "0 1" "$(check policies10 1 "$dlogs")"
+        add "$delivery-n" "check, 10 policies, $threads threads, $delivery" "0 1" \
+            "$(check policies10 "$threads" "$dlogs")"
+        add "$delivery-floor" "floor of $delivery: inspect --read-only, 1 thread" 0 \
+            "exec $(q "$flowgate") inspect --logs $dlogs --read-only --threads 1"
+    done
+fi
 # What the machine gives to $threads busy processes, for the thread speedup: the archive's files
 # dealt round-robin into $threads parts, one single-threaded check per part, all at once.
 # Separate processes share no memory, so what they lose against $threads x 1 thread is the
@@ -258,6 +295,11 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print (NR % 2
 
 # Warm the page cache so that every run, the first included, reads from memory.
 find -H "$logs" -name '*.gz' -print0 | xargs -0 -r cat >/dev/null
+if [[ $deliveries == 1 ]]; then
+    for delivery in parquet firehose; do
+        find -H "$(logs_of "$data-$delivery" "$delivery")" -type f -print0 | xargs -0 -r cat >/dev/null
+    done
+fi
 
 echo
 echo "== commands (each under /usr/bin/time -f '%e %M %U %S' bash -c '...')"
@@ -294,6 +336,28 @@ for p in check1 check10; do
         failed=1
     fi
 done
+if [[ $deliveries == 1 ]]; then
+    for delivery in parquet firehose; do
+        # Verdicts, counts, conversations (but for their example, a place in another object)
+        # and the evidence window of the text and of the same records delivered otherwise.
+        if python3 - "$scratch/out.check10-n.1" "$scratch/out.$delivery-n.1" <<'PY'; then
+import json, sys
+def facts(path):
+    r = json.load(open(path))
+    policies = [(p["name"], p["status"], p["counts"],
+                 [{k: v for k, v in c.items() if k != "example"} for c in p["conversations"]])
+                for p in r["policies"]]
+    cov = {k: v for k, v in r["run"]["coverage"].items() if k not in ("accounts", "regions")}
+    return policies, cov, r["run"]["records"], r["run"]["nodata"], r["run"]["skipdata"]
+sys.exit(0 if facts(sys.argv[1]) == facts(sys.argv[2]) else 1)
+PY
+            echo "$delivery: verdicts, counts, conversations and window identical to the text's"
+        else
+            echo "$delivery: the report DIFFERS from the text's (a bug)"
+            failed=1
+        fi
+    done
+fi
 light=$(sed -n 's/.*light parse: //p' "$scratch/out.light-1.1")
 if [[ -n $light && $light == "$(sed -n 's/.*light parse: //p' "$scratch/out.lightstd-1.1")" ]]; then
     echo "light parse: both readers counted $light"
@@ -334,7 +398,9 @@ ratio() {
 }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 maxrss=0
-for name in floor-1 floor-n light-1 lightstd-1 inspect-1 inspect-n check1-1 check1-n check10-1 check10-n; do
+for name in floor-1 floor-n light-1 lightstd-1 inspect-1 inspect-n check1-1 check1-n check10-1 check10-n \
+    parquet-1 parquet-n firehose-1 firehose-n; do
+    [[ -n ${rss[$name]:-} ]] || continue
     if ((rss[$name] > maxrss)); then maxrss=${rss[$name]}; fi
 done
 
@@ -365,6 +431,19 @@ ratio "parts-n / check10/$n" parts-n check10-n
 ratio "zcat|awk / check10/$n" zcat-awk check10-n '>=' 8
 if [[ -n ${med[duckdb-n]:-} ]]; then
     ratio "duckdb/$n / check10/$n" duckdb-n check10-n
+fi
+if [[ $deliveries == 1 ]]; then
+    # Same records, so the time ratio is the ratio of cost per record.
+    ratio "parquet check10/1t / text check10/1t" parquet-1 check10-1 '<=' 1.0
+    ratio "parquet check10/$n / text check10/$n" parquet-n check10-n '<=' 1.0
+    ratio "firehose check10/1t / text check10/1t" firehose-1 check10-1 '<=' 1.5
+    ratio "firehose check10/$n / text check10/$n" firehose-n check10-n '<=' 1.5
+    ratio "firehose floor/1t / text check10/1t" firehose-floor check10-1
+    ratio "parquet floor/1t / text floor/1t" parquet-floor floor-1
+    ratio "firehose floor/1t / text floor/1t" firehose-floor floor-1
+    for name in parquet-1 firehose-1 check10-1; do
+        row "CPU s $name" "${cpu[$name]}" "info" "" ""
+    done
 fi
 row "peak RSS check10/$n, MiB" "$(mib "${rss[check10-n]}")" "< 64" "$(verdict "$(mib "${rss[check10-n]}")" '<' 64)" ""
 row "peak RSS any flowgate run, MiB" "$(mib "$maxrss")" "< 64" "$(verdict "$(mib "$maxrss")" '<' 64)" ""
