@@ -9,6 +9,9 @@
 
 pub mod change;
 pub mod duration;
+pub mod expect;
+pub mod explain;
+pub mod flowspec;
 pub mod git;
 pub mod lint;
 mod load;
@@ -25,6 +28,8 @@ use std::path::PathBuf;
 use crate::diag::{Diagnostics, FileId, Files};
 use crate::flowlog::{Action, Field, Flow};
 
+pub use expect::Expectation;
+pub use flowspec::{FlowFields, FlowSpec};
 pub use lint::lint;
 pub use matcher::{Key, Matcher};
 pub use scope_index::ScopeIndex;
@@ -86,6 +91,8 @@ pub struct Policy {
     pub scope: Scope,
     pub allows: Vec<Rule>,
     pub waivers: Vec<Waiver>,
+    /// The policy's own tests (`[[expect]]`), in file order, run without logs.
+    pub expectations: Vec<Expectation>,
     pub evidence: EvidenceDemands,
     /// Where the name was written, if it was (else it is the file stem).
     pub(crate) name_span: Option<Range<usize>>,
@@ -234,7 +241,87 @@ pub enum Verdict {
     },
 }
 
+/// A verdict as people name it: the words of an `[[expect]]`'s `verdict` and of `explain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    OutOfScope,
+    Rejected,
+    Allowed,
+    Waived,
+    Blocked,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Allowed,
+        Outcome::Blocked,
+        Outcome::Waived,
+        Outcome::OutOfScope,
+        Outcome::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::OutOfScope => "out of scope",
+            Outcome::Rejected => "rejected",
+            Outcome::Allowed => "allowed",
+            Outcome::Waived => "waived",
+            Outcome::Blocked => "blocked",
+        }
+    }
+
+    /// The outcome of a record's verdict: a violation is `blocked`, whatever waiver expired.
+    pub fn of(verdict: Verdict) -> Outcome {
+        match verdict {
+            Verdict::OutOfScope => Outcome::OutOfScope,
+            Verdict::AlreadyRejected => Outcome::Rejected,
+            Verdict::Allowed => Outcome::Allowed,
+            Verdict::Waived => Outcome::Waived,
+            Verdict::Violation { .. } => Outcome::Blocked,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verdict for one record with the rules that made it: what [`Policy::judge`] decides,
+/// kept rule by rule instead of counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// Indexes of the allow rules that match the record (all of them are evaluated).
+    pub allows: Vec<usize>,
+    /// Indexes of the waivers that match it, expired or not (evaluated only when no allow
+    /// rule matched).
+    pub waivers: Vec<usize>,
+}
+
 impl Policy {
+    /// The check's verdict for one record, with the rules that made it: [`Policy::judge`]
+    /// itself, with one hit counter per rule read back, so `explain` and `[[expect]]` cannot
+    /// decide otherwise than the check does.
+    pub fn decide(&self, flow: &Flow<'_>, today: time::Date) -> Decision {
+        let mut allow_hits = vec![0; self.allows.len()];
+        let mut waiver_hits = vec![0; self.waivers.len()];
+        let verdict = self.judge(flow, today, &mut allow_hits, &mut waiver_hits);
+        let hit = |hits: Vec<u64>| -> Vec<usize> {
+            hits.iter()
+                .enumerate()
+                .filter(|(_, &n)| n > 0)
+                .map(|(i, _)| i)
+                .collect()
+        };
+        Decision {
+            verdict,
+            allows: hit(allow_hits),
+            waivers: hit(waiver_hits),
+        }
+    }
+
     /// Steps 2-6 of DESIGN.md's verdict for a record whose log-status is OK (the caller
     /// handles step 1). Every allow rule is evaluated and each one that matches gets a hit;
     /// only when none matched are the waivers evaluated, each matching one (expired or not)

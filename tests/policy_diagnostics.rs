@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use flowgate::diag::render;
-use flowgate::policy::{lint, PolicySet};
+use flowgate::policy::{expect, lint, PolicySet};
 use time::macros::date;
 
 /// The date lint judges waivers against, fixed so snapshots do not age.
@@ -41,6 +41,21 @@ fn check_lint(code: &str) {
     let text = render(set.files(), &diags, false);
     assert!(text.contains(&format!("[{code}]")), "{text}");
     insta::assert_snapshot!(format!("lint-{code}"), text);
+}
+
+/// Runs the expectations of `tests/cfg/expect/<code>.toml` and snapshots the ones that fail.
+fn check_expect(code: &str) {
+    let path = PathBuf::from(format!("tests/cfg/expect/{code}.toml"));
+    let set = PolicySet::load(&[path]).unwrap_or_else(|e| panic!("{e}"));
+    let diags: Vec<_> = set
+        .policies()
+        .iter()
+        .flat_map(|p| expect::check(p, TODAY))
+        .filter_map(|c| c.failure)
+        .collect();
+    let text = render(set.files(), &diags, false);
+    assert!(text.contains(&format!("error[{code}]")), "{text}");
+    insta::assert_snapshot!(format!("expect-{code}"), text);
 }
 
 macro_rules! cases {
@@ -77,6 +92,17 @@ cases! { check_load:
     invalid_name => "invalid-name",
     duplicate_policy_name => "duplicate-policy-name",
     invalid_utf8 => "invalid-utf8",
+    invalid_flow => "invalid-flow",
+    expect_missing_key => "expect-missing-key",
+    duplicate_expect_name => "duplicate-expect-name",
+    expect_addresses_mismatch => "expect-addresses-mismatch",
+    expect_without_rules => "expect-without-rules",
+}
+
+cases! { check_expect:
+    expect_failed => "expect-failed",
+    expect_unreachable => "expect-unreachable",
+    expect_undetermined => "expect-undetermined",
 }
 
 cases! { check_lint:
@@ -156,11 +182,11 @@ fn the_design_example_loads_and_lints_clean() {
 fn every_code_has_a_documented_example() {
     let docs = std::fs::read_to_string("docs/diagnostics.md").unwrap();
     let mut codes: Vec<String> = Vec::new();
-    for dir in ["tests/cfg", "tests/cfg/lint"] {
+    for dir in ["tests/cfg", "tests/cfg/lint", "tests/cfg/expect"] {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-            if stem != "valid" && !path.ends_with("cfg/lint") {
+            if stem != "valid" && !path.is_dir() {
                 codes.push(stem);
             }
         }

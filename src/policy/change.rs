@@ -278,6 +278,7 @@ impl Policy {
         probe.scope.matcher = both_matchers(&self.scope.matcher, &rule.matcher);
         probe.allows = Vec::new();
         probe.waivers = Vec::new();
+        probe.expectations = Vec::new();
         probe.evidence = EvidenceDemands {
             allow_empty: true,
             ..EvidenceDemands::default()

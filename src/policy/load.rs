@@ -16,6 +16,7 @@ use toml::de::DeTable;
 
 use crate::diag::{self, Diagnostic, Diagnostics, FileId, Files, Label, Severity};
 
+use super::expect;
 use super::matcher::{End, Key, Matcher, Slot};
 use super::raw::{self, FileDiags, SectionCfg};
 use super::{values, EvidenceDemands, Policy, PolicySet, Rule, Scope, Waiver};
@@ -376,6 +377,8 @@ fn load_file(
             });
         }
     }
+    let has_policy = cfg.scope.is_some() || !cfg.allow.is_empty() || !cfg.waive.is_empty();
+    let expectations = expect::load(&cfg.expect, &scope, has_policy, text, (id, &line), &mut d);
     let evidence = cfg
         .evidence
         .as_ref()
@@ -401,6 +404,7 @@ fn load_file(
         scope,
         allows,
         waivers,
+        expectations,
         evidence,
         name_span,
     };

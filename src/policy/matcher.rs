@@ -137,6 +137,23 @@ impl IdKind {
         IdKind::Subnet,
         IdKind::Instance,
     ];
+
+    /// How every id of this kind starts (`eni-`), and what it is called.
+    pub fn prefix(self) -> (&'static str, &'static str) {
+        match self {
+            IdKind::Interface => ("eni-", "a network interface id"),
+            IdKind::Vpc => ("vpc-", "a VPC id"),
+            IdKind::Subnet => ("subnet-", "a subnet id"),
+            IdKind::Instance => ("i-", "an instance id"),
+        }
+    }
+
+    /// Whether `id` is written as flow logs write ids of this kind: the prefix, then letters
+    /// and digits. Anything else could never match a record.
+    pub fn accepts(self, id: &str) -> bool {
+        let body = id.strip_prefix(self.prefix().0).unwrap_or("");
+        !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
 }
 
 /// A field of a [`Matcher`].
@@ -180,7 +197,7 @@ pub struct Subject<'f, 'a> {
 
 impl Subject<'_, '_> {
     #[inline]
-    fn addr(&self, end: usize) -> Option<Ip> {
+    pub(crate) fn addr(&self, end: usize) -> Option<Ip> {
         match end {
             0 => self.src,
             1 => self.dst,
@@ -194,7 +211,7 @@ impl Subject<'_, '_> {
     }
 
     #[inline]
-    fn port(&self, end: usize) -> Option<u16> {
+    pub(crate) fn port(&self, end: usize) -> Option<u16> {
         let f = self.flow;
         match end {
             0 => f.src_port,
@@ -209,7 +226,7 @@ impl Subject<'_, '_> {
     }
 
     #[inline]
-    fn id(&self, kind: usize) -> Option<&str> {
+    pub(crate) fn id(&self, kind: usize) -> Option<&str> {
         let f = self.flow;
         match kind {
             0 => f.interface,
@@ -283,6 +300,40 @@ impl Matcher {
             }
         }
         true
+    }
+
+    /// The keys written that the record fails, in [`Key`] order: empty exactly when
+    /// [`Matcher::matches`] holds. Not for the record loop (it tests every key and allocates);
+    /// `explain` uses it to say which keys kept a rule from matching.
+    pub fn failing_keys(&self, s: &Subject<'_, '_>) -> Vec<Key> {
+        let f = s.flow;
+        Key::ALL
+            .into_iter()
+            .filter(|&key| {
+                let holds = match key.slot() {
+                    Slot::Addr(end) => self.addrs[end as usize]
+                        .as_ref()
+                        .map(|set| s.addr(end as usize).is_some_and(|a| set.contains(a))),
+                    Slot::Port(end) => self.ports[end as usize]
+                        .as_ref()
+                        .map(|set| s.port(end as usize).is_some_and(|p| set.contains(p))),
+                    Slot::Protocol => self
+                        .protocol
+                        .as_ref()
+                        .map(|set| f.protocol.is_some_and(|p| set.contains(p))),
+                    Slot::Id(kind) => self.ids[kind as usize]
+                        .as_ref()
+                        .map(|set| s.id(kind as usize).is_some_and(|id| set.contains(id))),
+                    Slot::Direction => self
+                        .direction
+                        .map(|set| f.direction.is_some_and(|d| set.contains(direction_bit(d)))),
+                    Slot::Action => self
+                        .action
+                        .map(|set| set.contains(action_bit(f.action.unwrap_or(Action::Accept)))),
+                };
+                holds == Some(false)
+            })
+            .collect()
     }
 
     /// The keys written, in [`Key`] order.
@@ -360,6 +411,7 @@ mod tests {
         m.ports[End::Dst as usize] = Some(PortSet::from_ranges([(80, 80)]));
         assert!(!m.matches(&subject(&f, None)));
         assert_eq!(m.keys(), [Key::Dst, Key::DstPort, Key::Protocol]);
+        assert_eq!(m.failing_keys(&subject(&f, None)), [Key::DstPort]);
     }
 
     #[test]
@@ -609,6 +661,8 @@ mod tests {
                 f.action = action;
                 let s = Subject { flow: &f, src: src.map(Ip::from), dst: dst.map(Ip::from), peer_is_dst };
                 prop_assert_eq!(m.matches(&s), rule.matches(&f, peer_is_dst), "{:?}", f);
+                // What explain says failed is empty exactly when the rule matches.
+                prop_assert_eq!(m.failing_keys(&s).is_empty(), m.matches(&s), "{:?}", f);
             }
         }
     }

@@ -17,7 +17,7 @@ use crate::diag::{Diagnostic, FileId, Label};
 use super::matcher::Key;
 
 /// Sections of a policy file.
-const TOP_KEYS: &[&str] = &["policy", "scope", "allow", "waive", "evidence"];
+const TOP_KEYS: &[&str] = &["policy", "scope", "allow", "waive", "expect", "evidence"];
 const POLICY_KEYS: &[&str] = &["name", "description", "owner", "ticket"];
 const EVIDENCE_KEYS: &[&str] = &[
     "min_window",
@@ -30,6 +30,20 @@ const EVIDENCE_KEYS: &[&str] = &[
 const SCOPE_EXTRA: &[&str] = &["addresses"];
 const ALLOW_EXTRA: &[&str] = &["name", "description"];
 const WAIVE_EXTRA: &[&str] = &["name", "description", "reason", "expires"];
+/// The keys of an `[[expect]]`: the flow, the verdict, and the record's other fields.
+const EXPECT_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "flow",
+    "verdict",
+    "interface",
+    "vpc",
+    "subnet",
+    "instance",
+    "direction",
+    "action",
+    "addresses",
+];
 
 /// The diagnostics of one file, as they are found.
 pub(crate) struct FileDiags {
@@ -90,6 +104,7 @@ pub(crate) struct PolicyFileCfg<'a> {
     pub scope: Option<SectionCfg<'a>>,
     pub allow: Vec<SectionCfg<'a>>,
     pub waive: Vec<SectionCfg<'a>>,
+    pub expect: Vec<SectionCfg<'a>>,
     pub evidence: Option<SectionCfg<'a>>,
 }
 
@@ -101,6 +116,16 @@ pub(crate) fn read_file<'a>(root: &'a DeTable<'a>, diags: &mut FileDiags) -> Pol
             "policy" => cfg.policy = section(&e, POLICY_KEYS, diags),
             "scope" => cfg.scope = matching_section(&e, SCOPE_EXTRA, diags),
             "evidence" => cfg.evidence = section(&e, EVIDENCE_KEYS, diags),
+            "expect" => {
+                let Some(items) = array_of_tables(&e, diags) else {
+                    continue;
+                };
+                for item in items {
+                    if let Some(s) = table(item, EXPECT_KEYS, "expect", diags) {
+                        cfg.expect.push(s);
+                    }
+                }
+            }
             key => {
                 let extra = if key == "allow" {
                     ALLOW_EXTRA
@@ -124,6 +149,11 @@ pub(crate) fn read_file<'a>(root: &'a DeTable<'a>, diags: &mut FileDiags) -> Pol
         }
     }
     cfg
+}
+
+/// Sections written as arrays of tables (`[[allow]]`).
+fn is_array_section(name: &str) -> bool {
+    matches!(name, "allow" | "waive" | "expect")
 }
 
 fn matching_keys(extra: &[&'static str]) -> Vec<&'static str> {
@@ -163,15 +193,15 @@ fn table<'a>(
                 format!("found {}", type_name(value.get_ref())),
             )
             .notes
-            .push(if name == "allow" || name == "waive" {
-                format!("write each rule as its own `[[{name}]]` section")
+            .push(if is_array_section(name) {
+                format!("write each one as its own `[[{name}]]` section")
             } else {
                 format!("write it as a `[{name}]` section")
             });
         return None;
     };
     // Rules are written `[[allow]]`; messages name them the same way.
-    let section = if name == "allow" || name == "waive" {
+    let section = if is_array_section(name) {
         format!("[[{name}]]")
     } else {
         format!("[{name}]")
@@ -195,7 +225,7 @@ fn array_of_tables<'a>(e: &Entry<'a>, diags: &mut FileDiags) -> Option<&'a [Span
                 )
                 .notes
                 .push(format!(
-                    "write each rule as its own `[[{}]]` section (double brackets)",
+                    "write each one as its own `[[{}]]` section (double brackets)",
                     e.key
                 ));
             None
@@ -255,10 +285,30 @@ fn unknown_key(
 
 /// Hints for the mistakes that a spelling distance cannot catch.
 fn hint(name: &str, section: &str) -> Option<&'static str> {
+    if section == "[[expect]]" {
+        match name {
+            "expected" | "expect" | "result" | "outcome" | "decision" => {
+                return Some("the verdict expected is `verdict`")
+            }
+            // The record fields an expectation takes are known keys; the other matching keys
+            // (addresses, ports, protocol) are what `flow` says.
+            _ if Key::from_name(name).is_some()
+                || matches!(name, "port" | "ports" | "src_addr" | "dst_addr") =>
+            {
+                return Some("an expectation's protocol, addresses and ports are one string: `flow = \"tcp 10.0.2.15 -> 10.20.30.5:22\"`")
+            }
+            _ => {}
+        }
+    }
     match name {
         "port" | "ports" => Some("ports are `src_port`, `dst_port`, `peer_port` or `local_port`"),
         "cidr" | "cidrs" | "addr" | "address" | "net" | "network" | "networks" | "ip" | "ips" => {
             Some("addresses are `src`, `dst`, `peer` or `local`")
+        }
+        "expectation" | "expectations" | "test" | "tests" | "expected"
+            if section == "a policy file" =>
+        {
+            Some("a policy's own tests are `[[expect]]` sections")
         }
         "reason" | "expires" if section == "[[allow]]" => {
             Some("only waivers have `reason` and `expires`: write this rule as `[[waive]]`")
@@ -406,6 +456,35 @@ mod tests {
         let (codes, allows, waives) = read("[[allow]]\n[[allow]]\nname = 'b'\n[[waive]]\n");
         assert!(codes.is_empty(), "{codes:?}");
         assert_eq!((allows, waives), (2, 1));
+    }
+
+    #[test]
+    fn misspelt_expectations_are_not_silently_dropped() {
+        let (codes, ..) = read("[[expects]]\nname = 'a'\n[[expectation]]\n[[expect]]\nsrc = '10.0.0.1'\nexpected = 'blocked'\n");
+        assert_eq!(codes.len(), 4, "{codes:?}");
+        let has = |prefix: &str| codes.iter().any(|c| c.starts_with(prefix));
+        assert!(has("unknown-key did you mean `expect`?"), "{codes:?}");
+        assert!(
+            has("unknown-key a policy's own tests are `[[expect]]`"),
+            "{codes:?}"
+        );
+        assert!(
+            codes.iter().any(|c| c.contains("one string: `flow =")),
+            "{codes:?}"
+        );
+        assert!(
+            codes
+                .iter()
+                .any(|c| c.contains("the verdict expected is `verdict`")),
+            "{codes:?}"
+        );
+        // One table where each expectation must be its own.
+        let (codes, ..) = read("[expect]\nname = 'a'\n");
+        assert_eq!(codes.len(), 1, "{codes:?}");
+        assert!(
+            codes[0].starts_with("wrong-type write each one as its own `[[expect]]`"),
+            "{codes:?}"
+        );
     }
 
     #[test]

@@ -146,6 +146,15 @@ impl From<IpAddr> for Ip {
     }
 }
 
+impl From<Ip> for IpAddr {
+    fn from(a: Ip) -> IpAddr {
+        match a {
+            Ip::V4(v4) => IpAddr::V4(v4.into()),
+            Ip::V6(v6) => IpAddr::V6(v6.into()),
+        }
+    }
+}
+
 /// A set of IPv4 and IPv6 addresses, from CIDRs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddrSet {
@@ -190,6 +199,55 @@ impl AddrSet {
 
     pub fn v6(&self) -> &RangeSet<u128> {
         &self.v6
+    }
+
+    /// The set as the fewest CIDRs, IPv4 first, each in address order: how messages show it.
+    pub fn nets(&self) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for &(lo, hi) in self.v4.ranges() {
+            for (addr, len) in cidrs(u128::from(lo), u128::from(hi), 32) {
+                let a = std::net::Ipv4Addr::from(addr as u32);
+                out.push(IpNet::new(IpAddr::V4(a), len).expect("prefix within 32"));
+            }
+        }
+        for &(lo, hi) in self.v6.ranges() {
+            for (addr, len) in cidrs(lo, hi, 128) {
+                let a = std::net::Ipv6Addr::from(addr);
+                out.push(IpNet::new(IpAddr::V6(a), len).expect("prefix within 128"));
+            }
+        }
+        out
+    }
+}
+
+/// The inclusive range `lo..=hi` of a `bits`-wide address space as aligned blocks
+/// (network address, prefix length): at each step the largest block that starts at `lo`
+/// (aligned to it) and ends at or before `hi`.
+fn cidrs(mut lo: u128, hi: u128, bits: u8) -> Vec<(u128, u8)> {
+    // The last offset of a block with `host` host bits.
+    let span = |host: u32| {
+        if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        }
+    };
+    let mut out = Vec::new();
+    loop {
+        let mut host = if lo == 0 {
+            u32::from(bits)
+        } else {
+            lo.trailing_zeros().min(u32::from(bits))
+        };
+        while host > 0 && span(host) > hi - lo {
+            host -= 1;
+        }
+        let last = lo + span(host);
+        out.push((lo, bits - host as u8));
+        if last >= hi {
+            return out;
+        }
+        lo = last + 1;
     }
 }
 
@@ -358,6 +416,38 @@ impl SetOps for Bits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_sets_show_as_the_fewest_cidrs() {
+        let show = |nets: &[&str]| {
+            let v: Vec<IpNet> = nets.iter().map(|n| n.parse().unwrap()).collect();
+            let out: Vec<String> = AddrSet::from_nets(&v)
+                .nets()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            out.join(" ")
+        };
+        assert_eq!(show(&["10.20.30.0/24"]), "10.20.30.0/24");
+        assert_eq!(show(&["10.0.0.0/25", "10.0.0.128/25"]), "10.0.0.0/24");
+        assert_eq!(
+            show(&["10.0.0.1/32", "10.0.0.2/31"]),
+            "10.0.0.1/32 10.0.0.2/31"
+        );
+        assert_eq!(show(&["0.0.0.0/0", "::/0"]), "0.0.0.0/0 ::/0");
+        assert_eq!(
+            show(&["2001:db8::7/128", "10.0.0.0/8"]),
+            "10.0.0.0/8 2001:db8::7/128"
+        );
+        assert_eq!(show(&["255.255.255.255/32"]), "255.255.255.255/32");
+        // An unaligned range: 10.0.0.3-10.0.0.9.
+        let set = AddrSet {
+            v4: RangeSet::from_ranges([(0x0a00_0003, 0x0a00_0009)]),
+            v6: RangeSet::default(),
+        };
+        let nets: Vec<String> = set.nets().iter().map(ToString::to_string).collect();
+        assert_eq!(nets, ["10.0.0.3/32", "10.0.0.4/30", "10.0.0.8/31"]);
+    }
 
     fn rs(r: &[(u16, u16)]) -> RangeSet<u16> {
         RangeSet::from_ranges(r.iter().copied())

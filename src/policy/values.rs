@@ -46,6 +46,28 @@ const PROTOCOLS: &[(&str, u8)] = &[
     ("sctp", 132),
 ];
 
+/// The protocol number of a name people write (`tcp`, `ICMPv6`), case-insensitive.
+pub(crate) fn protocol_by_name(name: &str) -> Option<u8> {
+    let lower = name.to_ascii_lowercase();
+    PROTOCOLS
+        .iter()
+        .find(|(n, _)| *n == lower)
+        .map(|&(_, number)| number)
+}
+
+/// Every protocol name known, in the table's order.
+pub(crate) fn protocol_names() -> Vec<&'static str> {
+    PROTOCOLS.iter().map(|(n, _)| *n).collect()
+}
+
+/// The first name of protocol `n` (`tcp` for 6), or its number.
+pub(crate) fn protocol_text(n: u8) -> String {
+    PROTOCOLS
+        .iter()
+        .find(|&&(_, number)| number == n)
+        .map_or_else(|| n.to_string(), |(name, _)| (*name).to_string())
+}
+
 /// The elements of a key's value: a list, or a single value written without brackets.
 fn items<'a>(e: &Entry<'a>, d: &mut FileDiags) -> Option<Vec<&'a Value<'a>>> {
     match e.value.get_ref() {
@@ -349,20 +371,14 @@ fn protocol(v: &Value<'_>, d: &mut FileDiags) -> Option<u8> {
 }
 
 pub(crate) fn ids(kind: IdKind, e: &Entry<'_>, d: &mut FileDiags) -> Option<IdSet> {
-    let (prefix, what) = match kind {
-        IdKind::Interface => ("eni-", "a network interface id"),
-        IdKind::Vpc => ("vpc-", "a VPC id"),
-        IdKind::Subnet => ("subnet-", "a subnet id"),
-        IdKind::Instance => ("i-", "an instance id"),
-    };
+    let (prefix, what) = kind.prefix();
     let list = each(e, d, |v, d| {
         let Some(s) = v.get_ref().as_str() else {
             wrong_type(d, e.key, v, "ids, as strings");
             return None;
         };
         // Flow logs write ids exactly like this; anything else can never match a record.
-        let body = s.strip_prefix(prefix).unwrap_or("");
-        if body.is_empty() || !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !kind.accepts(s) {
             d.error(
                 "invalid-id",
                 v.span(),
@@ -378,7 +394,7 @@ pub(crate) fn ids(kind: IdKind, e: &Entry<'_>, d: &mut FileDiags) -> Option<IdSe
 
 /// One of a few fixed words (`ingress`, `ACCEPT`, `packet`), case-insensitive. `aliases` are
 /// words people use for them elsewhere (`inbound`, `deny`): not accepted, but suggested.
-fn word<T: Copy>(
+pub(crate) fn word<T: Copy>(
     key: &str,
     v: &Value<'_>,
     choices: &[(&'static str, T)],
@@ -412,6 +428,59 @@ fn word<T: Copy>(
         diag.notes.push(format!("did you mean `{meant}`?"));
     }
     None
+}
+
+/// One value where a list makes no sense: a record has one interface, one direction.
+fn single<'a>(e: &Entry<'a>, d: &mut FileDiags, what: &str) -> Option<&'a Value<'a>> {
+    if let DeValue::Array(_) = e.value.get_ref() {
+        d.error(
+            "wrong-type",
+            e.value.span(),
+            format!("`{}` of an expectation takes {what}", e.key),
+            "found an array",
+        )
+        .notes
+        .push("an expectation describes one record, which holds one value of each field".into());
+        return None;
+    }
+    Some(e.value)
+}
+
+/// One id (`interface = "eni-…"`), checked like the ids of a matching key.
+pub(crate) fn id(kind: IdKind, e: &Entry<'_>, d: &mut FileDiags) -> Option<String> {
+    single(e, d, "one id")?;
+    let set = ids(kind, e, d)?;
+    set.ids().first().map(|s| s.to_string())
+}
+
+/// One direction, `ingress` or `egress`.
+pub(crate) fn direction(e: &Entry<'_>, d: &mut FileDiags) -> Option<Direction> {
+    let v = single(e, d, "one direction")?;
+    let choices = [
+        ("ingress", Direction::Ingress),
+        ("egress", Direction::Egress),
+    ];
+    word(
+        e.key,
+        v,
+        &choices,
+        &[("in", "ingress"), ("out", "egress")],
+        d,
+    )
+}
+
+/// One action, `ACCEPT` or `REJECT`.
+pub(crate) fn action(e: &Entry<'_>, d: &mut FileDiags) -> Option<Action> {
+    let v = single(e, d, "one action")?;
+    let choices = [("ACCEPT", Action::Accept), ("REJECT", Action::Reject)];
+    let aliases = [
+        ("allow", "ACCEPT"),
+        ("permit", "ACCEPT"),
+        ("deny", "REJECT"),
+        ("drop", "REJECT"),
+        ("block", "REJECT"),
+    ];
+    word(e.key, v, &choices, &aliases, d)
 }
 
 pub(crate) fn directions(e: &Entry<'_>, d: &mut FileDiags) -> Option<Bits> {
