@@ -3,6 +3,7 @@
 //! Both the CLI and a policy repository's own `cargo test` go through [`Check`], so a test
 //! fails with exactly the report the CLI prints.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,7 +12,7 @@ use crate::engine::{self, ScanPlan, Tally};
 use crate::flowlog::{Format, Problem, ScanOptions};
 use crate::policy::PolicySet;
 use crate::report::build::{build, ReportContext};
-use crate::report::{Finding, Origin, Report};
+use crate::report::{ExpectationResult, Finding, Origin, Report};
 use crate::source::{discover_in, DiscoverError, Window};
 
 mod base;
@@ -237,10 +238,14 @@ impl Check {
         for p in discovery_problems {
             tally.problems.push(p);
         }
-        let findings = crate::policy::lint::lint(policies, today)
+        let mut findings: Vec<Finding> = crate::policy::lint::lint(policies, today)
             .iter()
             .map(|d| lint_finding(policies, d))
             .collect();
+        let (failures, mut expectations) = run_expectations(policies, today);
+        findings.extend(failures);
+        // One list in file and position order, lint and expectations together.
+        findings.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
         let mut report = build(
             tally,
             ReportContext {
@@ -254,6 +259,9 @@ impl Check {
                 s3,
             },
         );
+        for p in &mut report.policies {
+            p.expectations = expectations.remove(&p.name).unwrap_or_default();
+        }
         report.provenance = crate::manifest::Provenance::find(&self.logs);
         if let Some(base) = base {
             let (diff, findings) = base.finish(extra, policies, &report, &archives, &kinds, today);
@@ -417,6 +425,42 @@ fn lint_finding(policies: &PolicySet, d: &crate::diag::Diagnostic) -> Finding {
         .find(|p| Some(p.file) == file)
         .map(|p| p.name.clone());
     Finding::from_diagnostic(Origin::Lint, d, files, policy)
+}
+
+/// Runs every policy's `[[expect]]`s: each one that does not hold as a finding that fails
+/// its policy (named after it), and every result by policy name.
+fn run_expectations(
+    policies: &PolicySet,
+    today: time::Date,
+) -> (Vec<Finding>, HashMap<String, Vec<ExpectationResult>>) {
+    let mut findings = Vec::new();
+    let mut results = HashMap::new();
+    for policy in policies.policies() {
+        let mut list = Vec::new();
+        for checked in crate::policy::expect::check(policy, today) {
+            let e = &policy.expectations[checked.index];
+            list.push(ExpectationResult {
+                name: e.name.clone(),
+                line: e.line,
+                flow: e.flow_text.clone(),
+                verdict: e.verdict.as_str().to_string(),
+                decided: checked.decided(),
+                holds: checked.holds(),
+            });
+            if let Some(d) = &checked.failure {
+                let mut f = Finding::from_diagnostic(
+                    Origin::Expect,
+                    d,
+                    policies.files(),
+                    Some(policy.name.clone()),
+                );
+                f.subject = Some(e.name.clone());
+                findings.push(f);
+            }
+        }
+        results.insert(policy.name.clone(), list);
+    }
+    (findings, results)
 }
 
 fn join_paths(paths: &[PathBuf]) -> String {

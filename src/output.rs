@@ -283,14 +283,19 @@ pub(crate) fn blocked_count(p: &crate::report::PolicyReport) -> String {
 /// not met`, `lint errors`, joined by commas.
 fn failure_reasons(report: &Report) -> String {
     let failing = report.policies.iter().filter(|p| p.status == Status::Fail);
-    let (mut traffic, mut evidence, mut lint) = (false, false, false);
+    let (mut traffic, mut evidence, mut lint, mut expect) = (false, false, false, false);
     for p in failing {
         traffic |= !p.conversations.is_empty() || p.counts.would_block > 0;
         evidence |= p
             .demands
             .iter()
             .any(|d| d.status == crate::report::DemandStatus::Fail);
-        lint |= report.findings.iter().any(|f| f.fails(&p.name));
+        for f in report.findings.iter().filter(|f| f.fails(&p.name)) {
+            match f.origin {
+                crate::report::Origin::Expect => expect = true,
+                _ => lint = true,
+            }
+        }
     }
     let mut reasons = Vec::new();
     if traffic {
@@ -301,6 +306,9 @@ fn failure_reasons(report: &Report) -> String {
     }
     if lint {
         reasons.push("lint errors");
+    }
+    if expect {
+        reasons.push("expectations do not hold");
     }
     if reasons.is_empty() {
         reasons.push("traffic would be blocked");

@@ -195,6 +195,9 @@ pub struct PolicyReport {
     pub services: Vec<service::Service>,
     pub allows: Vec<AllowUse>,
     pub waivers: Vec<WaiverUse>,
+    /// The policy's `[[expect]]`s in file order, each run without logs; one that does not
+    /// hold is also a finding ([`Origin::Expect`]) and fails the policy.
+    pub expectations: Vec<ExpectationResult>,
     /// Evidence demands, each with its outcome.
     pub demands: Vec<Demand>,
     /// Archives this policy could not be judged against: `needs <field> (key <key>), which <archive> lacks`.
@@ -243,6 +246,21 @@ pub struct AllowUse {
     pub name: String,
     pub line: u32,
     pub hits: u64,
+}
+
+/// One `[[expect]]` of a policy and what the policy decided for its flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExpectationResult {
+    pub name: String,
+    /// Line of its `[[expect]]` header.
+    pub line: u32,
+    /// The flow as written.
+    pub flow: String,
+    /// The verdict expected: `allowed`, `blocked`, `waived`, `out of scope` or `rejected`.
+    pub verdict: String,
+    /// What the policy decided, and why, in one line.
+    pub decided: String,
+    pub holds: bool,
 }
 
 /// A waiver and the traffic it excused.

@@ -165,9 +165,8 @@ fn the_cli_round_trip_passes() {
         .output()
         .unwrap();
     assert_eq!(lint.status.code(), Some(0));
-    assert!(
-        String::from_utf8_lossy(&lint.stdout).ends_with("1 policy linted: 0 errors, 0 warnings\n")
-    );
+    assert!(String::from_utf8_lossy(&lint.stdout)
+        .ends_with("1 policy linted: 0 errors, 0 warnings; no expectations ([[expect]])\n"));
     let check = common::flowgate(dir.path())
         .args(["check", "--today", "2026-11-26", "--policies"])
         .arg(&path)

@@ -1,4 +1,5 @@
-//! `flowgate lint`: policy mistakes found without reading any logs.
+//! `flowgate lint`: policy mistakes found without reading any logs, and every policy's
+//! `[[expect]]` run.
 
 use std::path::PathBuf;
 
@@ -56,28 +57,36 @@ pub fn run(args: LintArgs) -> anyhow::Result<u8> {
     let today = args
         .today
         .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
-    let findings = crate::policy::lint::lint(&policies, today);
+    let mut findings = crate::policy::lint::lint(&policies, today);
+    // Every `[[expect]]` runs too: one that does not hold is an error at its line.
+    let (mut expectations, mut failing) = (0, 0);
+    for policy in policies.policies() {
+        for checked in crate::policy::expect::check(policy, today) {
+            expectations += 1;
+            if let Some(d) = checked.failure {
+                failing += 1;
+                findings.push(d);
+            }
+        }
+    }
+    crate::diag::sort(&mut findings);
     let errors = findings
         .iter()
         .filter(|d| d.severity == crate::diag::Severity::Error)
         .count();
     let mut text = crate::diag::render(policies.files(), &findings, false);
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let expected = match (expectations, failing) {
+        (0, _) => "no expectations ([[expect]])".to_string(),
+        (n, 0) => format!("{} hold", plural(n, "expectation", "expectations")),
+        (n, f) => format!("{f} of {} fail", plural(n, "expectation", "expectations")),
+    };
     text.push_str(&format!(
-        "{} polic{} linted: {} error{}, {} warning{}\n",
-        policies.policies().len(),
-        if policies.policies().len() == 1 {
-            "y"
-        } else {
-            "ies"
-        },
-        errors,
-        if errors == 1 { "" } else { "s" },
-        findings.len() - errors,
-        if findings.len() - errors == 1 {
-            ""
-        } else {
-            "s"
-        },
+        "{} linted: {}, {}; {expected}\n",
+        plural(policies.policies().len(), "policy", "policies"),
+        plural(errors, "error", "errors"),
+        plural(findings.len() - errors, "warning", "warnings"),
     ));
     print(&text)?;
     Ok(if errors > 0 { EXIT_FAIL } else { EXIT_PASS })

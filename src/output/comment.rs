@@ -136,10 +136,15 @@ fn blocks(report: &Report) -> Vec<String> {
         .iter()
         .filter(|f| f.policy.is_some() && f.severity == crate::report::finding::Severity::Error)
         .map(|f| {
+            // An expectation by its name (data, escaped), a lint error by its code.
+            let what = match (f.origin, &f.subject) {
+                (crate::report::Origin::Expect, Some(name)) => format!("expect: {}", md(name)),
+                _ => format!("`{}`", f.code),
+            };
             format!(
-                "- {} `{}` at {}: {}\n",
+                "- {} {} at {}: {}\n",
                 md(f.policy.as_deref().unwrap_or("")),
-                f.code,
+                what,
                 md(&f.place().unwrap_or_default()),
                 md(&f.message)
             )
@@ -147,7 +152,7 @@ fn blocks(report: &Report) -> Vec<String> {
         .collect();
     if !lint.is_empty() {
         blocks.push(format!(
-            "\n**Policy mistakes (lint errors):**\n\n{}",
+            "\n**Policy mistakes (lint errors and expectations that do not hold):**\n\n{}",
             lint.concat()
         ));
     }
@@ -242,5 +247,15 @@ mod tests {
     fn hostile_values_stay_text() {
         let text = render(&sample::hostile_report(), LIMIT);
         assert!(!text.contains("<script>") && !text.contains('\x1b') && !text.contains('\r'));
+    }
+
+    #[test]
+    fn failing_expectations_are_named() {
+        let text = render(&sample::report_with_expectations(), LIMIT);
+        assert!(text.contains("expect: 443 is open to the settlement subnet only at policies/retail-dedicated-line.toml:39:1"), "{text}");
+        let hostile = render(&sample::hostile_expectations_report(), LIMIT);
+        assert!(
+            !hostile.contains("<script>") && !hostile.contains('\x1b') && !hostile.contains('\r')
+        );
     }
 }

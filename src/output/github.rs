@@ -570,4 +570,26 @@ mod tests {
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report()));
     }
+
+    #[test]
+    fn a_failing_expectation_is_an_error_at_its_line() {
+        let text = render(&sample::report_with_expectations());
+        let at_line: Vec<&str> = commands(&text)
+            .into_iter()
+            .filter(|l| l.contains("line=39"))
+            .collect();
+        assert_eq!(at_line.len(), 1, "{text}");
+        assert!(at_line[0].starts_with("::error file=policies/retail-dedicated-line.toml,line=39,col=1,title=flowgate%3A retail-dedicated-line expect%3A 443 is open to the settlement subnet only::expectation"), "{}", at_line[0]);
+        // The policy's own annotation names it among the reasons it fails.
+        assert!(
+            text.contains("expect: 443 is open to the settlement subnet only (line 39)"),
+            "{text}"
+        );
+        // An expectation that holds is not annotated.
+        assert!(!text.contains("ssh to the partner"), "{text}");
+        let hostile = render(&sample::hostile_expectations_report());
+        assert!(hostile.lines().all(|l| l.starts_with("::error ")
+            || l.starts_with("::warning ")
+            || l.starts_with("flowgate: ")));
+    }
 }

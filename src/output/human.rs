@@ -209,6 +209,37 @@ fn policy(
         push_indented(out, "    ", align(&rows, &[]));
     }
 
+    // Expectations: a count when they all hold (JUnit and JSON list each), else the ones
+    // that do not, each with what the policy decided instead.
+    if !p.expectations.is_empty() {
+        let total = p.expectations.len();
+        let failing: Vec<Vec<String>> = p
+            .expectations
+            .iter()
+            .filter(|e| !e.holds)
+            .map(|e| {
+                vec![
+                    style.paint(Paint::Red, "FAIL"),
+                    clean_line(&e.name).into_owned(),
+                    format!("line {}", e.line),
+                    clean_line(&format!("expects {}; decided {}", e.verdict, e.decided))
+                        .into_owned(),
+                ]
+            })
+            .collect();
+        if failing.is_empty() {
+            let _ = writeln!(out, "\n  expectations: {total} hold");
+        } else {
+            let _ = writeln!(
+                out,
+                "\n  expectations: {} of {total} {}:",
+                failing.len(),
+                style.paint(Paint::Red, "do not hold")
+            );
+            push_indented(out, "    ", align(&failing, &[]));
+        }
+    }
+
     let demands: Vec<Vec<String>> = p
         .demands
         .iter()
@@ -395,7 +426,11 @@ pub fn render(report: &Report, color: bool) -> String {
         change(&mut out, d, &style);
     }
     for p in &report.policies {
-        let findings: Vec<&Finding> = report.findings_of(&p.name).collect();
+        // Expectations that do not hold have their own section.
+        let findings: Vec<&Finding> = report
+            .findings_of(&p.name)
+            .filter(|f| f.origin != crate::report::Origin::Expect)
+            .collect();
         let sample = report.provenance.as_ref().map(|p| p.sample_note());
         policy(&mut out, p, &findings, sample.as_deref(), &style);
     }
@@ -548,5 +583,24 @@ mod tests {
             .unwrap();
         assert!(!text[..state].contains("  partner-vpn "), "{text}");
         insta::assert_snapshot!(text[..state].to_string());
+    }
+
+    #[test]
+    fn expectations_are_listed_with_the_failing_ones_explained() {
+        let text = render(&sample::report_with_expectations(), false);
+        assert!(text.contains("\n  expectations: 1 of 2 do not hold:\n    FAIL  443 is open to the settlement subnet only  line 39  expects blocked; decided allowed by allow rule `settlement API` (line 10)\n"), "{text}");
+        let mut all_hold = sample::report_with_expectations();
+        all_hold.policies[1].expectations[1].holds = true;
+        let text = render(&all_hold, false);
+        assert!(text.contains("\n  expectations: 2 hold\n"), "{text}");
+        // Not again in the lint table; in full among the findings.
+        assert!(!text.contains("FAIL  expect-failed"), "{text}");
+        assert!(
+            text.contains("  error[expect-failed]: expectation `443 is open"),
+            "{text}"
+        );
+        assert!(text.ends_with("FAIL: 1 of 2 policies fail: evidence demands not met, lint errors, expectations do not hold\n") || text.contains("expectations do not hold"), "{text}");
+        let hostile = render(&sample::hostile_expectations_report(), false);
+        assert!(!hostile.contains('\x1b') && !hostile.contains('\r'));
     }
 }

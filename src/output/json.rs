@@ -99,4 +99,17 @@ mod tests {
         report.policies[1].conversations.truncate(2);
         insta::assert_snapshot!(render(&report));
     }
+
+    #[test]
+    fn expectations_are_in_the_policy_and_failing_ones_in_findings() {
+        let v: Value = serde_json::from_str(&render(&sample::report_with_expectations())).unwrap();
+        let e = &v["policies"][1]["expectations"];
+        assert_eq!(e.as_array().unwrap().len(), 2);
+        assert_eq!(e[1]["name"], "443 is open to the settlement subnet only");
+        assert_eq!(e[1]["holds"], false);
+        assert_eq!(e[1]["line"], 39);
+        let f = v["findings"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(f["origin"], "expect");
+        assert_eq!(f["subject"], "443 is open to the settlement subnet only");
+    }
 }

@@ -2,10 +2,10 @@
 //!
 //! Layout (see `docs/outputs.md`): one `<testsuite>` per policy, named after it; one
 //! `<testcase>` per question the policy answers: `no traffic would be blocked`, `allow: <rule>`,
-//! `waiver: <name>`, `evidence: <demand>`, `archives read cleanly`. Test names never hold
-//! counts or times, so CI tools that compare runs see the same tests every time; the numbers go
-//! in `message`, in the element body (some consumers read only one of them) and in
-//! `system-out`. Every test case carries `classname="flowgate.<policy>"` and `file=<policy
+//! `waiver: <name>`, `expect: <name>` (each `[[expect]]`), `evidence: <demand>`, `archives read
+//! cleanly`. Test names never hold counts or times, so CI tools that compare runs see the same
+//! tests every time; the numbers go in `message`, in the element body (some consumers read only
+//! one of them) and in `system-out`. Every test case carries `classname="flowgate.<policy>"` and `file=<policy
 //! path>`.
 //!
 //! The `junit-report` crate stamps the current time, writes CDATA without guarding `]]>` and
@@ -22,7 +22,7 @@ use junit_report::{
 };
 
 use super::{blocked_count, clean_line, clean_text, conversation_table, count, problem_line};
-use crate::report::{DemandStatus, Effect, Finding, PolicyReport, Report, RunSummary};
+use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, RunSummary};
 
 /// Conversations listed in a failure body; the JSON report has all of them.
 const MAX_CONVERSATIONS: usize = 100;
@@ -211,6 +211,37 @@ fn waiver_cases(cases: &mut Cases, p: &PolicyReport) {
     }
 }
 
+/// One case per `[[expect]]`, `expect: <name>`, in file order: it passes when the
+/// expectation holds, and fails with the finding that says what the policy decided instead.
+fn expectation_cases(cases: &mut Cases, p: &PolicyReport, report: &Report) {
+    for e in &p.expectations {
+        let name = format!("expect: {}", e.name);
+        if e.holds {
+            let out = format!(
+                "{}, as expected: {}\nflow: {}",
+                e.verdict, e.decided, e.flow
+            );
+            cases.success(&name, Some(&out));
+            continue;
+        }
+        let finding = report
+            .findings_of(&p.name)
+            .find(|f| f.origin == Origin::Expect && f.subject.as_deref() == Some(e.name.as_str()));
+        match finding {
+            Some(f) => cases.failure(&name, &f.code, &f.message, &clean_text(&f.rendered)),
+            None => {
+                let message = format!("expects {}; the policy decides {}", e.verdict, e.decided);
+                cases.failure(
+                    &name,
+                    "expect-failed",
+                    &message,
+                    &format!("line {}", e.line),
+                );
+            }
+        }
+    }
+}
+
 fn demand_cases(cases: &mut Cases, p: &PolicyReport) {
     for d in &p.demands {
         let name = format!("evidence: {}", d.kind.as_str());
@@ -353,8 +384,14 @@ fn suite(p: &PolicyReport, report: &Report) -> TestSuite {
     traffic_case(&mut cases, p);
     allow_cases(&mut cases, p);
     waiver_cases(&mut cases, p);
+    expectation_cases(&mut cases, p, report);
     demand_cases(&mut cases, p);
-    finding_cases(&mut cases, report.findings_of(&p.name));
+    finding_cases(
+        &mut cases,
+        report
+            .findings_of(&p.name)
+            .filter(|f| f.origin != Origin::Expect),
+    );
     archives_case(&mut cases, p, &report.run);
 
     let mut about = vec![format!("{} {}", p.status.as_str(), p.name)];
@@ -719,5 +756,60 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(tree(&render(&sample::report())));
+    }
+
+    #[test]
+    fn one_case_per_expectation_named_after_it() {
+        let xml = render(&sample::report_with_expectations());
+        let doc = parse(&xml);
+        let suite = suites(&doc)[1];
+        let names = case_names(suite);
+        let expects: Vec<&String> = names.iter().filter(|n| n.starts_with("expect: ")).collect();
+        assert_eq!(
+            expects,
+            [
+                "expect: ssh to the partner is closed",
+                "expect: 443 is open to the settlement subnet only"
+            ]
+        );
+        // The finding is not a second case: one case per expectation.
+        assert_eq!(names.iter().filter(|n| n.contains("expect")).count(), 2);
+        let case = |name: &str| {
+            suite
+                .children()
+                .find(|n| n.attribute("name") == Some(name))
+                .unwrap()
+        };
+        let held = case("expect: ssh to the partner is closed");
+        assert_eq!(
+            held.first_element_child().unwrap().tag_name().name(),
+            "system-out"
+        );
+        let failed = case("expect: 443 is open to the settlement subnet only")
+            .first_element_child()
+            .unwrap();
+        assert_eq!(failed.tag_name().name(), "failure");
+        assert_eq!(failed.attribute("type"), Some("expect-failed"));
+        assert!(failed
+            .text()
+            .unwrap()
+            .contains("policies/retail-dedicated-line.toml:39:1"));
+        insta::assert_snapshot!(tree(&xml));
+    }
+
+    #[test]
+    fn hostile_expectations_stay_data() {
+        let xml = render(&sample::hostile_expectations_report());
+        assert!(!xml.contains('\x1b') && !xml.contains('\0'));
+        let doc = parse(&xml);
+        let names = case_names(suites(&doc)[1]);
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.starts_with("expect: evil"))
+                .count(),
+            2
+        );
+        assert!(doc.descendants().all(|n| n.tag_name().name() != "script"));
     }
 }

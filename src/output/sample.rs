@@ -3,9 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::report::{
-    AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus, Finding,
-    FormatUse, Gap, Location, Origin, PolicyReport, ProblemReport, Report, RunSummary, Status,
-    WaiverUse,
+    AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus,
+    ExpectationResult, Finding, FormatUse, Gap, Location, Origin, PolicyReport, ProblemReport,
+    Report, RunSummary, Status, WaiverUse,
 };
 
 /// 2026-03-02T00:00:00Z
@@ -102,6 +102,7 @@ fn passing_policy() -> PolicyReport {
             hits: 900,
         }],
         waivers: vec![],
+        expectations: vec![],
         demands: vec![
             Demand {
                 kind: DemandKind::Traffic,
@@ -175,6 +176,7 @@ fn failing_policy() -> PolicyReport {
                 hits: 139,
             },
         ],
+        expectations: vec![],
         demands: vec![
             Demand {
                 kind: DemandKind::Traffic,
@@ -363,6 +365,7 @@ pub fn lint_warning() -> Finding {
         severity: crate::report::finding::Severity::Warning,
         code: "rule-shadowed".into(),
         policy: Some("retail-dedicated-line".into()),
+        subject: None,
         message: "allow `old batch window` adds nothing: allow `settlement API` matches every record it matches".into(),
         path: Some("policies/retail-dedicated-line.toml".into()),
         line: Some(16),
@@ -375,6 +378,71 @@ pub fn lint_warning() -> Finding {
     }
 }
 
+/// The trusted report with expectations on the failing policy: one that holds and one that
+/// does not (which is also a finding).
+pub fn report_with_expectations() -> Report {
+    let mut r = trusted_report();
+    r.policies[1].expectations = vec![
+        ExpectationResult {
+            name: "ssh to the partner is closed".into(),
+            line: 34,
+            flow: "tcp 10.0.2.15 -> 10.20.30.5:22".into(),
+            verdict: "blocked".into(),
+            decided: "blocked: no allow rule matches; nearest: `settlement API` (line 10) allows `peer_port` 443, not 22".into(),
+            holds: true,
+        },
+        ExpectationResult {
+            name: "443 is open to the settlement subnet only".into(),
+            line: 39,
+            flow: "tcp 10.0.1.12 -> 10.20.40.12:443".into(),
+            verdict: "blocked".into(),
+            decided: "allowed by allow rule `settlement API` (line 10)".into(),
+            holds: false,
+        },
+    ];
+    r.findings.push(expect_failure());
+    r
+}
+
+/// [`report_with_expectations`] with hostile expectation names, flows and messages.
+pub fn hostile_expectations_report() -> Report {
+    let mut r = report_with_expectations();
+    for e in &mut r.policies[1].expectations {
+        e.name = format!("{HOSTILE}{}", e.line);
+        e.flow = HOSTILE.into();
+        e.decided = HOSTILE.into();
+    }
+    let f = r.findings.last_mut().expect("the expectation's finding");
+    f.subject = Some(format!("{HOSTILE}39"));
+    f.message = HOSTILE.into();
+    f.rendered = HOSTILE.into();
+    f.notes = vec![HOSTILE.into()];
+    r
+}
+
+/// The failing policy's expectation that does not hold, as the check reports it.
+pub fn expect_failure() -> Finding {
+    Finding {
+        origin: Origin::Expect,
+        severity: crate::report::finding::Severity::Error,
+        code: "expect-failed".into(),
+        policy: Some("retail-dedicated-line".into()),
+        subject: Some("443 is open to the settlement subnet only".into()),
+        message: "expectation `443 is open to the settlement subnet only` expects blocked; the policy decides allowed by allow rule `settlement API` (line 10)".into(),
+        path: Some("policies/retail-dedicated-line.toml".into()),
+        line: Some(39),
+        column: Some(1),
+        notes: vec![
+            "decided: allowed".into(),
+            "the flow: tcp 10.0.1.12:1024-65535 -> 10.20.40.12:443 (action ACCEPT)".into(),
+        ],
+        rendered: "error[expect-failed]: expectation `443 is open to the settlement subnet only` expects blocked; the policy decides allowed by allow rule `settlement API` (line 10)\n   \
+                   ┌─ policies/retail-dedicated-line.toml:39:1\n   \
+                   │\n10 │ [[allow]]\n   │ --------- allows the flow\n   ·\n39 │ [[expect]]\n   │ ^^^^^^^^^^ decided: allowed\n"
+            .into(),
+    }
+}
+
 /// A lint error that fails the passing policy: an allow rule that covers its whole scope.
 pub fn lint_error() -> Finding {
     Finding {
@@ -382,6 +450,7 @@ pub fn lint_error() -> Finding {
         severity: crate::report::finding::Severity::Error,
         code: "allow-covers-scope".into(),
         policy: Some("partner-vpn".into()),
+        subject: None,
         message: "allow `sftp to exchange` matches everything in the scope".into(),
         path: Some("policies/partner-vpn.toml".into()),
         line: Some(10),

@@ -538,10 +538,10 @@ fn render_within(
     // it still matches, so lint's `waiver-expired` would only say it twice.
     let mut placeless = Vec::new();
     for f in &report.findings {
-        // A new kind of finding (a policy's own expectations, say) that points into a policy
-        // file joins the first arm; the match is exhaustive so none is left out unnoticed.
+        // A new kind of finding that points into a policy file joins the first arm; the
+        // match is exhaustive so none is left out unnoticed.
         let place = match f.origin {
-            Origin::PolicyFile | Origin::Lint => f.path.as_ref().zip(f.line),
+            Origin::PolicyFile | Origin::Lint | Origin::Expect => f.path.as_ref().zip(f.line),
             // The base revision's files are not the working tree's: lines there mean nothing
             // in the pull request's files.
             Origin::Logs | Origin::Base => None,
@@ -567,7 +567,8 @@ fn render_within(
             line: line.max(1),
             column: f.column,
             policy: f.policy.clone(),
-            subject: f.message.clone(),
+            // An expectation is known by its name, whatever the policy decides this time.
+            subject: f.subject.clone().unwrap_or_else(|| f.message.clone()),
         });
     }
     // Most important first, so the limits cut the least important; the order is otherwise
@@ -1133,5 +1134,31 @@ mod tests {
                 .collect(),
         );
         insta::assert_snapshot!(serde_json::to_string_pretty(&v).unwrap());
+    }
+
+    #[test]
+    fn a_failing_expectation_is_a_result_at_its_line() {
+        let v: Value =
+            serde_json::from_str(&render(&sample::report_with_expectations(), &root())).unwrap();
+        let results = v["runs"][0]["results"].as_array().unwrap();
+        let r: Vec<&Value> = results
+            .iter()
+            .filter(|r| r["ruleId"] == "expect-failed")
+            .collect();
+        assert_eq!(r.len(), 1);
+        let loc = &r[0]["locations"][0]["physicalLocation"];
+        assert_eq!(
+            loc["artifactLocation"]["uri"],
+            "policies/retail-dedicated-line.toml"
+        );
+        assert_eq!(loc["region"]["startLine"], 39);
+        assert_eq!(r[0]["level"], "error");
+        // Its rule is documented (docs/diagnostics.md), not a placeholder.
+        let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+        let rule = rules.iter().find(|x| x["id"] == "expect-failed").unwrap();
+        assert_ne!(
+            rule["shortDescription"]["text"],
+            "flowgate finding `expect-failed`"
+        );
     }
 }

@@ -109,6 +109,21 @@ fn lint_findings(blocks: &mut Vec<String>, report: &Report) {
     }
 }
 
+/// Each `[[expect]]` that does not hold, one line each: the policy, the expectation, its
+/// place, and what the policy decided instead.
+fn expect_findings(blocks: &mut Vec<String>, report: &Report) {
+    let items: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.origin == Origin::Expect)
+        .map(|f| finding_item(f, "**FAIL**"))
+        .collect();
+    if !items.is_empty() {
+        blocks.push("\n### Expectations that do not hold\n\n".into());
+        blocks.extend(items);
+    }
+}
+
 fn unused_allows(blocks: &mut Vec<String>, report: &Report) {
     let unused: Vec<String> = report
         .policies
@@ -266,6 +281,7 @@ fn blocks(report: &Report) -> Vec<String> {
         conversations(&mut blocks, p);
     }
     lint_findings(&mut blocks, report);
+    expect_findings(&mut blocks, report);
     unused_allows(&mut blocks, report);
     demands(&mut blocks, report);
     if report.is_scanned() {
@@ -360,5 +376,13 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report(), MIB));
+    }
+
+    #[test]
+    fn each_failing_expectation_has_a_line() {
+        let text = render(&sample::report_with_expectations(), MIB);
+        assert!(text.contains("\n### Expectations that do not hold\n\n- **FAIL** retail-dedicated-line `expect-failed` at policies/retail-dedicated-line.toml:39:1: expectation"), "{text}");
+        let hostile = render(&sample::hostile_expectations_report(), MIB);
+        assert!(!hostile.contains("<script>") && !hostile.contains('\x1b'));
     }
 }

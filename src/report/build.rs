@@ -270,6 +270,8 @@ fn policy_report(
         conversations,
         allows,
         waivers,
+        // Filled in by the check, which runs them (`policy::expect`).
+        expectations: Vec::new(),
         demands,
         field_errors,
     }

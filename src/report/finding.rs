@@ -6,7 +6,11 @@
 //! new source of findings (a policy's own `[[expect]]` tests, say) reaches the terminal, JUnit,
 //! GitHub annotations, the job summary, JSON and SARIF by adding a variant to [`Origin`], without
 //! touching any writer's logic. What a finding does to the verdict depends only on its origin
-//! and severity ([`Finding::effect`]).
+//! and severity ([`Finding::effect`]). A policy's `[[expect]]` that does not hold is one
+//! ([`Origin::Expect`]), named after the expectation, so its JUnit test case, annotation and
+//! SARIF result are `expect: <name>`; the expectations that hold are listed in the policy's
+//! report ([`PolicyReport::expectations`](super::PolicyReport::expectations)), which JUnit
+//! shows as passing cases.
 
 use serde::Serialize;
 
@@ -54,6 +58,8 @@ pub enum Origin {
     /// `flowgate lint` on a policy that loaded: an error fails the policy (a rule that allows
     /// everything in the scope proves nothing), a warning stays a warning.
     Lint,
+    /// A policy's own `[[expect]]` that does not hold: fails the policy.
+    Expect,
     /// The policies at the `--base` revision: an error (git does not know the revision) makes
     /// the run untrusted; a warning (a file there did not load) only explains the diff.
     Base,
@@ -66,6 +72,7 @@ impl Origin {
             Origin::PolicyFile => "policy file",
             Origin::Logs => "logs",
             Origin::Lint => "lint",
+            Origin::Expect => "expect",
             Origin::Base => "base",
         }
     }
@@ -91,6 +98,10 @@ pub struct Finding {
     pub code: String,
     /// The policy it is about, when it is about one that loaded.
     pub policy: Option<String>,
+    /// What in the policy it is about, when that names its test case: an expectation's
+    /// name (`expect: <name>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// One sentence.
     pub message: String,
     /// The file it points into (a policy file, or a `--logs` path), when it points anywhere.
@@ -123,6 +134,7 @@ impl Finding {
             severity: d.severity.into(),
             code: d.code.to_string(),
             policy,
+            subject: None,
             message: d.message.clone(),
             path: location.map(|(p, ..)| p.display().to_string()),
             line: location.map(|(_, l, _)| l),
@@ -138,6 +150,7 @@ impl Finding {
             severity,
             code: code.to_string(),
             policy: None,
+            subject: None,
             rendered: format!("{}[{code}]: {message}\n", severity.as_str()),
             message,
             notes: Vec::new(),
@@ -153,8 +166,10 @@ impl Finding {
             (Severity::Error, Origin::PolicyFile | Origin::Logs | Origin::Base) => {
                 Effect::Untrusted
             }
-            (Severity::Error, Origin::Lint) if self.policy.is_some() => Effect::Fails,
-            (Severity::Error, Origin::Lint) => Effect::Untrusted,
+            (Severity::Error, Origin::Lint | Origin::Expect) if self.policy.is_some() => {
+                Effect::Fails
+            }
+            (Severity::Error, Origin::Lint | Origin::Expect) => Effect::Untrusted,
             _ => Effect::Informs,
         }
     }
@@ -164,10 +179,12 @@ impl Finding {
         self.effect() == Effect::Fails && self.policy.as_deref() == Some(policy)
     }
 
-    /// `lint: allow-covers-scope`: how JUnit names its test case and GitHub titles it. Never
-    /// holds a line number, so test names stay the same from run to run.
+    /// `lint: allow-covers-scope`, `expect: ssh stays closed`: how JUnit names its test case
+    /// and GitHub titles it. Never holds a line number, so test names stay the same from run
+    /// to run.
     pub fn title(&self) -> String {
-        format!("{}: {}", self.origin.label(), self.code)
+        let what = self.subject.as_deref().unwrap_or(&self.code);
+        format!("{}: {what}", self.origin.label())
     }
 
     /// The message and, one per line, what the caret says and the notes.
@@ -223,5 +240,10 @@ mod tests {
         let logs = Finding::plain(Origin::Logs, Severity::Error, "no-archives", "z".into());
         assert_eq!(logs.effect(), Effect::Untrusted);
         assert_eq!(logs.rendered, "error[no-archives]: z\n");
+        let mut e = Finding::plain(Origin::Expect, Severity::Error, "expect-failed", "x".into());
+        e.policy = Some("p".into());
+        e.subject = Some("ssh stays closed".into());
+        assert!(e.fails("p"));
+        assert_eq!(e.title(), "expect: ssh stays closed");
     }
 }
