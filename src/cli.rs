@@ -4,6 +4,7 @@
 //! library returns values and errors, and only this layer writes to the terminal.
 
 mod check;
+mod explain;
 mod init;
 mod inspect;
 mod lint;
@@ -32,8 +33,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Show what the archives hold, without policies.
     Inspect(inspect::InspectArgs),
-    /// Find policy mistakes without reading any logs.
+    /// Find policy mistakes and run every policy's [[expect]], without reading any logs.
     Lint(lint::LintArgs),
+    /// For one flow, every policy's decision and the rule, waiver or scope key that made it.
+    Explain(explain::ExplainArgs),
     /// Cut a small fixtures/ from a full archive, keeping every verdict the full archive gives.
     Sample(sample::SampleArgs),
     /// Write a policy whose allow rules cover the traffic the logs show in a scope.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Explain(args) => explain::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Suggest(args) => suggest::run(args),
         Command::Init(args) => init::run(args),
