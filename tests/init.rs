@@ -128,7 +128,7 @@ fn the_example_policy_lints_clean_and_the_workflow_passes_actionlint() {
         stdout(&lint),
         String::from_utf8_lossy(&lint.stderr)
     );
-    assert!(stdout(&lint).contains("1 policy linted: 0 errors, 0 warnings"));
+    assert!(stdout(&lint).contains("1 policy linted: 0 errors, 0 warnings; 3 expectations hold"));
 
     match Command::new("actionlint")
         .arg(".github/workflows/policy-check.yml")
