@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Writes the seed corpora, fuzz/corpus/<target>/, from the repository's own policies and
-# fixtures: every bundled and example policy and the tests' broken ones, fixture archives
-# as they are, their header lines and first records decoded, and the smallest gzip member
-# with a reserved deflate symbol (issue 27). libFuzzer adds what it finds beside them; the
+# fixtures: every bundled and example policy (with their [[expect]]s) and the tests' broken
+# ones (tests/cfg/expect: expectations that do not hold), fixture archives as they are, their
+# header lines and first records decoded, and the smallest gzip member with a reserved
+# deflate symbol (issue 27). libFuzzer adds what it finds beside them; the
 # folder is not committed (fuzz/.gitignore).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,7 @@ out=fuzz/corpus
 mkdir -p "$out"/{policy_load,format_parse,record_parse,record_cross,archive_read}
 
 for f in policies/*.toml examples/*/*.toml examples/generate/bench-policies/*.toml \
-    src/cli/init/example-policy.toml tests/cfg/*.toml; do
+    src/cli/init/example-policy.toml tests/cfg/*.toml tests/cfg/expect/*.toml; do
     cp "$f" "$out/policy_load/$(tr / _ <<<"$f")"
 done
 

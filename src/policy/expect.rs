@@ -330,10 +330,12 @@ fn unreachable(
             "the scope does not judge records with the flow's action, so none is ever {expected}: records it judges have action {}",
             judged(policy)
         )),
-        (Rejected, _) => Some(format!(
-            "`rejected` is for records whose action the scope does not judge, and it judges this flow's action ({}): give the expectation `action = \"REJECT\"` to test that",
-            judged(policy)
-        )),
+        (Rejected, _) => Some(match unjudged(policy) {
+            None => "the scope judges every action (ACCEPT and REJECT), so no record is ever `rejected`".into(),
+            Some(other) => format!(
+                "`rejected` is for records whose action the scope does not judge ({other}), and it judges this flow's: give the expectation `action = \"{other}\"` to test that"
+            ),
+        }),
         (Allowed, _) if policy.allows.is_empty() => {
             Some("the policy has no allow rule, so nothing is ever allowed".into())
         }
@@ -345,6 +347,17 @@ fn unreachable(
         )),
         _ => None,
     }
+}
+
+/// The action the scope does not judge, if any.
+fn unjudged(policy: &Policy) -> Option<&'static str> {
+    [
+        crate::flowlog::Action::Accept,
+        crate::flowlog::Action::Reject,
+    ]
+    .into_iter()
+    .find(|&a| !policy.scope.judges(a))
+    .map(|a| a.as_str())
 }
 
 fn judged(policy: &Policy) -> String {
@@ -699,6 +712,25 @@ verdict = "blocked"
                 "expect-undetermined: expectation `no interface` cannot be judged: its verdict depends on `interface`, which it does not give",
                 "ok",
             ]
+        );
+    }
+
+    #[test]
+    fn rejected_says_which_action_to_give() {
+        let notes = |scope: &str| {
+            let text = format!("[scope]\ndst = '10.0.0.0/8'\n{scope}\n[[expect]]\nname = 'r'\nflow = 'tcp 192.0.2.1 -> 10.0.0.1:22'\naction = 'REJECT'\nverdict = 'rejected'\n");
+            let s = set(&text);
+            let checked = check(&s.policies()[0], TODAY);
+            checked[0].failure.as_ref().map(|d| d.notes[0].clone())
+        };
+        assert_eq!(notes(""), None);
+        assert_eq!(
+            notes("action = ['ACCEPT', 'REJECT']").as_deref(),
+            Some("the scope judges every action (ACCEPT and REJECT), so no record is ever `rejected`")
+        );
+        assert_eq!(
+            notes("action = 'REJECT'").as_deref(),
+            Some("`rejected` is for records whose action the scope does not judge (ACCEPT), and it judges this flow's: give the expectation `action = \"ACCEPT\"` to test that")
         );
     }
 

@@ -241,39 +241,66 @@ impl Path {
 }
 
 impl Piece {
-    /// `source ports 1024-32767 and 61000-65535`, or nothing when the piece is the whole
-    /// flow.
+    /// The ports this piece holds for, exactly: `source ports 1024-32767, 61000-65535`,
+    /// `destination ports 0-442, 444-65535; source ports 0-32767 with destination port 443`,
+    /// or nothing when the piece is the whole flow.
     pub fn ports(&self, flow: &FlowSpec) -> String {
-        let whole = |p: Ports| (p.lo, p.hi);
-        let srcs = merged(self.cells.iter().map(|c| c.src));
-        let dsts = merged(self.cells.iter().map(|c| c.dst));
+        let whole_src = [(flow.src_ports.lo, flow.src_ports.hi)];
+        let whole_dst = [(flow.dst_ports.lo, flow.dst_ports.hi)];
+        // The cells by destination range, each with its source ranges; then destination
+        // ranges with the same source ranges together.
+        let mut by_dst: Vec<(Range16, Vec<Range16>)> = Vec::new();
+        for c in &self.cells {
+            match by_dst.iter_mut().find(|(d, _)| *d == c.dst) {
+                Some((_, srcs)) => srcs.push(c.src),
+                None => by_dst.push((c.dst, vec![c.src])),
+            }
+        }
+        let mut groups: Vec<(Vec<Range16>, Vec<Range16>)> = Vec::new();
+        for (dst, srcs) in by_dst {
+            let srcs = merged(srcs.into_iter());
+            match groups.iter_mut().find(|(s, _)| *s == srcs) {
+                Some((_, dsts)) => dsts.push(dst),
+                None => groups.push((srcs, vec![dst])),
+            }
+        }
         let show = |ranges: &[(u16, u16)]| -> String {
-            let v: Vec<String> = ranges
-                .iter()
-                .map(|&(lo, hi)| {
-                    if lo == hi {
-                        lo.to_string()
-                    } else {
-                        format!("{lo}-{hi}")
-                    }
-                })
-                .collect();
+            let v: Vec<String> = ranges.iter().map(|&r| port_text(r)).collect();
             v.join(", ")
         };
-        let all_src = srcs == [whole(flow.src_ports)];
-        let all_dst = dsts == [whole(flow.dst_ports)];
-        match (all_src, all_dst) {
-            (true, true) => String::new(),
-            (false, true) => format!("source ports {}", show(&srcs)),
-            (true, false) => format!("destination ports {}", show(&dsts)),
-            (false, false) => format!(
-                "source ports {} with destination ports {}",
-                show(&srcs),
-                show(&dsts)
-            ),
+        let word = |ranges: &[(u16, u16)], one: &str, many: &str| {
+            if let [(lo, hi)] = ranges {
+                if lo == hi {
+                    return format!("{one} {lo}");
+                }
+            }
+            format!("{many} {}", show(ranges))
+        };
+        let parts: Vec<String> = groups
+            .into_iter()
+            .map(|(srcs, dsts)| {
+                let dsts = merged(dsts.into_iter());
+                match (srcs == whole_src, dsts == whole_dst) {
+                    (true, true) => String::new(),
+                    (false, true) => word(&srcs, "source port", "source ports"),
+                    (true, false) => word(&dsts, "destination port", "destination ports"),
+                    (false, false) => format!(
+                        "{} with {}",
+                        word(&srcs, "source port", "source ports"),
+                        word(&dsts, "destination port", "destination ports")
+                    ),
+                }
+            })
+            .collect();
+        if parts.iter().any(String::is_empty) {
+            return String::new();
         }
+        parts.join("; ")
     }
 }
+
+/// An inclusive range of ports.
+type Range16 = (u16, u16);
 
 /// Ranges in order, adjacent ones joined, duplicates dropped.
 fn merged(ranges: impl Iterator<Item = (u16, u16)>) -> Vec<(u16, u16)> {
@@ -918,6 +945,18 @@ expires = 2026-01-31
     }
 
     #[test]
+    fn a_piece_names_exactly_its_ports() {
+        let p = policy("[scope]\ndst = '10.0.0.0/8'\n[[allow]]\nname = 'linux'\nsrc_port = '32768-60999'\ndst_port = 443\n");
+        assert_eq!(
+            summaries(&p, "icmp 192.0.2.1 -> 10.0.0.1", &FlowFields::default()),
+            [
+                "destination ports 0-442, 444-65535; source ports 0-32767, 61000-65535 with destination port 443: blocked: no allow rule matches; nearest: `linux` (line 3) allows `src_port` 32768-60999, not 0-32767, 61000-65535",
+                "source ports 32768-60999 with destination port 443: allowed by allow rule `linux` (line 3)",
+            ]
+        );
+    }
+
+    #[test]
     fn no_allow_rule_at_all() {
         let p = policy("[scope]\ndst = '10.0.0.0/8'\n");
         assert_eq!(
@@ -1015,6 +1054,10 @@ expires = 2026-01-31
                 let whole = u64::from(flow.src_ports.hi - flow.src_ports.lo + 1)
                     * u64::from(flow.dst_ports.hi - flow.dst_ports.lo + 1);
                 prop_assert_eq!(cells, whole);
+                // A piece names its ports unless it is the whole flow.
+                for piece in &x.pieces {
+                    prop_assert_eq!(piece.ports(&flow).is_empty(), x.pieces.len() == 1);
+                }
                 for (a, b) in probes {
                     let sp = flow.src_ports.lo + a % (flow.src_ports.hi - flow.src_ports.lo).saturating_add(1).max(1);
                     let dp = flow.dst_ports.lo + b % (flow.dst_ports.hi - flow.dst_ports.lo).saturating_add(1).max(1);
