@@ -70,7 +70,7 @@ impl CloudWatchShape {
         match self {
             CloudWatchShape::Firehose => "Firehose",
             CloudWatchShape::Subscription => "subscription payload",
-            CloudWatchShape::Events => "log events (filter-log-events / get-log-events)",
+            CloudWatchShape::Events => "filter-log-events output",
             CloudWatchShape::Export => "export task",
         }
     }

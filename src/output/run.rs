@@ -48,13 +48,14 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
         out.fact("s3", s3_listing(s3));
     }
     if let Some(cw) = &run.cloudwatch {
-        let mut what = format!(
-            "{} in {}",
-            count(cw.log_streams, "log stream", "log streams"),
-            count(cw.log_groups.len() as u64, "log group", "log groups")
-        );
+        let mut what = count(cw.log_streams, "log stream", "log streams");
+        // filter-log-events pages and export lines do not name their log group.
         if !cw.log_groups.is_empty() {
-            what += &format!(" ({})", names(&cw.log_groups));
+            what += &format!(
+                " in {} ({})",
+                count(cw.log_groups.len() as u64, "log group", "log groups"),
+                names(&cw.log_groups)
+            );
         }
         if cw.control_messages > 0 {
             what += &format!(
@@ -173,9 +174,10 @@ fn s3_listing(s3: &crate::source::s3::Listing) -> String {
     text
 }
 
-/// Archives read by kind: `76 text, 2 Parquet, 3 CloudWatch Logs (2 Firehose, 1 export task)`.
+/// Archives read by kind: `76 text, 2 Parquet, 3 CloudWatch Logs (2 Firehose, 1 export-task
+/// object)`.
 pub(crate) fn kinds(run: &RunSummary) -> String {
-    use crate::flowlog::Kind;
+    use crate::flowlog::{CloudWatchShape, Kind};
     let family = |f: &str| -> u64 {
         run.kinds
             .iter()
@@ -194,7 +196,16 @@ pub(crate) fn kinds(run: &RunSummary) -> String {
         .kinds
         .iter()
         .filter_map(|k| match k.kind {
-            Kind::CloudWatch(shape) => Some(format!("{} {}", k.archives, shape.as_str())),
+            Kind::CloudWatch(shape) => Some(match shape {
+                CloudWatchShape::Subscription => {
+                    count(k.archives, "subscription payload", "subscription payloads")
+                }
+                CloudWatchShape::Export => {
+                    count(k.archives, "export-task object", "export-task objects")
+                }
+                // "Firehose" and "filter-log-events output" read as well for any number.
+                _ => format!("{} {}", k.archives, shape.as_str()),
+            }),
             _ => None,
         })
         .collect();
@@ -361,8 +372,26 @@ mod tests {
         let text = render(&run, None);
         assert!(
             text.starts_with(
-                "archives   14 read: 10 text, 2 Parquet, 4 CloudWatch Logs (3 Firehose, 1 export task)\n\
+                "archives   14 read: 10 text, 2 Parquet, 4 CloudWatch Logs (3 Firehose, 1 export-task object)\n\
                  cloudwatch 40 log streams in 1 log group (vpc-flow-logs); 2 CONTROL_MESSAGEs skipped\n"
+            ),
+            "{text}"
+        );
+        // filter-log-events output names no log group: none is claimed.
+        run.cloudwatch = Some(CloudWatchSummary {
+            log_groups: Vec::new(),
+            log_streams: 1,
+            control_messages: 0,
+        });
+        run.kinds = vec![KindUse {
+            kind: Kind::CloudWatch(CloudWatchShape::Events),
+            archives: 2,
+        }];
+        let text = render(&run, None);
+        assert!(
+            text.starts_with(
+                "archives   14 read: 2 CloudWatch Logs (2 filter-log-events output)\n\
+                 cloudwatch 1 log stream\n"
             ),
             "{text}"
         );
