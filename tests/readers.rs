@@ -253,6 +253,31 @@ fn files_not_read_are_listed_with_why() {
             "logs/sub/settings.yml"
         ])
     );
+    // The human report lists them beside what was read ...
+    assert!(
+        run.stdout.contains("1 text; 4 not read:")
+            && run
+                .stdout
+                .contains("logs/sub/settings.yml (`.yml`: configuration, not flow logs)"),
+        "{}",
+        run.stdout
+    );
+    // ... and so does the job summary of a GitHub Actions step.
+    let summary = repo.path("summary.md");
+    let out = repo
+        .command(&["check", "--logs", "logs", "--today", "2026-11-26"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("### Files not read")
+            && md.contains("- logs/.git: a hidden directory, not walked")
+            && md.contains("- logs/sub/settings.yml: \\`.yml\\`: configuration, not flow logs"),
+        "{md}"
+    );
     // Nothing but files not read: the error names each with why.
     std::fs::remove_file(repo.path("logs/a.log.gz")).unwrap();
     let run = repo.check(&[]);

@@ -305,3 +305,118 @@ fn gzip_objects_as_delivered() {
     assert_eq!(cx.records[1].bytes, Some(5060));
     assert_eq!(cx.records[1].line, 3);
 }
+
+/// Parquet written by pandas and pyarrow, not by AWS (obsrvbl): INT64 where AWS has INT32,
+/// numbers as strings, and pandas' `None` text where a value is absent. The good row reads as
+/// its text would; each bad cell is a problem at its row and column, and hides nothing else.
+#[test]
+fn parquet_written_by_pandas() {
+    let Some(d) = samples() else { return };
+    let p = read(&d.join("obsrvbl-flowlogs-reader/flows.parquet"), None);
+    assert_eq!(p.formats, [V2]);
+    assert_eq!(p.records.len(), 1, "{:?}", p.problems);
+    let r = &p.records[0];
+    assert_eq!(r.line, 1);
+    assert_eq!((r.src, r.dst), (ip("198.51.100.1"), ip("192.0.2.1")));
+    assert_eq!(r.ports, (Some(443), Some(49152)));
+    assert_eq!(
+        (r.protocol, r.packets, r.bytes),
+        (Some(6), Some(10), Some(840))
+    );
+    assert_eq!((r.start, r.end), (Some(1439387263), Some(1439387264)));
+    assert_eq!((r.status, r.action), (LogStatus::Ok, Some(Action::Accept)));
+    assert_eq!(r.interface.as_deref(), Some("eni-102010ab"));
+    assert_eq!(r.account.as_deref(), Some("123456789010"));
+    assert_eq!(
+        p.problems,
+        [
+            "flows.parquet: row 2: column srcport: `None` is not a port (0-65535)",
+            "flows.parquet: row 3: column protocol: `8080` is not a protocol number (0-255)",
+        ]
+    );
+}
+
+/// CloudWatch Logs events as exported JSON, one per line (Tenzir): no header, AWS's default
+/// format recognised from the messages, each event's place its number.
+#[test]
+fn cloudwatch_events_in_the_default_format() {
+    let Some(d) = samples() else { return };
+    let cw = read(&d.join("tenzir-library-amazon/cloudwatch-v2.ndjson"), None);
+    assert!(cw.problems.is_empty(), "{:?}", cw.problems);
+    assert_eq!(cw.formats, [V2]);
+    let statuses: Vec<(u64, LogStatus, Option<Action>)> = cw
+        .records
+        .iter()
+        .map(|r| (r.line, r.status, r.action))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (1, LogStatus::Ok, Some(Action::Accept)),
+            (2, LogStatus::Ok, Some(Action::Reject)),
+            (3, LogStatus::NoData, None),
+            (4, LogStatus::SkipData, None),
+        ]
+    );
+    let r = &cw.records[1];
+    assert_eq!((r.src, r.dst), (ip("172.31.9.69"), ip("172.31.9.12")));
+    assert_eq!(r.ports, (Some(49761), Some(3389)));
+    assert_eq!((r.start, r.end), (Some(1418530010), Some(1418530070)));
+    assert_eq!(
+        cw.records[3].interface.as_deref(),
+        Some("eni-11111111aaaaaaaaa")
+    );
+}
+
+/// Real version-7 (ECS) messages do not fit AWS's default format: without `--log-format` that
+/// is a problem that shows a message and asks for the format; with it they read.
+#[test]
+fn cloudwatch_ecs_messages_need_their_format() {
+    let Some(d) = samples() else { return };
+    let path = d.join("tenzir-library-amazon/cloudwatch-v7-ecs.ndjson");
+    let bare = read(&path, None);
+    assert!(bare.records.is_empty());
+    assert!(
+        bare.problems.iter().any(|p| p
+            .contains("event 1: CloudWatch Logs messages carry no header line")
+            && p.contains("it has 24 fields, not 14")
+            && p.contains("`7 471731794787 eni-019d08b328f01b673 10.0.0.205")
+            && p.contains("pass --log-format")),
+        "{:?}",
+        bare.problems
+    );
+    let ecs = format!(
+        "{V2} ecs-cluster-name ecs-cluster-arn ecs-container-instance-arn \
+         ecs-container-instance-id ecs-service-name ecs-task-definition-arn ecs-task-id \
+         ecs-task-arn ecs-container-id ecs-second-container-id"
+    );
+    let read7 = read(&path, Some(&ecs));
+    assert!(read7.problems.is_empty(), "{:?}", read7.problems);
+    assert_eq!(read7.records.len(), 4);
+    let r = &read7.records[0];
+    assert_eq!((r.src, r.dst), (ip("10.0.0.205"), ip("3.250.243.104")));
+    assert_eq!(r.ports, (Some(48126), Some(443)));
+    assert_eq!(r.account.as_deref(), Some("471731794787"));
+    assert_eq!(
+        read7
+            .records
+            .iter()
+            .filter(|r| r.status == LogStatus::NoData)
+            .count(),
+        2
+    );
+}
+
+/// A Firehose transformation Lambda's input (base64 lines under `records[].data`) is JSON
+/// that looks like evidence and is not a delivery flowgate reads: a problem naming the file,
+/// never a skip.
+#[test]
+fn a_firehose_lambda_event_is_a_problem_not_a_skip() {
+    let Some(d) = samples() else { return };
+    let ev = read(&d.join("aws-vpc-flow-log-appender/event.json"), None);
+    assert!(ev.records.is_empty());
+    assert_eq!(
+        ev.problems,
+        ["event.json: JSON value at byte 0: none of messageType, logEvents, events, message or awslogs: not a CloudWatch Logs delivery of flow-log records"]
+    );
+}
