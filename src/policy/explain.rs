@@ -1049,10 +1049,10 @@ expires = 2026-01-31
                 let x = explain(&p, &flow, &fields, TODAY);
                 // The pieces cover the flow's ports exactly once.
                 let cells: u64 = x.pieces.iter().flat_map(|p| &p.cells)
-                    .map(|c| u64::from(c.src.1 - c.src.0 + 1) * u64::from(c.dst.1 - c.dst.0 + 1))
+                    .map(|c| (u64::from(c.src.1) - u64::from(c.src.0) + 1) * (u64::from(c.dst.1) - u64::from(c.dst.0) + 1))
                     .sum();
-                let whole = u64::from(flow.src_ports.hi - flow.src_ports.lo + 1)
-                    * u64::from(flow.dst_ports.hi - flow.dst_ports.lo + 1);
+                let whole = (u64::from(flow.src_ports.hi) - u64::from(flow.src_ports.lo) + 1)
+                    * (u64::from(flow.dst_ports.hi) - u64::from(flow.dst_ports.lo) + 1);
                 prop_assert_eq!(cells, whole);
                 // A piece names its ports unless it is the whole flow.
                 for piece in &x.pieces {
