@@ -7,6 +7,7 @@
 //! is the same at any thread count. This is the only module that knows about threads.
 
 pub mod coverage;
+pub mod hours;
 pub mod tally;
 
 use std::collections::HashSet;
@@ -18,6 +19,8 @@ use rayon::prelude::*;
 use crate::flowlog::scan::{
     prepare, scan_prepared, scan_row_group, Prepared, ScanOptions, ScanStats,
 };
+use hours::{HourRun, HOUR};
+
 use crate::flowlog::{Archive, Delivery, Flow, Format, Kind, LogStatus, Problem, Sink};
 use crate::policy::scope_index::{self, ScopeIndex};
 use crate::policy::{Policy, Verdict};
@@ -289,9 +292,11 @@ fn scan_part(
         window: (u64::MAX, u64::MIN),
         marked: (1, 0),
         recent: Box::new(std::array::from_fn(|i| i as u64 ^ 1)),
+        hour: HourRun::default(),
     };
     let stats = read(&mut worker);
     worker.count_scanned();
+    worker.hour.flush(&mut worker.tally.hours);
     let (first, last) = worker.window;
     if first <= last {
         tally.coverage.widen(first, last);
@@ -329,6 +334,8 @@ struct Worker<'a, 't> {
     /// repeats; most are still here, and a look here costs a few instructions where the
     /// set costs ~45. Slot `i` starts as `i ^ 1`, which no hash of that slot equals.
     recent: Box<[u64; RECENT]>,
+    /// Records of the current hour, not yet added to the tally's `hours`.
+    hour: HourRun,
 }
 
 /// Slots of `Worker::recent`: 8 KiB.
@@ -371,6 +378,12 @@ impl Worker<'_, '_> {
             Verdict::Violation { expired_waiver } => {
                 pt.counts.would_block += 1;
                 let key = conversation_key(policy.endpoints(flow), flow);
+                if let Some(s) = flow.start {
+                    pt.blocked_hours
+                        .entry((key.protocol, key.server_port))
+                        .or_default()
+                        .add(s / HOUR, 1);
+                }
                 let stats = ConversationStats {
                     records: 1,
                     packets: flow.packets.unwrap_or(0),
@@ -448,6 +461,9 @@ impl Sink for Worker<'_, '_> {
                 };
             }
         }
+        if let Some(s) = flow.start {
+            self.hour.count(s, &mut self.tally.hours);
+        }
         let interface = flow.interface.map(scope_index::id_hash);
         if let Some(h) = interface {
             let slot = &mut self.recent[h as usize % RECENT];
@@ -458,7 +474,12 @@ impl Sink for Worker<'_, '_> {
         }
         match flow.status {
             LogStatus::NoData => return self.tally.nodata += 1,
-            LogStatus::SkipData => return self.tally.skipdata += 1,
+            LogStatus::SkipData => {
+                if let Some(s) = flow.start {
+                    self.tally.skipdata_hours.add(s / HOUR, 1);
+                }
+                return self.tally.skipdata += 1;
+            }
             LogStatus::Ok => {}
         }
         self.ok_records += 1;

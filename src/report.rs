@@ -10,11 +10,13 @@ pub mod diff;
 pub mod finding;
 pub mod service;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 pub use crate::engine::coverage::{Coverage, CoverageReport, Gap};
+pub use crate::engine::hours::Hours;
 pub use crate::engine::tally::Counts;
 pub use finding::{Effect, Finding, Origin};
 
@@ -90,6 +92,13 @@ pub struct RunSummary {
     /// Header fields flowgate does not know (carried, not read).
     pub unknown_fields: Vec<String>,
     pub coverage: CoverageReport,
+    /// Records (OK, NODATA, SKIPDATA) per hour of their start: the evidence timeline. Not
+    /// in the JSON document, which holds the coverage's facts.
+    #[serde(skip)]
+    pub hours: Hours,
+    /// SKIPDATA records per hour of their start.
+    #[serde(skip)]
+    pub skipdata_hours: Hours,
 }
 
 /// How many archives of one kind were read.
@@ -202,6 +211,10 @@ pub struct PolicyReport {
     pub demands: Vec<Demand>,
     /// Archives this policy could not be judged against: `needs <field> (key <key>), which <archive> lacks`.
     pub field_errors: Vec<String>,
+    /// Would-be-blocked records per service (protocol, server port) and hour of their start:
+    /// the policy's timelines. Not in the JSON document, which lists every conversation.
+    #[serde(skip)]
+    pub blocked_hours: BTreeMap<(Option<u8>, Option<u16>), Hours>,
 }
 
 /// A would-be-blocked conversation: records grouped by (protocol, client, server, server port).

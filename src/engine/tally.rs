@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::coverage::Coverage;
+use super::hours::Hours;
 use crate::flowlog::{Field, Kind, Problem};
 
 /// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
@@ -42,6 +43,10 @@ pub struct Tally {
     pub formats: BTreeMap<String, u64>,
     pub unknown_fields: BTreeSet<String>,
     pub coverage: Coverage,
+    /// Records (OK, NODATA and SKIPDATA) per hour of their start.
+    pub hours: Hours,
+    /// SKIPDATA records per hour of their start.
+    pub skipdata_hours: Hours,
     pub policies: Vec<PolicyTally>,
     /// The kind of each archive read, by index (an archive that could not be opened has none).
     pub kinds: BTreeMap<usize, Kind>,
@@ -72,6 +77,8 @@ pub struct PolicyTally {
     pub allow_hits: Vec<u64>,
     pub waiver_hits: Vec<u64>,
     pub conversations: HashMap<ConversationKey, ConversationStats>,
+    /// Would-be-blocked records per service (protocol, server port) and hour of their start.
+    pub blocked_hours: BTreeMap<(Option<u8>, Option<u16>), Hours>,
     pub in_scope_first: Option<u64>,
     pub in_scope_last: Option<u64>,
     /// (archive index, field, policy key): archives this policy could not be judged against.
@@ -179,6 +186,9 @@ impl PolicyTally {
                 .and_modify(|mine| mine.merge(&v))
                 .or_insert(v);
         }
+        for (k, v) in o.blocked_hours {
+            self.blocked_hours.entry(k).or_default().merge(v);
+        }
         self.in_scope_first = min_opt(self.in_scope_first, o.in_scope_first);
         self.in_scope_last = max_opt(self.in_scope_last, o.in_scope_last);
         self.field_errors.extend(o.field_errors);
@@ -207,6 +217,8 @@ impl Tally {
         }
         self.unknown_fields.extend(other.unknown_fields);
         self.coverage.merge(other.coverage);
+        self.hours.merge(other.hours);
+        self.skipdata_hours.merge(other.skipdata_hours);
         self.kinds.extend(other.kinds);
         self.cloudwatch.control_messages += other.cloudwatch.control_messages;
         self.cloudwatch

@@ -4,8 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::report::{
     AllowUse, Conversation, Counts, CoverageReport, Demand, DemandKind, DemandStatus,
-    ExpectationResult, Finding, FormatUse, Gap, Location, Origin, PolicyReport, ProblemReport,
-    Report, RunSummary, Status, WaiverUse,
+    ExpectationResult, Finding, FormatUse, Gap, Hours, Location, Origin, PolicyReport,
+    ProblemReport, Report, RunSummary, Status, WaiverUse,
 };
 
 /// 2026-03-02T00:00:00Z
@@ -116,6 +116,7 @@ fn passing_policy() -> PolicyReport {
             },
         ],
         field_errors: vec![],
+        blocked_hours: Default::default(),
     }
 }
 
@@ -124,6 +125,7 @@ fn failing_policy() -> PolicyReport {
         (0..25).map(|i| conversation(i, 40 - i.min(30))).collect();
     conversations[2].expired_waiver = Some("legacy monitoring agent".into());
     let would_block = conversations.iter().map(|c| c.records).sum();
+    let blocked_hours = blocked_hours(&conversations);
     PolicyReport {
         name: "retail-dedicated-line".into(),
         path: "policies/retail-dedicated-line.toml".into(),
@@ -205,7 +207,34 @@ fn failing_policy() -> PolicyReport {
             },
         ],
         field_errors: vec![],
+        blocked_hours,
     }
+}
+
+/// Blocked records per service and hour: a third of each conversation's records at 02:00 on
+/// each of the three days (a nightly job), the rest at 14:00 on the first.
+fn blocked_hours(
+    conversations: &[Conversation],
+) -> std::collections::BTreeMap<(Option<u8>, Option<u16>), Hours> {
+    let mut out: std::collections::BTreeMap<_, Hours> = Default::default();
+    let h0 = T0 / 3600;
+    for c in conversations {
+        let h = out.entry((c.protocol, c.server_port)).or_default();
+        for day in 0..3 {
+            h.add(h0 + 24 * day + 2, c.records / 3);
+        }
+        h.add(h0 + 14, c.records % 3);
+    }
+    out
+}
+
+/// Records per hour over the sample's three days, with the two-hour gap of its coverage.
+fn run_hours() -> Hours {
+    let h0 = T0 / 3600;
+    (0..72)
+        .filter(|h| !(25..27).contains(h))
+        .map(|h| (h0 + h, 600 + (h * 37) % 200))
+        .collect()
 }
 
 /// The realistic report: one passing policy, one failing with 25 conversations (IPv6 among
@@ -249,6 +278,10 @@ pub fn report() -> Report {
             }],
             unknown_fields: vec![],
             coverage: coverage(),
+            hours: run_hours(),
+            skipdata_hours: [(T0 / 3600 + 10, 1), (T0 / 3600 + 40, 2)]
+                .into_iter()
+                .collect(),
         },
         policies: vec![passing_policy(), failing_policy()],
         findings: vec![lint_warning()],

@@ -72,6 +72,8 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
             .collect(),
         unknown_fields: tally.unknown_fields.into_iter().collect(),
         coverage,
+        hours: tally.hours,
+        skipdata_hours: tally.skipdata_hours,
     };
     let policies = policy_reports(
         ctx.policies.policies(),
@@ -274,6 +276,7 @@ fn policy_report(
         expectations: Vec::new(),
         demands,
         field_errors,
+        blocked_hours: pt.blocked_hours,
     }
 }
 
