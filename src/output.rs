@@ -18,9 +18,11 @@ pub mod human;
 pub mod json;
 pub mod junit;
 mod markdown;
+pub mod mermaid;
 pub mod run;
 pub mod sarif;
 pub mod summary;
+pub mod timeline;
 
 #[cfg(test)]
 pub(crate) mod sample;

@@ -131,6 +131,21 @@ fn blocks(report: &Report) -> Vec<String> {
             &blocked_tables(&list, TOP_CONVERSATIONS, "the JSON report lists every one"),
         ));
     }
+    // The timelines, folded: when the blocked traffic happens, what time the evidence covers.
+    let timelines = super::mermaid::failing_blocks(report, "####").concat();
+    if !timelines.is_empty() {
+        blocks.push(details(
+            "Timelines: when traffic would be blocked",
+            &timelines,
+        ));
+    }
+    let evidence = super::mermaid::evidence_timeline(report);
+    if !evidence.is_empty() {
+        blocks.push(details(
+            "Timeline: what time the evidence covers",
+            &evidence,
+        ));
+    }
     let lint: Vec<String> = report
         .findings
         .iter()

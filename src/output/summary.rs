@@ -207,6 +207,10 @@ fn evidence(blocks: &mut Vec<String>, report: &Report) {
     );
     let _ = writeln!(text, "- files not read: {}", run.not_read.len());
     blocks.push(text);
+    let timeline = super::mermaid::evidence_timeline(report);
+    if !timeline.is_empty() {
+        blocks.push(timeline);
+    }
     if !run.not_read.is_empty() {
         blocks.push("\n### Files not read\n\n".into());
         for s in run.not_read.iter().take(TOP_NOT_READ) {
@@ -280,6 +284,7 @@ fn blocks(report: &Report) -> Vec<String> {
     {
         conversations(&mut blocks, p);
     }
+    blocks.extend(super::mermaid::failing_blocks(report, "###"));
     lint_findings(&mut blocks, report);
     expect_findings(&mut blocks, report);
     unused_allows(&mut blocks, report);
