@@ -64,7 +64,7 @@ fn init_scaffolds_a_policy_repository_once() {
     assert!(cargo.contains("name = \"retail-policies\""), "{cargo}");
     assert!(
         cargo.contains(&format!(
-            "flowgate = {{ git = \"{}\", tag = \"v{}\" }}",
+            "flowgate = {{ git = \"{}\", tag = \"v{}\", default-features = false }}",
             env!("CARGO_PKG_REPOSITORY"),
             env!("CARGO_PKG_VERSION")
         )),

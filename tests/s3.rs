@@ -4,6 +4,8 @@
 //! object, retries, cuts, and the errors that stop a run (missing bucket, bad or no
 //! credentials) naming the bucket, the prefix and the credentials tried.
 
+#![cfg(feature = "s3")]
+
 mod common;
 #[path = "s3/support.rs"]
 mod support;

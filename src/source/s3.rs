@@ -11,8 +11,11 @@
 //! opens an [`Object`] through [`Object::read_whole`], [`Object::stream`] and
 //! [`Object::read_range`]). Requests, retries and credentials are `client`'s.
 
+#[cfg(feature = "s3")]
 mod client;
+#[cfg(feature = "s3")]
 mod credentials;
+#[cfg(feature = "s3")]
 mod provider;
 pub mod window;
 
@@ -23,8 +26,45 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use client::{Client, ConnectError};
+#[cfg(feature = "s3")]
+pub use client::Client;
 use window::{key_span, Window};
+
+/// Why a bucket could not be listed (or a connection to it made).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{message}")]
+    Credentials { bucket: String, message: String },
+    #[error("cannot set up the S3 client: {message}")]
+    Setup { bucket: String, message: String },
+    /// A request that failed after its retries.
+    #[error("{0}")]
+    Request(String),
+    /// A key object_store cannot name (an empty segment, `a//b`).
+    #[error("{0}")]
+    Key(String),
+}
+
+/// A build without the `s3` feature (`--no-default-features`, as the fuzz targets and a policy
+/// repository's `cargo test` may use) has no S3 client: none can exist, so no [`Object`] can,
+/// and an `s3://` path is an error when listed.
+#[cfg(not(feature = "s3"))]
+pub enum Client {}
+
+#[cfg(not(feature = "s3"))]
+impl Client {
+    fn get_whole(&self, _: &str) -> Result<Bytes, (Bytes, io::Error)> {
+        match *self {}
+    }
+
+    fn stream(&self, _: &str) -> io::Result<Box<dyn Read + Send>> {
+        match *self {}
+    }
+
+    fn get_range(&self, _: &str, _: Range<u64>) -> io::Result<Bytes> {
+        match *self {}
+    }
+}
 
 /// One object of a bucket: where an archive's bytes are, and the client that reads them.
 #[derive(Clone)]
@@ -270,6 +310,21 @@ fn consider(o: Listed, bucket: &str, window: Window, walk: &mut Walk) {
 /// Lists `url` into `found` (archives, what was passed over, and the listing's counts); a
 /// bucket that cannot be listed is an error naming the bucket, the prefix and the
 /// credentials tried.
+#[cfg(not(feature = "s3"))]
+pub(super) fn discover(
+    url: &str,
+    _: Window,
+    _: &mut Vec<Arc<Client>>,
+    found: &mut super::Discovery,
+) {
+    found.errors.push(super::DiscoverError::S3 {
+        url: url.to_string(),
+        message: "this flowgate was built without S3 support (the `s3` feature, on by default)"
+            .to_string(),
+    })
+}
+
+#[cfg(feature = "s3")]
 pub(super) fn discover(
     url: &str,
     window: Window,
@@ -460,6 +515,20 @@ mod tests {
         assert!(w.skipped.iter().any(|(p, why)| p
             == "s3://b/logs/AWSLogs/123456789012/vpcflowlogs/eu-west-1/2026/11/01/"
             && why.contains("folder not listed")));
+    }
+
+    /// Without the `s3` feature an `s3://` path is an error saying why, never an empty run.
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn without_the_feature_an_s3_path_is_an_error_naming_it() {
+        let found = crate::source::discover(&[std::path::PathBuf::from("s3://my-logs/AWSLogs/")]);
+        assert!(found.archives.is_empty());
+        assert_eq!(found.errors.len(), 1);
+        assert_eq!(
+            found.errors[0].to_string(),
+            "s3://my-logs/AWSLogs/: this flowgate was built without S3 support (the `s3` \
+             feature, on by default)"
+        );
     }
 
     #[test]

@@ -27,22 +27,7 @@ use object_store::{
 
 use super::credentials::{self, Credentials, Resolved};
 use super::provider::{AssumeRole, Container, CredentialProcess, Provider, WebIdentity};
-use super::{Level, Listed, Lister};
-
-/// Why a bucket could not be listed (or a connection to it made).
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("{message}")]
-    Credentials { bucket: String, message: String },
-    #[error("cannot set up the S3 client: {message}")]
-    Setup { bucket: String, message: String },
-    /// A request that failed after its retries.
-    #[error("{0}")]
-    Request(String),
-    /// A key object_store cannot name (an empty segment, `a//b`).
-    #[error("{0}")]
-    Key(String),
-}
+use super::{ConnectError, Level, Listed, Lister};
 
 /// A bucket, ready to be listed and read.
 pub struct Client {
