@@ -349,6 +349,12 @@ fn throttling_and_a_cut_connection_are_retried_to_the_same_verdicts() {
                 after: 20_000,
                 times: 1,
             },
+            Fault::Answer {
+                path: "list-type".into(),
+                times: 1,
+                status: 500,
+                code: "InternalError",
+            },
         ],
     );
     let run = |logs: &str, report: &str| {
@@ -376,6 +382,142 @@ fn throttling_and_a_cut_connection_are_retried_to_the_same_verdicts() {
     // Two 503s, then the object; the cut object's rest fetched again (a ranged GET).
     assert_eq!(proxy.gets("/flaky/a.log.gz"), 3, "{:#?}", proxy.seen());
     assert_eq!(proxy.gets("/flaky/b.log"), 2, "{:#?}", proxy.seen());
+    // A 500 on the listing, then the listing again.
+    let lists = proxy
+        .seen()
+        .iter()
+        .filter(|s| s.target.contains("list-type"))
+        .count();
+    assert_eq!(lists, 2, "{:#?}", proxy.seen());
+}
+
+#[test]
+fn access_denied_is_exit_2_naming_the_bucket_prefix_credentials_or_object() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    flaky_bucket(moto, "denied", dir.path());
+    // Denied listing: nothing can be read, and the run says whose credentials were refused.
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Fault::Answer {
+            path: "list-type".into(),
+            times: usize::MAX,
+            status: 403,
+            code: "AccessDenied",
+        }],
+    );
+    let out = flowgate_s3(dir.path(), &proxy.endpoint())
+        .args([
+            "check",
+            "--logs",
+            "s3://denied/AWSLogs/",
+            "--today",
+            "2026-11-26",
+        ])
+        .args(["--junit", "junit.xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    for needle in [
+        "s3://denied/AWSLogs/",
+        "prefix `AWSLogs/` of bucket `denied`",
+        "access denied",
+        "AccessDenied",
+        "credentials: environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    ] {
+        assert!(t.contains(needle), "{needle} not in {t}");
+    }
+    assert!(std::fs::read_to_string(dir.path().join("junit.xml"))
+        .unwrap()
+        .contains("s3://denied/AWSLogs/"));
+    // A 403 is an answer, not a fault of the network: it is not retried.
+    assert_eq!(proxy.seen().len(), 1, "{:#?}", proxy.seen());
+
+    // Denied on one object only: the other is read, the denied one is a problem naming it.
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Fault::Answer {
+            path: "/denied/b.log".into(),
+            times: usize::MAX,
+            status: 403,
+            code: "AccessDenied",
+        }],
+    );
+    let out = flowgate_s3(dir.path(), &proxy.endpoint())
+        .args(["check", "--logs", "s3://denied/", "--today", "2026-11-26"])
+        .args(["--json", "r.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let report = json(&dir.path().join("r.json"));
+    let problems = report["run"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0]["archive"], "s3://denied/b.log");
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("AccessDenied") || message.contains("403"),
+        "{message}"
+    );
+    assert_eq!(
+        report["run"]["records"], 50,
+        "a.log.gz's records still count"
+    );
+}
+
+#[test]
+fn objects_are_read_sixteen_at_once_with_progress_on_a_terminal() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("busy");
+    for i in 0..64 {
+        moto.put("busy", &format!("o{i:02}.log"), &plain_text(3));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Each object answers after 400 ms, so readers overlap and the run takes over a second:
+    // long enough for the progress line, which waits a second before it shows.
+    let proxy = Proxy::start(
+        moto.port,
+        vec![Fault::Delay {
+            path: "/busy/".into(),
+            millis: 400,
+        }],
+    );
+    // The endpoint from AWS_ENDPOINT_URL_S3, which beats AWS_ENDPOINT_URL (nothing listens
+    // on port 1).
+    let mut flowgate = flowgate_s3(dir.path(), "http://127.0.0.1:1");
+    flowgate
+        .env("AWS_ENDPOINT_URL_S3", proxy.endpoint())
+        .args(["inspect", "--logs", "s3://busy/"]);
+    // On a terminal: the same command under `script`, which gives it a pseudo-terminal and
+    // copies what it shows to stdout.
+    let command = std::iter::once(flowgate.get_program())
+        .chain(flowgate.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    script.args(["-q", "-e", "-c", &command, "/dev/null"]);
+    script.current_dir(dir.path());
+    for (k, v) in flowgate.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    let out = script
+        .output()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("archives   64 read"), "{t}");
+    assert!(t.contains("archives read, "), "no progress line in {t}");
+    // Without --threads, 16 readers (or one per core, if more), each one object in flight.
+    let bound = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .max(16);
+    let most = proxy.most_in_flight();
+    assert!((4..=bound).contains(&most), "{most} object GETs at once");
+    assert_eq!(proxy.gets("/busy/"), 64);
 }
 
 #[test]

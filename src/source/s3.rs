@@ -517,6 +517,60 @@ mod tests {
             && why.contains("folder not listed")));
     }
 
+    /// The same two days under Hive-style folders with hourly partitions
+    /// (`aws-account-id=…/year=…/month=…/day=…/hour=…/`), as Parquet objects.
+    fn hive_bucket() -> Fake {
+        let mut keys = Vec::new();
+        for day in ["01", "02"] {
+            for hour in 0..24 {
+                for minute in (0..60).step_by(5) {
+                    keys.push(format!(
+                        "logs/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2026/month=11/day={day}/hour={hour:02}/123456789012_vpcflowlogs_eu-west-1_fl-1_202611{day}T{hour:02}{minute:02}Z_abc.log.parquet"
+                    ));
+                }
+            }
+        }
+        keys.sort();
+        Fake {
+            keys,
+            requests: RefCell::default(),
+        }
+    }
+
+    #[test]
+    fn a_two_hour_window_prunes_hive_folders_the_same_way() {
+        let b = hive_bucket();
+        let window = Window {
+            since: Some(NOV_2 + 7 * 3600),
+            until: Some(NOV_2 + 9 * 3600),
+        };
+        let w = walk(&b, "b", "logs/", window).unwrap();
+        assert_eq!(w.objects.len(), 24 + 1 + 3);
+        assert!(
+            w.objects[0].key.contains("day=02/hour=06/"),
+            "{:?}",
+            w.objects[0]
+        );
+        assert!(w.objects[27].key.contains("T0910Z"), "{:?}", w.objects[27]);
+        let requests = b.requests.borrow();
+        // Down the partition folders one level at a time; day 1 and the hours outside
+        // 06-09 are never listed.
+        assert!(
+            !requests.iter().any(|r| r.contains("day=01/")),
+            "{requests:?}"
+        );
+        assert!(
+            !requests
+                .iter()
+                .any(|r| r.contains("hour=05/") || r.contains("hour=10/")),
+            "{requests:?}"
+        );
+        assert!(requests.len() <= 12, "{requests:?}");
+        assert_eq!(w.listing.folders_outside_window, 1 + 20);
+        assert_eq!(w.listing.objects_outside_window, 4 * 12 - 28);
+        assert_eq!(w.listing.objects_listed, 4 * 12);
+    }
+
     /// Without the `s3` feature an `s3://` path is an error saying why, never an empty run.
     #[cfg(not(feature = "s3"))]
     #[test]

@@ -1,7 +1,8 @@
 //! What only the S3 suite needs: a real S3-compatible server on loopback (moto's, from PyPI,
 //! in memory, one per test binary on a free port, gone when the tests end), uploads to it, and
 //! a proxy in front of it that counts the requests and breaks the ones a test asks it to
-//! (a 503 `SlowDown`, a body cut part way).
+//! (a 503 `SlowDown` or another error answer, a body cut part way, a slow answer), and
+//! counts how many object GETs are in flight at once.
 //!
 //! Without moto the suite says so and passes locally; under `CI=true` it fails, since `.ci/run`
 //! installs moto and a suite that ran nothing must not look green.
@@ -10,6 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -166,6 +168,16 @@ pub enum Fault {
         after: usize,
         times: usize,
     },
+    /// Answers the first `times` of them with S3's error `code` and HTTP `status`
+    /// (`usize::MAX`: always).
+    Answer {
+        path: String,
+        times: usize,
+        status: u16,
+        code: &'static str,
+    },
+    /// Passes every one of them on after `millis`: a slow network, so that readers overlap.
+    Delay { path: String, millis: u64 },
 }
 
 /// One request the proxy saw.
@@ -192,6 +204,8 @@ impl Seen {
 pub struct Proxy {
     pub port: u16,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Object GETs in flight now, and the most there ever were at once.
+    in_flight: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl Proxy {
@@ -200,15 +214,26 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let faults = Arc::new(Mutex::new(faults));
-        let log = Arc::clone(&seen);
+        let in_flight = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let (log, counts) = (Arc::clone(&seen), Arc::clone(&in_flight));
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                let (log, faults) = (Arc::clone(&log), Arc::clone(&faults));
-                std::thread::spawn(move || serve(client, upstream, &log, &faults));
+                let (log, faults, counts) =
+                    (Arc::clone(&log), Arc::clone(&faults), Arc::clone(&counts));
+                std::thread::spawn(move || serve(client, upstream, &log, &faults, &counts));
             }
         });
-        Proxy { port, seen }
+        Proxy {
+            port,
+            seen,
+            in_flight,
+        }
+    }
+
+    /// The most object GETs that were in flight at once (from request to the answer's end).
+    pub fn most_in_flight(&self) -> usize {
+        self.in_flight.1.load(Ordering::SeqCst)
     }
 
     pub fn endpoint(&self) -> String {
@@ -228,7 +253,30 @@ impl Proxy {
     }
 }
 
-fn serve(client: TcpStream, upstream: u16, log: &Mutex<Vec<Seen>>, faults: &Mutex<Vec<Fault>>) {
+/// Counts an object GET in flight while it lives.
+struct InFlight<'a>(&'a (AtomicUsize, AtomicUsize));
+
+impl<'a> InFlight<'a> {
+    fn enter(counts: &'a (AtomicUsize, AtomicUsize)) -> Self {
+        let now = counts.0.fetch_add(1, Ordering::SeqCst) + 1;
+        counts.1.fetch_max(now, Ordering::SeqCst);
+        InFlight(counts)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: u16,
+    log: &Mutex<Vec<Seen>>,
+    faults: &Mutex<Vec<Fault>>,
+    in_flight: &(AtomicUsize, AtomicUsize),
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let mut reader = BufReader::new(client.try_clone().unwrap());
     let mut client = client;
@@ -268,11 +316,13 @@ fn serve(client: TcpStream, upstream: u16, log: &Mutex<Vec<Seen>>, faults: &Mute
             let c = a.split("Credential=").nth(1)?;
             Some(c.split('/').next()?.to_string())
         });
-        log.lock().unwrap().push(Seen {
+        let seen = Seen {
             method: method.clone(),
             target: target.clone(),
             key_id,
-        });
+        };
+        let _counted = seen.is_object_get().then(|| InFlight::enter(in_flight));
+        log.lock().unwrap().push(seen);
         let fault = {
             let mut faults = faults.lock().unwrap();
             let mut hit = None;
@@ -285,10 +335,14 @@ fn serve(client: TcpStream, upstream: u16, log: &Mutex<Vec<Seen>>, faults: &Mute
                         hit = Some(f.clone());
                         break;
                     }
-                    Fault::Cut { path, times, .. }
+                    Fault::Cut { path, times, .. } | Fault::Answer { path, times, .. }
                         if target.contains(path.as_str()) && *times > 0 =>
                     {
                         *times = times.saturating_sub(1);
+                        hit = Some(f.clone());
+                        break;
+                    }
+                    Fault::Delay { path, .. } if target.contains(path.as_str()) => {
                         hit = Some(f.clone());
                         break;
                     }
@@ -297,16 +351,24 @@ fn serve(client: TcpStream, upstream: u16, log: &Mutex<Vec<Seen>>, faults: &Mute
             }
             hit
         };
-        if let Some(Fault::SlowDown { .. }) = fault {
-            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+        let refusal = match &fault {
+            Some(Fault::SlowDown { .. }) => Some((503, "SlowDown")),
+            Some(Fault::Answer { status, code, .. }) => Some((*status, *code)),
+            _ => None,
+        };
+        if let Some((status, code)) = refusal {
+            let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{code} (the test proxy)</Message></Error>");
             let answer = format!(
-                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                "HTTP/1.1 {status} {code}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
             if client.write_all(answer.as_bytes()).is_err() {
                 return;
             }
             continue;
+        }
+        if let Some(Fault::Delay { millis, .. }) = fault {
+            std::thread::sleep(Duration::from_millis(millis));
         }
         // Forward with the connection closed after the answer, so its end is the body's end.
         let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();

@@ -586,6 +586,24 @@ aws_session_token = basetoken
     }
 
     #[test]
+    fn the_s3_endpoint_beats_the_general_one_and_both_can_be_ignored() {
+        let both = [
+            ("AWS_PROFILE", "local"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:2"),
+            ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:3"),
+        ];
+        let r = resolve(&env(&both, CONFIG, CREDENTIALS)).unwrap();
+        assert_eq!(r.endpoint.as_deref(), Some("http://127.0.0.1:2"));
+        assert_eq!(r.sts_endpoint.as_deref(), Some("http://127.0.0.1:3"));
+        // Ignored, the profile's `endpoint_url` goes too: AWS's own endpoint is used.
+        let mut ignored = both.to_vec();
+        ignored.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"));
+        let r = resolve(&env(&ignored, CONFIG, CREDENTIALS)).unwrap();
+        assert_eq!((r.endpoint, r.sts_endpoint), (None, None));
+    }
+
+    #[test]
     fn web_identity_then_container_then_instance_metadata() {
         let r = resolve(&env(
             &[
