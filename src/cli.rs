@@ -108,6 +108,26 @@ pub fn run(cli: Cli) -> u8 {
 
 pub use crate::output::write_atomic;
 
+/// Loads the policies for a command that needs nothing else (`lint`, `explain`); when they do
+/// not load, prints why to stderr (every diagnostic, or that no policy file was found) and
+/// gives `None`, for the caller to exit untrusted.
+pub(crate) fn load_policies_or_report(paths: &[PathBuf]) -> Option<crate::policy::PolicySet> {
+    match crate::check::Check::new()
+        .policies(paths.to_vec())
+        .load_policies()
+    {
+        Ok(set) => Some(set),
+        Err(crate::check::Error::Policies(d)) => {
+            eprint!("{}", d.render(io::IsTerminal::is_terminal(&io::stderr())));
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
 /// Writes to stdout. A closed pipe (`flowgate check | head -1`) is what the reader wanted,
 /// not an error: the rest is dropped quietly and the exit status still tells the verdict.
 pub fn print(text: &str) -> io::Result<()> {

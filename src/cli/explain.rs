@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::{parse_date, print};
+use super::{load_policies_or_report, parse_date, print};
 use crate::flowlog::{Action, Direction};
 use crate::policy::explain::{explain, Explanation, Miss, Path, RuleRef};
 use crate::policy::flowspec::FORM;
@@ -110,22 +110,8 @@ pub fn run(mut args: ExplainArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_UNTRUSTED);
         }
     };
-    let set = match crate::check::Check::new()
-        .policies(args.policies.clone())
-        .load_policies()
-    {
-        Ok(set) => set,
-        Err(crate::check::Error::Policies(d)) => {
-            eprint!(
-                "{}",
-                d.render(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            );
-            return Ok(EXIT_UNTRUSTED);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_UNTRUSTED);
-        }
+    let Some(set) = load_policies_or_report(&args.policies) else {
+        return Ok(EXIT_UNTRUSTED);
     };
     let fields = FlowFields {
         interface: args.interface,

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{parse_date, print};
-use crate::check::Check;
+use super::{load_policies_or_report, parse_date, print};
 use crate::output::clean_line;
 use crate::report::{EXIT_FAIL, EXIT_PASS, EXIT_UNTRUSTED};
 
@@ -39,20 +38,8 @@ pub fn run(args: LintArgs) -> anyhow::Result<u8> {
     if !missing.is_empty() {
         return Ok(EXIT_UNTRUSTED);
     }
-    let check = Check::new().policies(args.policies.clone());
-    let policies = match check.load_policies() {
-        Ok(p) => p,
-        Err(crate::check::Error::Policies(d)) => {
-            eprint!(
-                "{}",
-                d.render(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            );
-            return Ok(EXIT_UNTRUSTED);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_UNTRUSTED);
-        }
+    let Some(policies) = load_policies_or_report(&args.policies) else {
+        return Ok(EXIT_UNTRUSTED);
     };
     let today = args
         .today
