@@ -72,7 +72,7 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
         format!(
             "{} in {}: {ok} OK, {} NODATA, {} SKIPDATA; {}",
             run.records,
-            count(run.lines, "line", "lines"),
+            units(run),
             run.nodata,
             run.skipdata,
             count(run.problems_total, "problem", "problems")
@@ -217,6 +217,26 @@ pub(crate) fn kinds(run: &RunSummary) -> String {
         ));
     }
     parts.join(", ")
+}
+
+/// What the records were read from, in the units of the kinds read: `3999 lines` of text,
+/// `5 rows` of Parquet, `3796 events` of CloudWatch Logs, `10 lines and rows` of both.
+fn units(run: &RunSummary) -> String {
+    let mut units: Vec<crate::flowlog::Unit> = run.kinds.iter().map(|k| k.kind.unit()).collect();
+    units.sort();
+    units.dedup();
+    match units.as_slice() {
+        [] => count(run.lines, "line", "lines"),
+        [one] => {
+            let one = one.as_str();
+            count(run.lines, one, &format!("{one}s"))
+        }
+        many => {
+            let names: Vec<String> = many.iter().map(|u| format!("{}s", u.as_str())).collect();
+            let (last, rest) = names.split_last().expect("two or more");
+            format!("{} {} and {last}", run.lines, rest.join(", "))
+        }
+    }
 }
 
 /// Lines of facts: a label in its column, then the value; lists continue under the value.
@@ -377,6 +397,10 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            text.contains(&format!("in {} lines, rows and events:", run.lines)),
+            "{text}"
+        );
         // filter-log-events output names no log group: none is claimed.
         run.cloudwatch = Some(CloudWatchSummary {
             log_groups: Vec::new(),
@@ -393,6 +417,20 @@ mod tests {
                 "archives   14 read: 2 CloudWatch Logs (2 filter-log-events output)\n\
                  cloudwatch 1 log stream\n"
             ),
+            "{text}"
+        );
+        // Records are counted in the units their kinds have.
+        assert!(
+            text.contains(&format!("in {} events:", run.lines)),
+            "{text}"
+        );
+        run.kinds.push(KindUse {
+            kind: Kind::Parquet,
+            archives: 1,
+        });
+        let text = render(&run, None);
+        assert!(
+            text.contains(&format!("in {} rows and events:", run.lines)),
             "{text}"
         );
     }
