@@ -207,6 +207,10 @@ add light-1 "light parse, simd, 1 thread" 0 "$(floor 1 --light-parse simd)"
 add lightstd-1 "light parse, std, 1 thread" 0 "$(floor 1 --light-parse std)"
 add inspect-1 "inspect (every record read), 1 thread" 0 \
     "exec $(q "$flowgate") inspect --logs $(q "$logs") --threads 1"
+# inspect that also gathers who the servers are (docs/server.md), as every check does: the
+# server rule's cost a record, against inspect in the same run.
+add servers-1 "inspect + server evidence, 1 thread" 0 \
+    "exec $(q "$flowgate") inspect --logs $(q "$logs") --threads 1 --server-evidence"
 # And at all threads: what the check would be measured against if its target were restated
 # against a read that validates every record rather than one that parses nothing.
 add inspect-n "inspect (every record read), $threads threads" 0 \
@@ -400,7 +404,7 @@ ratio() {
 }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 maxrss=0
-for name in floor-1 floor-n light-1 lightstd-1 inspect-1 inspect-n check1-1 check1-n check10-1 check10-n \
+for name in floor-1 floor-n light-1 lightstd-1 inspect-1 inspect-n servers-1 check1-1 check1-n check10-1 check10-n \
     parquet-1 parquet-n firehose-1 firehose-n; do
     [[ -n ${rss[$name]:-} ]] || continue
     if ((rss[$name] > maxrss)); then maxrss=${rss[$name]}; fi
@@ -418,6 +422,7 @@ if [[ -n ${med[libdeflate-n]:-} ]]; then
 fi
 ratio "check10/$n / inspect/$n" check10-n inspect-n
 ratio "check10/1t / inspect/1t" check10-1 inspect-1
+ratio "servers/1t / inspect/1t (the server rule)" servers-1 inspect-1
 ratio "check10/$n / check1/$n" check10-n check1-n '<=' 1.15
 ratio "check10/1t / check10/$n (speedup)" check10-1 check10-n '>=' 1.8
 ratio "floor/1t / floor/$n (speedup)" floor-1 floor-n
@@ -461,7 +466,7 @@ if [[ -n $records ]]; then
     echo
     echo "== cost ladder (1 thread; medians; ns a record above the floor, $records records)"
     printf '%-40s %9s %7s %12s\n' step median-s x-floor ns/record
-    for name in floor-1 light-1 lightstd-1 inspect-1 check1-1 check10-1; do
+    for name in floor-1 light-1 lightstd-1 inspect-1 servers-1 check1-1 check10-1; do
         printf '%-40s %9.2f %7s %12s\n' "${labels[$(index_of "$name")]}" "${med[$name]}" "$(div "${med[$name]}" "${med[floor-1]}")" \
             "$(awk -v t="${med[$name]}" -v f="${med[floor-1]}" -v n="$records" 'BEGIN {printf "%.1f", (t - f) / n * 1e9}')"
     done

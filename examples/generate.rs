@@ -63,6 +63,16 @@ enum Cli {
         /// schema, or CloudWatch Logs objects that Firehose wrote to S3; the same records
         #[arg(long, value_enum, default_value = "text")]
         delivery: delivery::Delivery,
+        /// The port the apps behind the load balancers serve on (e.g. 7311, a port no list
+        /// of services knows)
+        #[arg(long, default_value_t = 8080)]
+        app_port: u16,
+        /// Also write, for every archive, which end of each record is the server, to the
+        /// same key path under this directory with `.truth` appended (line N of the truth
+        /// file is about line N of the archive: `h` header, `s` srcaddr, `d` dstaddr,
+        /// `-` NODATA/SKIPDATA)
+        #[arg(long, value_name = "DIR")]
+        truth: Option<PathBuf>,
     },
 }
 
@@ -78,7 +88,12 @@ fn main() -> Result<()> {
             start,
             extra_fields,
             delivery,
+            app_port,
+            truth,
         } => {
+            if truth.is_some() && delivery != delivery::Delivery::Text {
+                anyhow::bail!("--truth is written next to text archives only (--delivery text)");
+            }
             let format = flowlog::Format::with_extra_fields(&extra_fields)?;
             let date = time::macros::format_description!("[year]-[month]-[day]");
             let day = time::Date::parse(&start, date).context("--start wants YYYY-MM-DD")?;
@@ -91,6 +106,8 @@ fn main() -> Result<()> {
                 start,
                 format,
                 delivery,
+                app_port,
+                truth,
             })?
         }
     };

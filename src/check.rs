@@ -103,6 +103,7 @@ pub struct Check {
     since: Option<u64>,
     until: Option<u64>,
     base: Option<String>,
+    server_evidence: bool,
 }
 
 impl Default for Check {
@@ -116,6 +117,7 @@ impl Default for Check {
             since: None,
             until: None,
             base: None,
+            server_evidence: false,
         }
     }
 }
@@ -164,6 +166,15 @@ impl Check {
     /// Only records starting before this Unix time.
     pub fn until(mut self, secs: u64) -> Self {
         self.until = Some(secs);
+        self
+    }
+
+    /// Gathers who the servers are (`engine::server`) even when no policy is judged, which
+    /// otherwise needs no conversation: the benchmark's cost ladder (`inspect
+    /// --server-evidence`) times it against `inspect` this way.
+    #[doc(hidden)]
+    pub fn server_evidence(mut self, on: bool) -> Self {
+        self.server_evidence = on;
         self
     }
 
@@ -217,6 +228,7 @@ impl Check {
             since: self.since,
             until: self.until,
             cancel,
+            server_evidence: self.server_evidence,
         };
         // With --base, REV's policies and the probes of the rules the change adds are judged
         // in the same pass, after the working tree's.
@@ -262,7 +274,10 @@ impl Check {
         for p in &mut report.policies {
             p.expectations = expectations.remove(&p.name).unwrap_or_default();
         }
-        report.provenance = crate::manifest::Provenance::find(&self.logs);
+        report.provenance = crate::manifest::Provenance::find(&self.logs).map(|mut p| {
+            p.judge(policies.policies());
+            p
+        });
         if let Some(base) = base {
             let (diff, findings) = base.finish(extra, policies, &report, &archives, &kinds, today);
             report.diff = Some(diff);

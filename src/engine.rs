@@ -8,6 +8,7 @@
 
 pub mod coverage;
 pub mod hours;
+pub mod server;
 pub mod tally;
 
 use std::collections::HashSet;
@@ -24,7 +25,8 @@ use hours::{HourRun, HOUR};
 use crate::flowlog::{Archive, Delivery, Flow, Format, Kind, LogStatus, Problem, Sink};
 use crate::policy::scope_index::{self, ScopeIndex};
 use crate::policy::{Policy, Verdict};
-pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally};
+use server::{ArchiveEvidence, Basis, Pending, Reading};
+pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally, Waiting, WaitingKey};
 
 /// How to run one pass.
 #[derive(Clone, Debug)]
@@ -40,6 +42,9 @@ pub struct ScanPlan<'a> {
     pub until: Option<u64>,
     /// Set to stop the scan early (Ctrl-C); a stopped scan's tally is incomplete.
     pub cancel: Option<&'a AtomicBool>,
+    /// Gather who the servers are even without policies (they need it to key violations;
+    /// nothing else does, so `inspect` skips it unless a benchmark asks).
+    pub server_evidence: bool,
 }
 
 /// Reads every archive once and judges every record against every policy, in the order
@@ -81,7 +86,136 @@ pub fn run(
     if let Some(n) = plan.threads {
         builder = builder.num_threads(n.max(1));
     }
+    let mut tally = builder.build()?.install(work);
+    tally.settle_run();
+    Ok(tally)
+}
+
+/// The server of one OK record, as the check decides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordSide {
+    pub line: u64,
+    pub protocol: Option<u8>,
+    pub side: server::Side,
+    pub basis: Basis,
+}
+
+/// Decides the server of every OK record of `archives` by the check's rule, and hands each
+/// archive's decisions, in line order, to `visit` (from worker threads); returns what `visit`
+/// returned, in archive order. Two passes: the first gathers the run's servers, the second
+/// decides each archive's records once its own evidence is complete. This is what the truth
+/// test measures (`examples/truth.rs`); the check itself makes one pass and holds back only
+/// the records that need a key.
+pub fn sides<T: Send>(
+    archives: &[Archive],
+    plan: &ScanPlan<'_>,
+    visit: impl Fn(usize, &[RecordSide]) -> T + Sync,
+) -> Result<Vec<T>, rayon::ThreadPoolBuildError> {
+    let work = || {
+        let run = archives
+            .par_iter()
+            .map(|archive| {
+                let mut sink = EvidenceSink::new(plan, false);
+                scan_prepared(prepare(archive), archive, &plan.scan, &mut sink);
+                let mut run = server::RunEvidence::default();
+                sink.evidence.add_servers_to(&mut run);
+                run
+            })
+            .reduce(server::RunEvidence::default, |mut a, b| {
+                a.merge(b);
+                a
+            })
+            .seal();
+        archives
+            .par_iter()
+            .enumerate()
+            .map(|(index, archive)| {
+                let mut sink = EvidenceSink::new(plan, true);
+                scan_prepared(prepare(archive), archive, &plan.scan, &mut sink);
+                let decided: Vec<RecordSide> = sink
+                    .records
+                    .iter()
+                    .map(|&(line, protocol, reading)| {
+                        let (side, basis) = match (reading.decided, reading.ends) {
+                            (Some(d), _) => d,
+                            (None, Some(ends)) => server::decide(&ends, &sink.evidence, &run),
+                            (None, None) => unreachable!("server::read decides what has no ends"),
+                        };
+                        RecordSide {
+                            line,
+                            protocol,
+                            side,
+                            basis,
+                        }
+                    })
+                    .collect();
+                visit(index, &decided)
+            })
+            .collect()
+    };
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = plan.threads {
+        builder = builder.num_threads(n.max(1));
+    }
     Ok(builder.build()?.install(work))
+}
+
+/// Gathers one archive's evidence (and, when asked, its OK records' readings) as the check's
+/// worker does.
+struct EvidenceSink<'p> {
+    plan: &'p ScanPlan<'p>,
+    evidence: ArchiveEvidence,
+    keep: bool,
+    records: Vec<(u64, Option<u8>, Reading)>,
+}
+
+impl<'p> EvidenceSink<'p> {
+    fn new(plan: &'p ScanPlan<'p>, keep: bool) -> Self {
+        EvidenceSink {
+            plan,
+            evidence: ArchiveEvidence::default(),
+            keep,
+            records: Vec::new(),
+        }
+    }
+}
+
+impl Sink for EvidenceSink<'_> {
+    fn format(&mut self, _archive: &Archive, _format: &Format) {}
+
+    fn record(&mut self, _archive: &Archive, line: u64, flow: &Flow<'_>) {
+        if flow.status != LogStatus::Ok || !in_window(flow, self.plan.since, self.plan.until) {
+            return;
+        }
+        let reading = server::read(flow);
+        self.evidence.observe(&reading, line);
+        if self.keep {
+            self.records.push((line, flow.protocol, reading));
+        }
+    }
+
+    fn problem(&mut self, _problem: Problem) {}
+
+    fn cancelled(&self) -> bool {
+        self.plan.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// Whether a record falls inside `--since`/`--until`: it ends at or after `since` and starts
+/// before `until` (a record without times is kept).
+#[inline]
+pub fn in_window(flow: &Flow<'_>, since: Option<u64>, until: Option<u64>) -> bool {
+    if let Some(since) = since {
+        if flow.end.or(flow.start).is_some_and(|t| t < since) {
+            return false;
+        }
+    }
+    if let Some(until) = until {
+        if flow.start.or(flow.end).is_some_and(|t| t >= until) {
+            return false;
+        }
+    }
+    true
 }
 
 /// What the decompress-only pass read.
@@ -246,38 +380,83 @@ fn scan_one(job: &Job<'_>, index: usize, archive: &Archive, tally: &mut Tally) {
     tally.archives_read += 1;
     match prepare(archive) {
         // The row groups of a Parquet object are independent: read them on every thread,
-        // each into its own tally, merged like archives are.
+        // each into its own tally, merged like archives are. Who the servers are is a
+        // question about the whole object, so the parts' evidence is merged before any of
+        // their records is settled.
         Prepared::Parquet(log) if log.row_groups() > 1 && log.rows() > 0 => {
-            let parts = (0..log.row_groups())
+            type Part = (Tally, ArchiveEvidence, Pending<WaitingKey, Waiting>);
+            let empty = || -> Part {
+                (
+                    Tally::new(job.shape),
+                    Default::default(),
+                    Default::default(),
+                )
+            };
+            let (parts, evidence, waiting) = (0..log.row_groups())
                 .into_par_iter()
-                .fold(
-                    || Tally::new(job.shape),
-                    |mut part, group| {
-                        scan_part(job, index, &mut part, group == 0, |w| {
+                .fold(empty, |(mut part, mut evidence, mut waiting), group| {
+                    let (e, w) =
+                        scan_part(job, index, &mut part, group == 0, Default::default(), |w| {
                             scan_row_group(&log, group, archive, w)
                         });
-                        part
-                    },
-                )
-                .reduce(|| Tally::new(job.shape), Tally::merge);
+                    evidence.merge(e);
+                    waiting.merge(w);
+                    (part, evidence, waiting)
+                })
+                .reduce(empty, |(a, mut ae, mut aw), (b, be, bw)| {
+                    ae.merge(be);
+                    aw.merge(bw);
+                    (a.merge(b), ae, aw)
+                });
             let mine = std::mem::take(tally);
             *tally = mine.merge(parts);
+            settle_archive(tally, &evidence, waiting);
         }
-        prepared => scan_part(job, index, tally, true, |w| {
-            scan_prepared(prepared, archive, &job.plan.scan, w)
-        }),
+        prepared => {
+            let evidence = std::mem::take(&mut tally.scratch);
+            let (mut evidence, waiting) = scan_part(job, index, tally, true, evidence, |w| {
+                scan_prepared(prepared, archive, &job.plan.scan, w)
+            });
+            settle_archive(tally, &evidence, waiting);
+            evidence.clear();
+            tally.scratch = evidence;
+        }
     }
 }
 
-/// Reads one archive, or one part of one, into `tally` through a fresh worker. `first`:
-/// whether this part counts the archive under its format (once per archive).
+/// At the end of an archive: the violations its evidence decides join their conversations,
+/// the rest wait for the run's; its servers join the run's.
+fn settle_archive(
+    tally: &mut Tally,
+    evidence: &ArchiveEvidence,
+    mut waiting: Pending<WaitingKey, Waiting>,
+) {
+    let policies = &mut tally.policies;
+    waiting.settle_archive(
+        evidence,
+        &mut tally.undecided,
+        |side, basis, ends, (i, src, dst), mut waiting| {
+            let ports = (Some(ends.src.port), Some(ends.dst.port));
+            let key = ConversationKey::new(Some(ends.src.protocol), (src, dst), side, ports);
+            waiting.stats.basis = basis;
+            policies[i].add_blocked(key, waiting);
+        },
+    );
+    evidence.add_servers_to(&mut tally.servers);
+}
+
+/// Reads one archive, or one part of one, into `tally` through a fresh worker, with
+/// `evidence` (empty) for its table of ends. `first`: whether this part counts the archive
+/// under its format (once per archive). Returns the part's evidence of who the servers are
+/// and its violations that wait for it.
 fn scan_part(
     job: &Job<'_>,
     index: usize,
     tally: &mut Tally,
     first: bool,
+    evidence: ArchiveEvidence,
     read: impl FnOnce(&mut Worker<'_, '_>) -> ScanStats,
-) {
+) -> (ArchiveEvidence, Pending<WaitingKey, Waiting>) {
     let mut worker = Worker {
         policies: job.policies,
         scopes: job.scopes,
@@ -293,16 +472,24 @@ fn scan_part(
         marked: (1, 0),
         recent: Box::new(std::array::from_fn(|i| i as u64 ^ 1)),
         hour: HourRun::default(),
+        evidence,
+        waiting: Pending::default(),
+        gather: job.plan.server_evidence || !job.policies.is_empty(),
     };
     let stats = read(&mut worker);
     worker.count_scanned();
     worker.hour.flush(&mut worker.tally.hours);
     let (first, last) = worker.window;
+    let found = (
+        std::mem::take(&mut worker.evidence),
+        std::mem::take(&mut worker.waiting),
+    );
     if first <= last {
         tally.coverage.widen(first, last);
     }
     tally.lines += stats.lines;
     tally.records += stats.records;
+    found
 }
 
 /// The sink for one archive: judges records and folds them into the worker's tally.
@@ -336,6 +523,12 @@ struct Worker<'a, 't> {
     recent: Box<[u64; RECENT]>,
     /// Records of the current hour, not yet added to the tally's `hours`.
     hour: HourRun,
+    /// Who talked to whom in this archive: step 3 of the server rule (`server`).
+    evidence: ArchiveEvidence,
+    /// Violations whose server this archive's evidence (or the run's) decides.
+    waiting: Pending<WaitingKey, Waiting>,
+    /// Whether to gather the evidence at all (see [`ScanPlan::server_evidence`]).
+    gather: bool,
 }
 
 /// Slots of `Worker::recent`: 8 KiB.
@@ -358,7 +551,7 @@ impl Worker<'_, '_> {
 
     /// Steps 2-6 of the verdict of policy `i` for an OK record, folded into its tally.
     #[inline]
-    fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>) {
+    fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>, reading: &Reading) {
         let policy = &self.policies[i];
         let pt = &mut self.tally.policies[i];
         let verdict = policy.judge(
@@ -377,14 +570,8 @@ impl Worker<'_, '_> {
             Verdict::Waived => pt.counts.waived += 1,
             Verdict::Violation { expired_waiver } => {
                 pt.counts.would_block += 1;
-                let key = conversation_key(policy.endpoints(flow), flow);
-                if let Some(s) = flow.start {
-                    pt.blocked_hours
-                        .entry((key.protocol, key.server_port))
-                        .or_default()
-                        .add(s / HOUR, 1);
-                }
-                let stats = ConversationStats {
+                let endpoints = policy.endpoints(flow);
+                let mut stats = ConversationStats {
                     records: 1,
                     packets: flow.packets.unwrap_or(0),
                     bytes: flow.bytes.unwrap_or(0),
@@ -392,11 +579,32 @@ impl Worker<'_, '_> {
                     last_end: flow.end,
                     example: (self.index, line),
                     expired_waiver,
+                    basis: Basis::LowerPort,
                 };
-                pt.conversations
-                    .entry(key)
-                    .and_modify(|c| c.merge(&stats))
-                    .or_insert(stats);
+                match (reading.decided, reading.ends) {
+                    (Some((side, basis)), _) => {
+                        stats.basis = basis;
+                        let key = ConversationKey::new(
+                            flow.protocol,
+                            endpoints,
+                            side,
+                            (flow.src_port, flow.dst_port),
+                        );
+                        if let Some(s) = flow.start {
+                            pt.blocked_hours
+                                .entry((key.protocol, key.server_port))
+                                .or_default()
+                                .add(s / HOUR, 1);
+                        }
+                        pt.add_conversation(key, stats);
+                    }
+                    (None, Some(ends)) => {
+                        let waiting = Waiting::one(stats);
+                        self.waiting
+                            .add(ends, (i, endpoints.0, endpoints.1), waiting);
+                    }
+                    (None, None) => unreachable!("server::read decides what has no ends"),
+                }
             }
         }
     }
@@ -437,15 +645,8 @@ impl Sink for Worker<'_, '_> {
     }
 
     fn record(&mut self, _archive: &Archive, line: u64, flow: &Flow<'_>) {
-        if let Some(since) = self.plan.since {
-            if flow.end.or(flow.start).is_some_and(|t| t < since) {
-                return;
-            }
-        }
-        if let Some(until) = self.plan.until {
-            if flow.start.or(flow.end).is_some_and(|t| t >= until) {
-                return;
-            }
+        if !in_window(flow, self.plan.since, self.plan.until) {
+            return;
         }
         if let (Some(s), Some(e)) = (flow.start, flow.end) {
             self.window = (self.window.0.min(s), self.window.1.max(e));
@@ -483,6 +684,11 @@ impl Sink for Worker<'_, '_> {
             LogStatus::Ok => {}
         }
         self.ok_records += 1;
+        if !self.gather {
+            return;
+        }
+        let reading = server::read(flow);
+        self.evidence.observe(&reading, line);
         // Only candidates are judged: the index rules out the policies whose verdict would
         // be OutOfScope, which changes nothing but `scanned`, counted in `ok_records`.
         let width = self.scopes.width();
@@ -490,11 +696,11 @@ impl Sink for Worker<'_, '_> {
         while candidates != 0 {
             let i = candidates.trailing_zeros() as usize;
             candidates &= candidates - 1;
-            self.judge(i, line, flow);
+            self.judge(i, line, flow, &reading);
         }
         for i in width..self.policies.len() {
             if self.enabled[i] {
-                self.judge(i, line, flow);
+                self.judge(i, line, flow, &reading);
             }
         }
     }
@@ -537,111 +743,11 @@ impl Sink for Worker<'_, '_> {
     }
 }
 
-/// Groups a record into its conversation (DESIGN.md "conversation"). For TCP with a
-/// `tcp-flags` value, SYN-ACK (the 16 bit) marks the sender as the server and a SYN (the 2
-/// bit) the receiver; otherwise the end with the lower port is the server, dst on a tie
-/// (so ICMP, whose ports are 0, always has dst as server).
-pub fn conversation_key(
-    endpoints: (Option<IpAddr>, Option<IpAddr>),
-    flow: &Flow<'_>,
-) -> ConversationKey {
-    let (src, dst) = endpoints;
-    let src_is_server = match (flow.protocol, flow.tcp_flags) {
-        (Some(6), Some(flags)) if flags & 0x10 != 0 => true,
-        (Some(6), Some(flags)) if flags & 0x02 != 0 => false,
-        _ => match (flow.src_port, flow.dst_port) {
-            (Some(s), Some(d)) => s < d,
-            _ => false,
-        },
-    };
-    if src_is_server {
-        ConversationKey {
-            protocol: flow.protocol,
-            client: dst,
-            server: src,
-            server_port: flow.src_port,
-        }
-    } else {
-        ConversationKey {
-            protocol: flow.protocol,
-            client: src,
-            server: dst,
-            server_port: flow.dst_port,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::coverage::Coverage;
     use super::*;
     use crate::source::{ArchiveMeta, Source};
-
-    fn flow(proto: u8, sp: u16, dp: u16, flags: Option<u8>) -> Flow<'static> {
-        Flow {
-            src: "10.0.0.1".parse().ok(),
-            dst: "10.0.0.2".parse().ok(),
-            src_port: Some(sp),
-            dst_port: Some(dp),
-            protocol: Some(proto),
-            tcp_flags: flags,
-            ..Flow::EMPTY
-        }
-    }
-
-    fn server(f: &Flow<'_>) -> (String, Option<u16>) {
-        let k = conversation_key((f.src, f.dst), f);
-        (k.server.unwrap().to_string(), k.server_port)
-    }
-
-    #[test]
-    fn tcp_flags_decide_the_server() {
-        // SYN-ACK from a high port: the sender is the server whatever the ports say.
-        assert_eq!(
-            server(&flow(6, 50000, 443, Some(18))),
-            ("10.0.0.1".into(), Some(50000))
-        );
-        assert_eq!(
-            server(&flow(6, 443, 50000, Some(19))),
-            ("10.0.0.1".into(), Some(443))
-        );
-        // SYN: the receiver is the server.
-        assert_eq!(
-            server(&flow(6, 80, 50000, Some(2))),
-            ("10.0.0.2".into(), Some(50000))
-        );
-        assert_eq!(
-            server(&flow(6, 80, 50000, Some(3))),
-            ("10.0.0.2".into(), Some(50000))
-        );
-    }
-
-    #[test]
-    fn otherwise_the_lower_port_is_the_server() {
-        assert_eq!(
-            server(&flow(6, 443, 50000, Some(0))),
-            ("10.0.0.1".into(), Some(443))
-        );
-        assert_eq!(
-            server(&flow(6, 443, 50000, None)),
-            ("10.0.0.1".into(), Some(443))
-        );
-        assert_eq!(
-            server(&flow(17, 53000, 53, None)),
-            ("10.0.0.2".into(), Some(53))
-        );
-        // Flags only count for TCP.
-        assert_eq!(
-            server(&flow(17, 53, 53000, Some(18))),
-            ("10.0.0.1".into(), Some(53))
-        );
-        // A tie (and ICMP's zero ports) makes dst the server.
-        assert_eq!(server(&flow(1, 0, 0, None)), ("10.0.0.2".into(), Some(0)));
-        assert_eq!(
-            server(&flow(6, 8080, 8080, None)),
-            ("10.0.0.2".into(), Some(8080))
-        );
-    }
 
     /// `text` as the plain-text archive `name` in `dir`.
     fn text_archive(dir: &tempfile::TempDir, name: &str, text: &str) -> Archive {
@@ -787,6 +893,7 @@ version srcaddr srcaddr
             since: None,
             until: None,
             cancel: None,
+            server_evidence: false,
         };
         let tally = run(policies.policies(), &[archive], &plan, &|| {}).unwrap();
         assert_eq!(tally.coverage, want);

@@ -2,10 +2,12 @@
 //!
 //! A reviewer reading a pull request that changes `fixtures/` should see, without running
 //! anything, what the sample was cut from (archives, bytes, records, time window), how (rate,
-//! seed, size cap, pseudonyms) and what it kept. `flowgate check` shows the same as the
-//! report's provenance when it finds a manifest in a `--logs` directory. Discovery skips the
-//! file (`.toml` is not a flow-log name). Nothing in it depends on the clock or the machine, so
-//! the same input and seed give the same manifest too.
+//! seed, size cap, pseudonyms, window), for which policies' scopes, and what it kept.
+//! `flowgate check` shows the same as the report's provenance when it finds a manifest in a
+//! `--logs` directory, and warns about policies whose scope is not inside the scopes the
+//! sample was cut for. Discovery skips the file (`.toml` is not a flow-log name). Nothing in
+//! it depends on the clock or the machine (paths are the archives' folders below the sample,
+//! never where the input was), so the same input and seed give the same manifest too.
 //!
 //! It is its own module, below the report that shows it and the `sample` command that writes
 //! it, so the report never depends on the sampler.
@@ -13,6 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::policy::{Policy, PolicySet};
 
 /// The manifest's file name.
 pub const FILE_NAME: &str = "MANIFEST.toml";
@@ -24,6 +28,19 @@ pub struct Manifest {
     pub sample: SampleSection,
     pub input: InputSection,
     pub output: OutputSection,
+    /// The policies' scopes the sample was cut for (`--policies`); none: every record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<SampledScope>,
+}
+
+/// One scope a sample was cut for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampledScope {
+    /// The policy's name.
+    pub policy: String,
+    /// Its `[scope]` as written (empty: everything).
+    pub scope: toml::Table,
 }
 
 /// How the sample was made.
@@ -39,6 +56,11 @@ pub struct SampleSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
     pub pseudonymised: bool,
+    /// `--since` / `--until`, RFC 3339: records outside were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
     /// What every sample keeps whatever the rate, in words.
     pub lossless: String,
 }
@@ -47,7 +69,8 @@ pub struct SampleSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSection {
-    /// `--logs` as given.
+    /// Per `--logs` path, the folder below the sample that holds its archives (`.` for the
+    /// top): the archives' key layout, never the local path they were read from.
     pub logs: Vec<String>,
     pub archives: u64,
     pub bytes: u64,
@@ -78,6 +101,9 @@ pub struct OutputSection {
     pub kept_window: u64,
     /// Kept as the representative of a combination no other kept record stands for.
     pub kept_combinations: u64,
+    /// Kept as witnesses of who a kept record's server is.
+    #[serde(default)]
+    pub kept_witnesses: u64,
     /// Kept by the seeded rate alone.
     pub kept_rate: u64,
     pub nodata: u64,
@@ -101,6 +127,58 @@ impl Manifest {
     }
 }
 
+/// The scopes of the policies of `set` (none: every record), as written in their files.
+pub fn scopes(set: Option<&PolicySet>) -> Vec<SampledScope> {
+    let Some(set) = set else {
+        return Vec::new();
+    };
+    set.policies()
+        .iter()
+        .map(|p| {
+            let source = set.files().source(p.file);
+            let scope = toml::from_str::<toml::Table>(source)
+                .ok()
+                .and_then(|t| t.get("scope").and_then(|s| s.as_table()).cloned())
+                .unwrap_or_default();
+            SampledScope {
+                policy: p.name.clone(),
+                scope,
+            }
+        })
+        .collect()
+}
+
+/// The policies whose scope is inside none of the scopes a sample was cut for: their
+/// verdicts on the sample may miss traffic. A sample cut for every record (no scopes) has
+/// none; a scope in the manifest that does not load (any more) contains nothing.
+pub fn outside(policies: &[Policy], cut_for: &[SampledScope]) -> Vec<String> {
+    if cut_for.is_empty() {
+        return Vec::new();
+    }
+    let loaded: Vec<Policy> = cut_for
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let body = toml::to_string(&s.scope).ok()?;
+            let set = PolicySet::from_sources([(
+                format!("sampled-{i}.toml"),
+                format!("[scope]\n{body}"),
+            )])
+            .ok()?;
+            set.policies().first().cloned()
+        })
+        .collect();
+    policies
+        .iter()
+        .filter(|p| {
+            !loaded
+                .iter()
+                .any(|outer| crate::policy::lint::scope_within(&p.scope, &outer.scope))
+        })
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// A sample's manifest as a check report shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Provenance {
@@ -117,6 +195,16 @@ pub struct Provenance {
     pub input_last_end: Option<String>,
     pub combinations: u64,
     pub sample_records: u64,
+    /// The policies the sample was cut for (empty: every record).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut_for: Vec<String>,
+    /// The scopes themselves, to judge the check's policies against.
+    #[serde(skip)]
+    pub scopes: Vec<SampledScope>,
+    /// Policies of this check whose scope is not inside those: their verdicts may miss
+    /// traffic the sample left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside_scopes: Vec<String>,
 }
 
 impl Provenance {
@@ -134,7 +222,25 @@ impl Provenance {
             input_last_end: m.input.last_end,
             combinations: m.input.combinations,
             sample_records: m.output.records,
+            cut_for: m.scopes.iter().map(|s| s.policy.clone()).collect(),
+            scopes: m.scopes,
+            outside_scopes: Vec::new(),
         }
+    }
+
+    /// Notes which of `policies` the sample was not cut for.
+    pub fn judge(&mut self, policies: &[Policy]) {
+        self.outside_scopes = outside(policies, &self.scopes);
+    }
+
+    /// One warning per policy whose scope is outside the sampled ones.
+    pub fn warnings(&self) -> Vec<String> {
+        self.outside_scopes
+            .iter()
+            .map(|p| {
+                format!("this sample was cut for other scopes: verdicts for {p} may miss traffic")
+            })
+            .collect()
     }
 
     /// The first manifest directly inside one of the `--logs` directories, in the order given.
@@ -173,8 +279,13 @@ impl Provenance {
                 self.sample_records, self.input_records, self.input_archives, self.input_bytes
             ),
             format!(
-                "every one of the {} verdict combinations kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
+                "every one of the {} verdict combinations{} kept, the rest at rate {}, seed {}{} (flowgate {}, {})",
                 self.combinations,
+                if self.cut_for.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in the scopes of {}", self.cut_for.join(", "))
+                },
                 self.rate,
                 self.seed,
                 if self.pseudonymised {
@@ -202,10 +313,12 @@ mod tests {
                 rate: 0.01,
                 max_bytes: Some(1_000_000),
                 pseudonymised: true,
+                since: None,
+                until: None,
                 lossless: "x".into(),
             },
             input: InputSection {
-                logs: vec!["/data/full".into()],
+                logs: vec!["AWSLogs/1/vpcflowlogs/eu-west-1/2026/11/02".into()],
                 archives: 3,
                 bytes: 100,
                 records: 50,
@@ -223,10 +336,15 @@ mod tests {
                 kept_evidence: 3,
                 kept_window: 1,
                 kept_combinations: 6,
+                kept_witnesses: 0,
                 kept_rate: 2,
                 nodata: 1,
                 skipdata: 0,
             },
+            scopes: vec![SampledScope {
+                policy: "retail".into(),
+                scope: toml::from_str("peer = [\"10.20.0.0/16\"]").unwrap(),
+            }],
         }
     }
 

@@ -114,17 +114,29 @@ pub(crate) fn server_port(c: &Conversation) -> String {
 
 /// The cells every conversation table starts with: protocol, client, server:port, records,
 /// packets, bytes, first and last seen. Addresses and numbers only, so no cleaning is needed.
-pub(crate) fn conversation_cells(c: &Conversation) -> Vec<String> {
-    vec![
+/// Whether a table of these conversations needs the "server by" column: some server was
+/// inferred rather than read from tcp-flags or fixed by the protocol.
+pub(crate) fn shows_server_by(conversations: &[Conversation]) -> bool {
+    conversations.iter().any(|c| c.server_by.is_inferred())
+}
+
+pub(crate) fn conversation_cells(c: &Conversation, server_by: bool) -> Vec<String> {
+    let mut cells = vec![
         protocol_name(c.protocol),
         c.client.map_or_else(|| "-".to_string(), |a| a.to_string()),
         server_port(c),
+    ];
+    if server_by {
+        cells.push(c.server_by.as_str().to_string());
+    }
+    cells.extend([
         c.records.to_string(),
         c.packets.to_string(),
         c.bytes.to_string(),
         when(c.first_start),
         when(c.last_end),
-    ]
+    ]);
+    cells
 }
 
 /// Writes `contents` to `path` whole or not at all: a temporary file beside it, then a
@@ -215,18 +227,14 @@ pub(crate) fn conversation_table(
 ) -> Vec<String> {
     let shown = &conversations[..conversations.len().min(max)];
     let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
-    let mut header: Vec<String> = [
-        "PROTO",
-        "CLIENT",
-        "SERVER:PORT",
-        "RECORDS",
-        "PACKETS",
-        "BYTES",
-        "FIRST SEEN",
-        "LAST SEEN",
-    ]
-    .map(String::from)
-    .to_vec();
+    let server_by = shows_server_by(shown);
+    let mut header: Vec<String> = ["PROTO", "CLIENT", "SERVER:PORT"]
+        .map(String::from)
+        .to_vec();
+    if server_by {
+        header.push("SERVER BY".into());
+    }
+    header.extend(["RECORDS", "PACKETS", "BYTES", "FIRST SEEN", "LAST SEEN"].map(String::from));
     // The example path is long, so it goes last; the waiver column only exists when needed.
     if waivers {
         header.push("EXPIRED WAIVER".into());
@@ -234,14 +242,15 @@ pub(crate) fn conversation_table(
     header.push("EXAMPLE".into());
     let mut rows = vec![header];
     for c in shown {
-        let mut row = conversation_cells(c);
+        let mut row = conversation_cells(c, server_by);
         if waivers {
             row.push(clean_line(c.expired_waiver.as_deref().unwrap_or("-")).into_owned());
         }
         row.push(clean_line(&c.example.to_string()).into_owned());
         rows.push(row);
     }
-    let mut lines = align(&rows, &[3, 4, 5]);
+    let numbers = if server_by { [4, 5, 6] } else { [3, 4, 5] };
+    let mut lines = align(&rows, &numbers);
     let hidden = conversations.len() - shown.len();
     if hidden > 0 {
         lines.push(format!(

@@ -375,6 +375,13 @@ impl Policy {
         }
     }
 
+    /// Whether the record is in this policy's scope (whatever its action): step 2 of the
+    /// verdict alone, for `flowgate sample`, which keeps what scopes can see.
+    pub fn in_scope(&self, flow: &Flow<'_>) -> bool {
+        self.subject(flow)
+            .is_some_and(|subject| self.scope.matcher.matches(&subject))
+    }
+
     /// The (src, dst) addresses this policy matches on: `pkt_src`/`pkt_dst` when the scope says
     /// `addresses = "packet"` (each falling back to src/dst where the record holds `-`), else
     /// src/dst.

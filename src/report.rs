@@ -233,6 +233,9 @@ pub struct Conversation {
     pub example: Location,
     /// Name of the expired waiver that would have covered it, if any.
     pub expired_waiver: Option<String>,
+    /// How its server was decided (the strongest way over its records): read from tcp-flags,
+    /// fixed by the protocol, or inferred from the run's evidence (docs/server.md).
+    pub server_by: crate::engine::server::Basis,
 }
 
 /// A place in the evidence.
@@ -415,7 +418,8 @@ pub fn protocol_name(p: Option<u8>) -> String {
 }
 
 impl Conversation {
-    /// `tcp 10.0.2.15 -> 10.20.40.12:1433`
+    /// `tcp 10.0.2.15 -> 10.20.40.12:1433`, and how the server was inferred when it was:
+    /// `tcp 10.0.0.106 -> 10.0.10.105:7311 (server by fan-in)`.
     pub fn describe(&self) -> String {
         let addr = |a: Option<IpAddr>| a.map_or("-".to_string(), |a| a.to_string());
         let server = match (self.server, self.server_port) {
@@ -423,8 +427,13 @@ impl Conversation {
             (s, Some(p)) => format!("{}:{p}", addr(s)),
             (s, None) => addr(s),
         };
+        let by = if self.server_by.is_inferred() {
+            format!(" (server by {})", self.server_by.as_str())
+        } else {
+            String::new()
+        };
         format!(
-            "{} {} -> {}",
+            "{} {} -> {}{by}",
             protocol_name(self.protocol),
             addr(self.client),
             server
@@ -454,7 +463,16 @@ mod tests {
                 unit: Unit::Line,
             },
             expired_waiver: None,
+            server_by: crate::engine::server::Basis::Flags,
         };
         assert_eq!(c.describe(), "tcp 2600:1f18::1 -> [2a02:cf40::7]:443");
+        let inferred = Conversation {
+            server_by: crate::engine::server::Basis::FanIn,
+            ..c
+        };
+        assert_eq!(
+            inferred.describe(),
+            "tcp 2600:1f18::1 -> [2a02:cf40::7]:443 (server by fan-in)"
+        );
     }
 }

@@ -4,16 +4,22 @@
 //! Two passes over the input, each parallel over archives like the check. The first
 //! (`survey`) counts, pins the records the evidence needs (window, covered minutes, NODATA
 //! and SKIPDATA, formats) and, for every distinct combination of the fields verdicts depend on
-//! ([`key`]), one representative record; it also sums sizes by coin, so a size cap can be
-//! planned. The second (`write`) copies each archive's header, its pinned records and the
-//! records whose seeded coin falls below the rate into the same relative path under `--out`,
-//! gzip when the input was gzip, ids pseudonymised on request ([`pseudonym`]). A
-//! [`manifest::Manifest`] beside the archives says what the sample stands for.
+//! ([`key`]) among the records the sampled scopes can see (`--policies`; every record without
+//! it), one representative record, and the witnesses that keep its server the input's; it also
+//! sums sizes by coin, so a size cap can be planned. The second (`write`) copies each
+//! archive's header, its pinned records and the records outside the scopes whose seeded coin
+//! falls below the rate into the same key layout under `--out`, gzip when the input was gzip
+//! (Parquet stays Parquet, a CloudWatch delivery the same delivery: `copy`), ids
+//! pseudonymised on request ([`pseudonym`]). Then the sample is read back and every kept
+//! record in scope decided again from the sample alone (`verify`); more witnesses are kept
+//! until each is keyed as in the input. A [`manifest::Manifest`] beside the archives says what
+//! the sample stands for, and for which scopes.
 //!
-//! Lossless means: for every policy that does not match on client ports, `flowgate check` on
-//! the sample reports the same would-be-blocked conversations, the same used and unused allow
-//! rules and waivers, and the same evidence verdicts (window, gaps, SKIPDATA) as on the input.
-//! Counts (records, bytes) shrink, as they must.
+//! Lossless means: for every policy whose scope is inside the sampled scopes and that does not
+//! match on client ports, `flowgate check` on the sample reports the same would-be-blocked
+//! conversations, the same used and unused allow rules and waivers, and the same evidence
+//! verdicts (window, gaps, SKIPDATA) as on the input. Counts (records, bytes) shrink, as they
+//! must.
 
 mod copy;
 mod evidence;
@@ -21,6 +27,7 @@ mod fetch;
 pub mod key;
 pub mod pseudonym;
 mod survey;
+mod verify;
 mod write;
 
 use std::collections::HashSet;
@@ -28,11 +35,12 @@ use std::path::{Component, Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::flowlog::{Archive, Format, Kind, Problem, ScanOptions};
+use crate::flowlog::{Archive, Flow, Format, Kind, Problem, ScanOptions};
 pub use crate::manifest::{self, Manifest, Provenance};
+use crate::policy::{Policy, PolicySet, ScopeIndex};
 use crate::source::discover;
 use pseudonym::Pseudonymiser;
-use survey::{Pinned, Survey};
+use survey::{Pinned, Reading, Survey};
 use write::{write_archive, ArchiveJob, Written};
 
 /// What to sample and how.
@@ -53,6 +61,13 @@ pub struct SampleOptions {
     pub log_format: Option<Format>,
     /// Worker threads; `None` uses every core.
     pub threads: Option<usize>,
+    /// Policies whose scopes the sample is cut for: only what they can see is kept
+    /// losslessly. Empty: every record.
+    pub policies: Vec<PathBuf>,
+    /// Only records that end at or after this Unix time, as `check --since`.
+    pub since: Option<u64>,
+    /// Only records that start before this Unix time, as `check --until`.
+    pub until: Option<u64>,
 }
 
 impl Default for SampleOptions {
@@ -66,7 +81,65 @@ impl Default for SampleOptions {
             pseudonymise: None,
             log_format: None,
             threads: None,
+            policies: Vec::new(),
+            since: None,
+            until: None,
         }
+    }
+}
+
+/// The scopes a sample is cut for: every record, or what some of the policies' scopes see.
+pub struct Scopes {
+    policies: Option<(PolicySet, ScopeIndex)>,
+}
+
+impl Scopes {
+    /// Every record.
+    pub fn everything() -> Scopes {
+        Scopes { policies: None }
+    }
+
+    /// What these policies' scopes see.
+    pub fn of(set: PolicySet) -> Scopes {
+        let index = ScopeIndex::new(set.policies());
+        Scopes {
+            policies: Some((set, index)),
+        }
+    }
+
+    /// Whether the sample is cut for some scopes (`--policies`), not for every record.
+    pub fn is_cut(&self) -> bool {
+        self.policies.is_some()
+    }
+
+    /// The policies, when the sample is cut for some.
+    pub fn set(&self) -> Option<&PolicySet> {
+        self.policies.as_ref().map(|(set, _)| set)
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        self.policies
+            .as_ref()
+            .map_or(&[], |(set, _)| set.policies())
+    }
+
+    /// Whether some sampled scope sees the record (whatever its action).
+    #[inline]
+    pub fn contains(&self, flow: &Flow<'_>) -> bool {
+        let Some((set, index)) = &self.policies else {
+            return true;
+        };
+        let policies = set.policies();
+        let interface = flow.interface.map(crate::policy::scope_index::id_hash);
+        let mut candidates = index.candidates(flow, interface);
+        while candidates != 0 {
+            let i = candidates.trailing_zeros() as usize;
+            candidates &= candidates - 1;
+            if policies[i].in_scope(flow) {
+                return true;
+            }
+        }
+        policies[index.width()..].iter().any(|p| p.in_scope(flow))
     }
 }
 
@@ -99,6 +172,15 @@ pub enum Error {
     },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
+    /// A policy file is wrong; the text is the rendered diagnostics.
+    #[error("{0}")]
+    Policies(String),
+    #[error("no policy files (*.toml) found under {0}")]
+    NoPolicies(String),
+    /// The sample could not be made to key some records as the input does (a bug: every
+    /// record's evidence can be kept).
+    #[error("the sample keys {0} otherwise than the input, and keeping more witnesses did not help; please report this")]
+    Unkeyable(String),
 }
 
 /// A finished sample.
@@ -111,6 +193,8 @@ pub struct Outcome {
     pub problems_total: u64,
     /// Write passes made: more than one when `--max-bytes` needed a lower rate.
     pub passes: u32,
+    /// Rounds that kept more witnesses after reading the sample back.
+    pub repairs: u32,
 }
 
 /// One archive to sample.
@@ -122,15 +206,33 @@ pub struct Input {
     /// Path below `--out`.
     pub destination: PathBuf,
     pub bytes: u64,
+    /// Which `--logs` root it was found under.
+    pub root: usize,
 }
 
 const LOSSLESS: &str = "one record of every distinct (protocol, client, server, server port and side, action, \
-interface, vpc, subnet, instance, flow direction), with client and server taken on srcaddr/dstaddr and on \
-pkt-srcaddr/pkt-dstaddr; every NODATA and SKIPDATA record; each archive's first and last record, earliest \
-start and latest end, first record of each format, and a record for every minute the archive covers";
+interface, vpc, subnet, instance, flow direction) that the sampled scopes can see, with client and server \
+taken on srcaddr/dstaddr and on pkt-srcaddr/pkt-dstaddr and the server decided as flowgate check decides it; \
+the witness records that keep each kept record's server decided as in the input; every NODATA and SKIPDATA \
+record; each archive's first and last record, earliest start and latest end, first record of each format, and \
+a record for every minute the archive covers";
 
 /// Makes the sample.
 pub fn sample(opts: &SampleOptions) -> Result<Outcome, Error> {
+    let scopes = if opts.policies.is_empty() {
+        Scopes::everything()
+    } else {
+        let set = PolicySet::load(&opts.policies).map_err(|d| Error::Policies(d.render(false)))?;
+        if set.policies().is_empty() {
+            let paths: Vec<String> = opts
+                .policies
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            return Err(Error::NoPolicies(paths.join(", ")));
+        }
+        Scopes::of(set)
+    };
     let mut pseudonymiser = opts.pseudonymise.as_deref().map(Pseudonymiser::new);
     let existing = discover(std::slice::from_ref(&opts.out)).archives;
     if let Some(first) = existing.first() {
@@ -148,20 +250,37 @@ pub fn sample(opts: &SampleOptions) -> Result<Outcome, Error> {
         pool = pool.num_threads(n.max(1));
     }
     pool.build()?
-        .install(|| run(opts, &inputs, pseudonymiser.as_ref()))
+        .install(|| run(opts, &inputs, &scopes, pseudonymiser.as_ref()))
 }
 
 fn run(
     opts: &SampleOptions,
     inputs: &[Input],
+    scopes: &Scopes,
     pseudonymiser: Option<&Pseudonymiser>,
 ) -> Result<Outcome, Error> {
     let scan = ScanOptions {
         log_format: opts.log_format.clone(),
     };
-    let survey = Survey::run(inputs, opts.seed, &scan);
-    let pinned = survey.pinned();
+    let reading = Reading {
+        scopes,
+        since: opts.since,
+        until: opts.until,
+        scan: &scan,
+    };
+    let (survey, servers) = Survey::run(inputs, opts.seed, reading, pseudonymiser);
+    let truth = verify::Truth::new(&survey, &servers);
+    let mut pinned = survey.pinned(&servers);
     let kinds: Vec<Option<Kind>> = survey.archives.iter().map(|a| a.kind).collect();
+    eprintln!(
+        "DEBUG after survey {}",
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let requested = key::threshold(opts.rate);
     let mut threshold = requested;
@@ -181,27 +300,26 @@ fn run(
     // The lowest threshold known to be too large.
     let mut ceiling: Option<Option<u64>> = None;
     let mut passes = 0;
+    let mut repairs = 0;
     let cleanup = |best: &Option<(Option<u64>, u32, WrittenAll)>| {
         if let Some((_, pass, _)) = best {
             let _ = std::fs::remove_dir_all(staging(*pass));
         }
     };
+    let write = Writing {
+        inputs,
+        reading,
+        seed: opts.seed,
+        kinds: &kinds,
+        pseudonymiser,
+    };
     while passes < MAX_PASSES {
         passes += 1;
         let dir = staging(passes);
-        let marks = Marks {
-            pinned: &pinned,
-            kinds: &kinds,
-        };
-        let written = match write_all(
-            inputs,
-            &marks,
-            threshold,
-            &dir,
-            pseudonymiser,
-            &scan,
-            opts.seed,
-        ) {
+        let written = write.all(&pinned, threshold, &dir).and_then(|w| {
+            write.keyed_as_input(w, &mut pinned, threshold, &dir, &truth, &mut repairs)
+        });
+        let written = match written {
             Ok(w) => w,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -257,6 +375,15 @@ fn run(
         unreachable!("the last pass writes rate 0, which fits or returns TooLarge")
     };
     let staging = staging(pass);
+    eprintln!(
+        "DEBUG before publish {}",
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     publish(inputs, &staging, &opts.out)?;
 
     let manifest = Manifest {
@@ -267,10 +394,25 @@ fn run(
             rate: threshold.map_or(1.0, |t| t as f64 / 18_446_744_073_709_551_616.0),
             max_bytes: opts.max_bytes,
             pseudonymised: pseudonymiser.is_some(),
+            since: opts.since.map(crate::text::rfc3339),
+            until: opts.until.map(crate::text::rfc3339),
             lossless: LOSSLESS.to_string(),
         },
         input: manifest::InputSection {
-            logs: opts.logs.iter().map(|p| p.display().to_string()).collect(),
+            // An S3 URL names no local path: it is kept as given. A local root is written as
+            // the folder its archives share below `--out`.
+            logs: opts
+                .logs
+                .iter()
+                .enumerate()
+                .map(|(r, root)| {
+                    if crate::source::s3::is_url(root) {
+                        root.display().to_string()
+                    } else {
+                        common_folder(inputs, r)
+                    }
+                })
+                .collect(),
             archives: inputs.len() as u64,
             bytes: input_bytes,
             records: survey.archives.iter().map(|a| a.records).sum(),
@@ -288,10 +430,12 @@ fn run(
             kept_evidence: written.totals.evidence,
             kept_window: written.totals.window,
             kept_combinations: written.totals.combinations,
+            kept_witnesses: written.totals.witnesses,
             kept_rate: written.totals.rate,
             nodata: written.totals.nodata,
             skipdata: written.totals.skipdata,
         },
+        scopes: manifest::scopes(scopes.set()),
     };
     let manifest_path = opts.out.join(manifest::FILE_NAME);
     crate::output::write_atomic(&manifest_path, manifest.render().as_bytes()).map_err(
@@ -306,7 +450,133 @@ fn run(
         problems: survey.problems,
         problems_total: survey.problems_total,
         passes,
+        repairs,
     })
+}
+
+/// Rounds of [`Writing::keyed_as_input`] before giving up: each keeps every witness of the
+/// records it found keyed otherwise, so one is the most seen.
+const MAX_REPAIRS: u32 = 8;
+
+/// What writing a sample needs besides the pins and the rate.
+struct Writing<'a> {
+    inputs: &'a [Input],
+    reading: Reading<'a>,
+    seed: u64,
+    /// What each archive is, so its sample is of the same kind.
+    kinds: &'a [Option<Kind>],
+    pseudonymiser: Option<&'a Pseudonymiser>,
+}
+
+impl Writing<'_> {
+    /// Writes every archive's sample into `staging`.
+    fn all(
+        &self,
+        pinned: &[Vec<Pinned>],
+        threshold: Option<u64>,
+        staging: &Path,
+    ) -> Result<WrittenAll, Error> {
+        let _ = std::fs::remove_dir_all(staging);
+        let every: Vec<usize> = (0..self.inputs.len()).collect();
+        let mut all = WrittenAll {
+            archives: 0,
+            totals: Written::default(),
+            each: vec![Written::default(); self.inputs.len()],
+            lines: vec![Vec::new(); self.inputs.len()],
+        };
+        self.some(&every, pinned, threshold, staging, &mut all)?;
+        Ok(all)
+    }
+
+    /// Writes (again) the samples of archives `which`, updating `all`.
+    fn some(
+        &self,
+        which: &[usize],
+        pinned: &[Vec<Pinned>],
+        threshold: Option<u64>,
+        staging: &Path,
+        all: &mut WrittenAll,
+    ) -> Result<(), Error> {
+        let results: Vec<(usize, Written, Vec<u64>)> = which
+            .par_iter()
+            .map(|&i| {
+                let input = &self.inputs[i];
+                let destination = staging.join(&input.destination);
+                let _ = std::fs::remove_file(&destination);
+                let job = ArchiveJob {
+                    archive: &input.archive,
+                    salt: key::archive_salt(self.seed, &input.key),
+                    pinned: &pinned[i],
+                    threshold,
+                    destination: destination.clone(),
+                    pseudonymiser: self.pseudonymiser.cloned(),
+                    kind: self.kinds[i],
+                    log_format: self.reading.scan.log_format.as_ref(),
+                    since: self.reading.since,
+                    until: self.reading.until,
+                    // Records in scope are kept for their combinations, not by rate: a
+                    // record by rate would need its own witnesses.
+                    scopes: self.reading.scopes,
+                };
+                write_archive(job, self.reading.scan)
+                    .map(|(w, lines)| (i, w, lines))
+                    .map_err(|source| Error::Write {
+                        path: destination.display().to_string(),
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        for (i, w, lines) in results {
+            all.each[i] = w;
+            all.lines[i] = lines;
+        }
+        all.totals = Written::default();
+        all.archives = 0;
+        for w in &all.each {
+            all.archives += u64::from(w.records > 0);
+            all.totals += *w;
+        }
+        Ok(())
+    }
+
+    /// Reads the written sample back and, until every kept record in scope is keyed as in the
+    /// input, keeps more witnesses and writes the archives that gained some again.
+    fn keyed_as_input(
+        &self,
+        mut all: WrittenAll,
+        pinned: &mut [Vec<Pinned>],
+        threshold: Option<u64>,
+        staging: &Path,
+        truth: &verify::Truth<'_>,
+        repairs: &mut u32,
+    ) -> Result<WrittenAll, Error> {
+        for _ in 0..MAX_REPAIRS {
+            let misses = verify::verify(self.inputs, staging, &all.lines, self.reading, truth);
+            if misses.is_empty() {
+                return Ok(all);
+            }
+            *repairs += 1;
+            let (mut more, fan_in) = verify::wants(&misses, truth.survey, truth.servers);
+            let found: Vec<(usize, std::collections::BTreeSet<u64>)> = fan_in
+                .par_iter()
+                .map(|(&i, ends)| (i, verify::fan_in_lines(&self.inputs[i], self.reading, ends)))
+                .collect();
+            for (i, lines) in found {
+                more[i].extend(lines);
+            }
+            let changed: Vec<usize> = verify::add_pins(pinned, more).into_iter().collect();
+            if changed.is_empty() {
+                return Err(Error::Unkeyable(verify::describe(&misses, self.inputs)));
+            }
+            self.some(&changed, pinned, threshold, staging, &mut all)?;
+        }
+        let misses = verify::verify(self.inputs, staging, &all.lines, self.reading, truth);
+        if misses.is_empty() {
+            Ok(all)
+        } else {
+            Err(Error::Unkeyable(verify::describe(&misses, self.inputs)))
+        }
+    }
 }
 
 /// Write passes at most when fitting `--max-bytes`.
@@ -333,54 +603,9 @@ fn lower(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 struct WrittenAll {
     archives: u64,
     totals: Written,
-}
-
-/// What the first pass found about each input, for the second.
-struct Marks<'a> {
-    /// The records each archive must keep.
-    pinned: &'a [Vec<Pinned>],
-    /// What each archive is, so its sample is of the same kind.
-    kinds: &'a [Option<Kind>],
-}
-
-fn write_all(
-    inputs: &[Input],
-    marks: &Marks<'_>,
-    threshold: Option<u64>,
-    staging: &Path,
-    pseudonymiser: Option<&Pseudonymiser>,
-    scan: &ScanOptions,
-    seed: u64,
-) -> Result<WrittenAll, Error> {
-    let _ = std::fs::remove_dir_all(staging);
-    let results: Vec<Written> = inputs
-        .par_iter()
-        .zip(marks.pinned)
-        .zip(marks.kinds)
-        .map(|((input, pins), kind)| {
-            let destination = staging.join(&input.destination);
-            let job = ArchiveJob {
-                archive: &input.archive,
-                salt: key::archive_salt(seed, &input.key),
-                pinned: pins,
-                threshold,
-                destination: destination.clone(),
-                pseudonymiser: pseudonymiser.cloned(),
-                kind: *kind,
-            };
-            write_archive(job, scan).map_err(|source| Error::Write {
-                path: destination.display().to_string(),
-                source,
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let mut totals = Written::default();
-    let mut archives = 0;
-    for w in results {
-        archives += u64::from(w.records > 0);
-        totals += w;
-    }
-    Ok(WrittenAll { archives, totals })
+    each: Vec<Written>,
+    /// Per input, the input lines of the records written, in order.
+    lines: Vec<Vec<u64>>,
 }
 
 /// Finds the archives under each `--logs` root and where each goes below `--out`.
@@ -391,13 +616,19 @@ fn gather(
 ) -> Result<Vec<Input>, Error> {
     let mut inputs = Vec::new();
     let mut destinations = HashSet::new();
-    for root in logs {
+    for (index, root) in logs.iter().enumerate() {
         if root.as_os_str() == "-" {
             return Err(Error::Stdin);
         }
         if crate::source::s3::is_url(root) {
             for (archive, relative, bytes) in staging.fetch(&root.to_string_lossy())? {
-                let input = input(archive, relative, bytes, pseudonymiser.as_deref_mut());
+                let input = input(
+                    archive,
+                    relative,
+                    bytes,
+                    index,
+                    pseudonymiser.as_deref_mut(),
+                );
                 if !destinations.insert(input.destination.clone()) {
                     return Err(Error::Collision(input.destination.display().to_string()));
                 }
@@ -423,7 +654,13 @@ fn gather(
                     source,
                 })?
                 .len();
-            let input = input(archive, relative, bytes, pseudonymiser.as_deref_mut());
+            let input = input(
+                archive,
+                relative,
+                bytes,
+                index,
+                pseudonymiser.as_deref_mut(),
+            );
             if !destinations.insert(input.destination.clone()) {
                 return Err(Error::Collision(input.destination.display().to_string()));
             }
@@ -437,11 +674,13 @@ fn gather(
     Ok(inputs)
 }
 
-/// An archive to sample, at `relative` below `--out` (pseudonymised when asked).
+/// An archive to sample, at `relative` below `--out` (pseudonymised when asked), found under
+/// `--logs` root number `root`.
 fn input(
     archive: Archive,
     relative: PathBuf,
     bytes: u64,
+    root: usize,
     pseudonymiser: Option<&mut Pseudonymiser>,
 ) -> Input {
     let key = relative
@@ -458,22 +697,67 @@ fn input(
         key,
         destination,
         bytes,
+        root,
     }
 }
 
-/// The archive's path below its root. A file named on its own keeps its S3 key from
-/// `AWSLogs/` on when it has one, else just its name.
+/// Where an archive goes below `--out`: its S3 key layout from `AWSLogs/` down, whether
+/// `--logs` names a folder above the layout (whatever is between them is kept too), a folder
+/// inside it (a day) or the file itself; without that layout, its path below its `--logs`
+/// folder, or its name.
 fn relative_path(root: &Path, root_is_dir: bool, path: &Path) -> PathBuf {
-    if root_is_dir {
-        if let Ok(rel) = path.strip_prefix(root) {
+    let is_layout = |c: &Component<'_>| c.as_os_str() == "AWSLogs";
+    let below = if root_is_dir {
+        path.strip_prefix(root).ok()
+    } else {
+        None
+    };
+    if let Some(rel) = below {
+        if rel.components().any(|c| is_layout(&c)) {
             return rel.to_path_buf();
         }
     }
     let parts: Vec<Component<'_>> = path.components().collect();
-    if let Some(i) = parts.iter().position(|c| c.as_os_str() == "AWSLogs") {
+    if let Some(i) = parts.iter().position(is_layout) {
         return parts[i..].iter().collect();
     }
-    path.file_name().map(PathBuf::from).unwrap_or_default()
+    match below {
+        Some(rel) => rel.to_path_buf(),
+        None => path.file_name().map(PathBuf::from).unwrap_or_default(),
+    }
+}
+
+/// The folder below `--out` that holds every archive of `--logs` root `root` (`.` for the
+/// top): what the manifest says was sampled, without the local path it came from.
+fn common_folder(inputs: &[Input], root: usize) -> String {
+    let mut common: Option<Vec<Component<'_>>> = None;
+    for input in inputs.iter().filter(|i| i.root == root) {
+        let dir: Vec<Component<'_>> = input
+            .destination
+            .parent()
+            .map(|p| p.components().collect())
+            .unwrap_or_default();
+        common = Some(match common {
+            None => dir,
+            Some(c) => c
+                .into_iter()
+                .zip(dir)
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    let path: PathBuf = common.unwrap_or_default().into_iter().collect();
+    let text = path
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    if text.is_empty() {
+        ".".into()
+    } else {
+        text
+    }
 }
 
 /// Moves the staged archives into `--out` and removes the staging directory.
@@ -506,6 +790,28 @@ mod tests {
         assert_eq!(
             relative_path(Path::new("/data/full"), true, p),
             PathBuf::from("AWSLogs/1/vpcflowlogs/r/2026/11/02/a.log.gz")
+        );
+        // --logs at a day folder: the layout is kept from AWSLogs/ down.
+        assert_eq!(
+            relative_path(
+                Path::new("/data/full/AWSLogs/1/vpcflowlogs/r/2026/11/02"),
+                true,
+                p
+            ),
+            PathBuf::from("AWSLogs/1/vpcflowlogs/r/2026/11/02/a.log.gz")
+        );
+        // Folders above the layout below --logs stay.
+        assert_eq!(
+            relative_path(
+                Path::new("/data"),
+                true,
+                Path::new("/data/prod/AWSLogs/1/a.log.gz")
+            ),
+            PathBuf::from("prod/AWSLogs/1/a.log.gz")
+        );
+        assert_eq!(
+            relative_path(Path::new("/data"), true, Path::new("/data/x/y.log")),
+            PathBuf::from("x/y.log")
         );
         assert_eq!(
             relative_path(p, false, p),

@@ -475,6 +475,7 @@ fn layout_gzip_headers_and_manifest_are_kept() {
         m.output.kept_evidence
             + m.output.kept_window
             + m.output.kept_combinations
+            + m.output.kept_witnesses
             + m.output.kept_rate
     );
     assert_eq!(m.output.bytes, archive_bytes(&out));

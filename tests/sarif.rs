@@ -115,7 +115,7 @@ fn results_sit_at_the_policy_lines_and_the_file_validates() {
         .as_str()
         .unwrap();
     assert!(
-        would_block.contains("tcp 10.0.2.15 -> 10.20.40.12:1433 (1 record)")
+        would_block.contains("tcp 10.0.2.15 -> 10.20.40.12:1433 (server by port-range) (1 record)")
             && would_block.contains("waiver \"old backup\" expired"),
         "{would_block}"
     );

@@ -30,6 +30,12 @@ pub struct BenchOpts {
     pub format: Format,
     /// Text, Parquet or Firehose objects: the same records whichever.
     pub delivery: Delivery,
+    /// The port the apps behind the load balancers serve on (8080; the truth test also puts
+    /// them on a port no list of services knows, such as 7311).
+    pub app_port: u16,
+    /// Where to write, for each archive, which end of each record is the server (see
+    /// `flowlog::Archive`): the truth the default format does not show.
+    pub truth: Option<PathBuf>,
 }
 
 const FILES_PER_DAY: usize = 288;
@@ -43,6 +49,8 @@ enum Kind {
     Nat,
     Inbound,
     Data,
+    Telemetry,
+    Metrics,
     Dns,
     Ipv6,
     Icmp,
@@ -55,12 +63,14 @@ enum Kind {
 
 /// Relative weights of the event kinds. Single-record REJECT events are ~12% of events, which
 /// makes ~3% of records (the other events average about four records each).
-const MIX: [(Kind, u64); 13] = [
+const MIX: [(Kind, u64); 15] = [
     (Kind::Settlement, 22_000),
     (Kind::PartnerSql, 2_000),
     (Kind::Nat, 14_000),
     (Kind::Inbound, 24_000),
     (Kind::Data, 16_000),
+    (Kind::Telemetry, 3_000),
+    (Kind::Metrics, 3_000),
     (Kind::Dns, 10_000),
     (Kind::Ipv6, 5_000),
     (Kind::Icmp, 1_000),
@@ -106,6 +116,9 @@ struct World {
     apps: Vec<Eni>,
     app6: Vec<IpAddr>,
     data: Vec<(Eni, u16)>,
+    /// OpenTelemetry collectors (tcp 4317) and statsd servers (udp 8125).
+    collectors: Vec<Eni>,
+    statsd: Vec<Eni>,
     lbs: Vec<Eni>,
     nats: Vec<Eni>,
     resolvers: Vec<Eni>,
@@ -178,11 +191,19 @@ impl World {
             _ => v6(&format!("2606:4700::6810:{:x}", rng.below(0x10000))),
         });
         let sites6 = sites6.collect();
+        // The observability subnet comes last, so the ids drawn before it stay as they were.
+        let obs = aws_id(rng, "subnet");
+        let collectors = (10..14).map(|d| Eni::new(rng, v4(10, 0, 8, d), &obs, true));
+        let collectors = collectors.collect();
+        let statsd = (20..25).map(|d| Eni::new(rng, v4(10, 0, 8, d), &obs, true));
+        let statsd = statsd.collect();
         World {
             log,
             apps,
             app6,
             data,
+            collectors,
+            statsd,
             lbs,
             nats,
             resolvers,
@@ -253,14 +274,16 @@ fn write_file(world: &World, opts: &BenchOpts, job: usize, day_records: f64) -> 
     let hash = rng.hex(8);
     if opts.delivery != Delivery::Text {
         let mut delivery = Window::new(&world.log, opts.delivery, window, &hash);
-        fill(world, rng, window, target, |r| {
+        fill(world, opts.app_port, rng, window, target, |r| {
             delivery.push(r);
             Ok(())
         })?;
         return delivery.finish(&opts.out);
     }
-    let mut archive = Archive::create(&opts.out, &world.log, window, &hash)?;
-    fill(world, rng, window, target, |r| archive.push(r))?;
+    let mut archive = Archive::create(&opts.out, opts.truth.as_deref(), &world.log, window, &hash)?;
+    fill(world, opts.app_port, rng, window, target, |r| {
+        archive.push(r)
+    })?;
     archive.finish()
 }
 
@@ -269,6 +292,7 @@ fn write_file(world: &World, opts: &BenchOpts, job: usize, day_records: f64) -> 
 /// directions of a flow are rarely neighbours (which also keeps gzip from finding them).
 fn fill<'w>(
     world: &'w World,
+    app_port: u16,
     rng: &mut Rng,
     window: i64,
     target: usize,
@@ -279,7 +303,7 @@ fn fill<'w>(
     let mut written = 0;
     while written < target {
         while batch.len() < BATCH.min(target - written) {
-            event(world, rng, window, &mut batch);
+            event(world, app_port, rng, window, &mut batch);
         }
         for i in (1..batch.len()).rev() {
             batch.swap(i, rng.below(i as u64 + 1) as usize);
@@ -305,6 +329,7 @@ fn calibrate(world: &World, seed: u64) -> io::Result<f64> {
     let mut text = Vec::new();
     fill(
         world,
+        8080,
         &mut Rng::derive(seed, &[12]),
         1_790_000_000,
         SAMPLE,
@@ -361,7 +386,7 @@ fn pick_kind(rng: &mut Rng) -> Kind {
     unreachable!("roll is below the total weight")
 }
 
-fn event<'w>(w: &'w World, rng: &mut Rng, window: i64, out: &mut Vec<Record<'w>>) {
+fn event<'w>(w: &'w World, app_port: u16, rng: &mut Rng, window: i64, out: &mut Vec<Record<'w>>) {
     let kind = pick_kind(rng);
     let app_index = rng.below(w.apps.len() as u64) as usize;
     let app = &w.apps[app_index];
@@ -386,7 +411,10 @@ fn event<'w>(w: &'w World, rng: &mut Rng, window: i64, out: &mut Vec<Record<'w>>
             let lb = rng.pick(&w.lbs);
             let client = public_v4(rng);
             exchange(rng, window, TCP, client, (lb.ip, 443)).server_side(lb, 2, out);
-            let backend = exchange(rng, window, TCP, lb.ip, (app.ip, 8080));
+            // Load balancers connect to their targets from ports in 1024-65535, as AWS's do:
+            // a target port of 8080 (or 7311) is often the higher one.
+            let mut backend = exchange(rng, window, TCP, lb.ip, (app.ip, app_port));
+            backend.cport = rng.range(1024, 65535) as u16;
             backend.client_side(lb, 1, out);
             backend.server_side(app, 1, out);
         }
@@ -395,6 +423,24 @@ fn event<'w>(w: &'w World, rng: &mut Rng, window: i64, out: &mut Vec<Record<'w>>
             let ex = exchange(rng, window, TCP, app.ip, (db.ip, *port));
             ex.client_side(app, 1, out);
             ex.server_side(db, 1, out);
+        }
+        Kind::Telemetry => {
+            // Long-lived gRPC streams: mostly mid-connection records, flags 0.
+            let collector = rng.pick(&w.collectors);
+            let mut ex = exchange(rng, window, TCP, app.ip, (collector.ip, 4317));
+            ex.flags = *rng.pick(&[(0, 0), (0, 0), (0, 0), (2, 18)]);
+            ex.client_side(app, 1, out);
+            ex.server_side(collector, 1, out);
+        }
+        Kind::Metrics => {
+            // statsd: one UDP socket per app, kept for the process's life, so the client's
+            // port is fixed; datagrams one way, no reply.
+            let server = &w.statsd[app_index % w.statsd.len()];
+            let mut ex = exchange(rng, window, 17, app.ip, (server.ip, 8125));
+            ex.cport = 32768 + (app_index as u16 * 37) % 28000;
+            (ex.recv, ex.flags) = ((0, 0), (0, 0));
+            ex.client_side(app, 1, out);
+            ex.server_side(server, 1, out);
         }
         Kind::Dns => {
             let resolver = rng.pick(&w.resolvers);

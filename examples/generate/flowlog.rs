@@ -154,6 +154,9 @@ pub struct Flow {
     flags: u8,
     egress: bool,
     path: Option<u8>,
+    /// The truth the flow-log format leaves out: whether the sender is the server (the reply
+    /// direction of an exchange). `--truth` writes it beside the archive for the truth test.
+    src_is_server: bool,
 }
 
 pub struct Record<'a> {
@@ -234,6 +237,7 @@ impl Exchange {
             flags,
             egress,
             path: if egress { path } else { None },
+            src_is_server: !request,
         }
     }
 
@@ -399,11 +403,38 @@ pub struct Archive<'l> {
     enc: flate2::write::GzEncoder<BufWriter<File>>,
     buf: Vec<u8>,
     stats: Stats,
+    /// Where the truth file goes, and its lines so far (see [`truth_char`]).
+    truth: Option<(PathBuf, Vec<u8>)>,
+}
+
+/// The truth file's line for a record: `s` when the sender is the server, `d` when the
+/// receiver is, `-` for NODATA and SKIPDATA. The file's first line, `h`, stands for the header,
+/// so line N of the truth file is about line N of the archive.
+fn truth_char(record: &Record) -> u8 {
+    match &record.flow {
+        Some(f) if f.src_is_server => b's',
+        Some(_) => b'd',
+        None => b'-',
+    }
 }
 
 impl<'l> Archive<'l> {
-    pub fn create(root: &Path, log: &'l FlowLog, window: i64, hash: &str) -> io::Result<Self> {
-        let path = root.join(log.key(window, hash));
+    /// A new archive under `root`; with `truth`, its truth file goes to the same key path
+    /// under `truth` with `.truth` appended.
+    pub fn create(
+        root: &Path,
+        truth: Option<&Path>,
+        log: &'l FlowLog,
+        window: i64,
+        hash: &str,
+    ) -> io::Result<Self> {
+        let key = log.key(window, hash);
+        let truth = truth.map(|dir| {
+            let mut name = dir.join(&key).into_os_string();
+            name.push(".truth");
+            (PathBuf::from(name), b"h\n".to_vec())
+        });
+        let path = root.join(key);
         fs::create_dir_all(path.parent().expect("key has a directory"))?;
         let file = BufWriter::with_capacity(1 << 16, File::create(&path)?);
         let enc = GzBuilder::new().mtime(0).write(file, Compression::new(6));
@@ -420,11 +451,15 @@ impl<'l> Archive<'l> {
             enc,
             buf,
             stats,
+            truth,
         })
     }
 
     pub fn push(&mut self, record: &Record) -> io::Result<()> {
         self.log.render(record, &mut self.buf);
+        if let Some((_, lines)) = &mut self.truth {
+            lines.extend_from_slice(&[truth_char(record), b'\n']);
+        }
         self.stats.records += 1;
         if self.buf.len() >= 1 << 16 {
             self.flush_text()?;
@@ -446,6 +481,10 @@ impl<'l> Archive<'l> {
             .into_inner()
             .map_err(|e| e.into_error())?;
         self.stats.gz_bytes = fs::metadata(&self.path)?.len();
+        if let Some((path, lines)) = &self.truth {
+            fs::create_dir_all(path.parent().expect("key has a directory"))?;
+            fs::write(path, lines)?;
+        }
         Ok(self.stats)
     }
 }

@@ -129,7 +129,7 @@ fn write_archive(
     mut records: Vec<Record>,
 ) -> io::Result<Stats> {
     records.sort_by_key(|r| r.start);
-    let mut archive = Archive::create(out, log, window, &rng.hex(8))?;
+    let mut archive = Archive::create(out, None, log, window, &rng.hex(8))?;
     for record in &records {
         archive.push(record)?;
     }

@@ -47,6 +47,10 @@ pub struct InspectArgs {
     /// records in 10.20.0.0/16, issue 6's "light record parse" (see `engine::ReadDepth`).
     #[arg(long, hide = true, requires = "read_only", value_name = "READER", value_parser = light_reader)]
     pub light_parse: Option<LightReader>,
+    /// Also gather who the servers are, as a check does (docs/server.md): the benchmark's
+    /// cost ladder times it against plain inspect.
+    #[arg(long, hide = true, conflicts_with = "read_only")]
+    pub server_evidence: bool,
 }
 
 fn light_reader(name: &str) -> Result<LightReader, String> {
@@ -71,6 +75,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
     if let Some(t) = args.until {
         check = check.until(t);
     }
+    check = check.server_evidence(args.server_evidence);
     if args.read_only {
         let found = check.discover()?;
         let depth = args

@@ -18,8 +18,12 @@ pub struct SampleArgs {
     /// Where the sample goes; it must not hold flow-log archives yet.
     #[arg(long, default_value = "fixtures", value_name = "DIR")]
     pub out: PathBuf,
-    /// Share of the other records to keep, beyond one of every verdict combination: 0.01
-    /// or 1%.
+    /// Policies (files or directories) whose scopes the sample is cut for: only what they can
+    /// see is kept losslessly, everything else at --rate. Without it, every record is.
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Share of the other records to keep (outside the --policies scopes, or beyond one of
+    /// every verdict combination without them): 0.01 or 1%; 0 keeps none.
     #[arg(long, default_value = "0.01", value_parser = parse_rate, value_name = "R")]
     pub rate: f64,
     /// Seed of the per-record coin: the same input and seed give the same bytes.
@@ -39,6 +43,12 @@ pub struct SampleArgs {
     /// Worker threads [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Only records ending at or after this time (RFC 3339, YYYY-MM-DD or Unix seconds).
+    #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
+    pub since: Option<u64>,
+    /// Only records starting before this time (RFC 3339, YYYY-MM-DD or Unix seconds).
+    #[arg(long, value_parser = super::parse_time, value_name = "TIME")]
+    pub until: Option<u64>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -95,6 +105,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
         pseudonymise,
         log_format: args.log_format,
         threads: args.threads,
+        policies: args.policies,
+        since: args.since,
+        until: args.until,
     };
     let outcome = sample(&opts)?;
     for p in &outcome.problems {
@@ -141,10 +154,16 @@ fn render(opts: &SampleOptions, o: &Outcome) -> String {
     } else {
         format!("rate {}", pct(m.sample.rate))
     };
+    let scopes = if m.scopes.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = m.scopes.iter().map(|s| s.policy.as_str()).collect();
+        format!(" in the scopes of {}", names.join(", "))
+    };
     format!(
         "input   {} archives, {} bytes, {} records ({} NODATA, {} SKIPDATA){window}\n\
          sample  {} archives, {} bytes, {} records in {}\n\
-         kept    {} for the {} verdict combinations, {} as evidence, {} for the window, {} by {rate}, seed {}{}\n\
+         kept    {} for the {} verdict combinations{scopes}, {} as witnesses of servers, {} as evidence, {} for the window, {} by {rate}, seed {}{}\n\
          wrote   {}\n",
         i.archives,
         i.bytes,
@@ -157,6 +176,7 @@ fn render(opts: &SampleOptions, o: &Outcome) -> String {
         opts.out.display(),
         out.kept_combinations,
         i.combinations,
+        out.kept_witnesses,
         out.kept_evidence,
         out.kept_window,
         out.kept_rate,

@@ -2,8 +2,9 @@
 //!
 //! Every field merges by addition, minimum, maximum or set union, so merging tallies in any
 //! order gives the same result: that is what makes the report independent of the number of
-//! threads. Memory grows with the number of distinct would-be-blocked conversations and the
-//! problems kept, never with the number of records.
+//! threads. Memory grows with the number of distinct would-be-blocked conversations, the
+//! problems kept, the run's servers and the violations whose server waits for the run's
+//! evidence (see `server`), never with the number of records.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -11,7 +12,8 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::coverage::Coverage;
-use super::hours::Hours;
+use super::hours::{Hours, HOUR};
+use super::server::{Basis, Merge, Pending, RunEvidence, Side};
 use crate::flowlog::{Field, Kind, Problem};
 
 /// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
@@ -51,7 +53,18 @@ pub struct Tally {
     /// The kind of each archive read, by index (an archive that could not be opened has none).
     pub kinds: BTreeMap<usize, Kind>,
     pub cloudwatch: CloudWatchTally,
+    /// The run's servers: step 4 of the server rule.
+    pub servers: RunEvidence,
+    /// Violations whose archive did not decide their server; [`Tally::settle_run`] does.
+    pub undecided: Pending<WaitingKey, Waiting>,
+    /// The worker's per-archive table of ends, kept empty between archives so that it is
+    /// not grown anew for each (never merged).
+    pub(crate) scratch: super::server::ArchiveEvidence,
 }
+
+/// What a violation waiting for its server is kept by besides its two ends: the policy and
+/// the (src, dst) addresses the policy reports (the packet addresses for some scopes).
+pub type WaitingKey = (usize, Option<IpAddr>, Option<IpAddr>);
 
 /// What CloudWatch Logs deliveries said about where their records came from.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -94,6 +107,32 @@ pub struct ConversationKey {
     pub server_port: Option<u16>,
 }
 
+impl ConversationKey {
+    /// The conversation of a record whose server is `side`, given its (src, dst) addresses as
+    /// the policy sees them and its (src, dst) ports.
+    pub fn new(
+        protocol: Option<u8>,
+        (src, dst): (Option<IpAddr>, Option<IpAddr>),
+        side: Side,
+        (src_port, dst_port): (Option<u16>, Option<u16>),
+    ) -> ConversationKey {
+        match side {
+            Side::Src => ConversationKey {
+                protocol,
+                client: dst,
+                server: src,
+                server_port: src_port,
+            },
+            Side::Dst => ConversationKey {
+                protocol,
+                client: src,
+                server: dst,
+                server_port: dst_port,
+            },
+        }
+    }
+}
+
 /// Sums over the records of one conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConversationStats {
@@ -106,6 +145,8 @@ pub struct ConversationStats {
     pub example: (usize, u64),
     /// Smallest index of an expired waiver that matched one of its records.
     pub expired_waiver: Option<usize>,
+    /// The strongest way the server of one of its records was decided.
+    pub basis: Basis,
 }
 
 fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -131,6 +172,33 @@ impl ConversationStats {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.basis = self.basis.min(o.basis);
+    }
+}
+
+/// Violations waiting for their server (see `server::Pending`): their sums, and the hours
+/// they started in, which join their service's timeline once the server is known.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub stats: ConversationStats,
+    pub hours: Hours,
+}
+
+impl Waiting {
+    /// One record's.
+    pub fn one(stats: ConversationStats) -> Waiting {
+        let mut hours = Hours::default();
+        if let Some(s) = stats.first_start {
+            hours.add(s / HOUR, 1);
+        }
+        Waiting { stats, hours }
+    }
+}
+
+impl Merge for Waiting {
+    fn merge(&mut self, other: Waiting) {
+        self.stats.merge(&other.stats);
+        self.hours.merge(other.hours);
     }
 }
 
@@ -157,6 +225,25 @@ impl PolicyTally {
             waiver_hits: vec![0; waivers],
             ..Default::default()
         }
+    }
+
+    /// Adds records to their conversation.
+    pub fn add_conversation(&mut self, key: ConversationKey, stats: ConversationStats) {
+        self.conversations
+            .entry(key)
+            .and_modify(|c| c.merge(&stats))
+            .or_insert(stats);
+    }
+
+    /// Adds would-be-blocked records to their conversation and their service's hours.
+    pub fn add_blocked(&mut self, key: ConversationKey, waiting: Waiting) {
+        if !waiting.hours.is_empty() {
+            self.blocked_hours
+                .entry((key.protocol, key.server_port))
+                .or_default()
+                .merge(waiting.hours);
+        }
+        self.add_conversation(key, waiting.stats);
     }
 
     /// Notes a record in scope at `[start, end]`.
@@ -227,10 +314,26 @@ impl Tally {
         self.cloudwatch
             .log_streams
             .extend(other.cloudwatch.log_streams);
+        self.servers.merge(other.servers);
+        self.undecided.merge(other.undecided);
         for (mine, theirs) in self.policies.iter_mut().zip(other.policies) {
             mine.merge(theirs);
         }
         self
+    }
+
+    /// At the end of the run, once every tally is merged: the run's servers decide the
+    /// violations their archives did not.
+    pub fn settle_run(&mut self) {
+        let undecided = std::mem::take(&mut self.undecided);
+        let servers = std::mem::take(&mut self.servers).seal();
+        let policies = &mut self.policies;
+        undecided.settle_run(&servers, |side, basis, ends, (i, src, dst), mut waiting| {
+            let ports = (Some(ends.src.port), Some(ends.dst.port));
+            let key = ConversationKey::new(Some(ends.src.protocol), (src, dst), side, ports);
+            waiting.stats.basis = basis;
+            policies[i].add_blocked(key, waiting);
+        });
     }
 }
 
@@ -247,6 +350,7 @@ mod tests {
             last_end: Some(start + 60),
             example,
             expired_waiver: None,
+            basis: Basis::LowerPort,
         }
     }
 
@@ -257,6 +361,41 @@ mod tests {
         assert_eq!(a.records, 3);
         assert_eq!(a.example, (1, 99));
         assert_eq!((a.first_start, a.last_end), (Some(500), Some(960)));
+    }
+
+    /// A violation that waited for the run's evidence joins its service's hours under the
+    /// server the run decided, as one decided at once would.
+    #[test]
+    fn waiting_violations_count_in_their_services_hours() {
+        let end = |addr: &str, port| super::super::server::Endpoint {
+            protocol: 6,
+            addr: addr.parse().unwrap(),
+            port,
+        };
+        let (lb, app) = (end("10.0.0.106", 1956), end("10.0.10.105", 7311));
+        let mut tally = Tally::new(&[(0, 0)]);
+        tally.servers.insert(app);
+        let (src, dst) = (Some(lb.addr), Some(app.addr));
+        let hour = 1_793_491_200 / HOUR;
+        for start in [hour * HOUR + 10, hour * HOUR + 20, (hour + 1) * HOUR] {
+            let w = Waiting::one(stats(1, (0, 1), start));
+            tally.undecided.add(
+                super::super::server::Ends { src: lb, dst: app },
+                (0, src, dst),
+                w,
+            );
+        }
+        tally.settle_run();
+        let p = &tally.policies[0];
+        let hours: Vec<_> = p.blocked_hours[&(Some(6), Some(7311))].iter().collect();
+        assert_eq!(hours, [(hour, 2), (hour + 1, 1)]);
+        assert_eq!(p.blocked_hours.len(), 1);
+        let (key, c) = p.conversations.iter().next().unwrap();
+        assert_eq!(
+            (key.server, key.server_port, c.records),
+            (dst, Some(7311), 3)
+        );
+        assert_eq!(c.basis, Basis::Run);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::{clean_line, conversation_cells, count};
+use super::{clean_line, conversation_cells, count, shows_server_by};
 use crate::report::diff::{Diff, PolicyDiff};
 use crate::report::service::{services, Service};
 use crate::report::{Conversation, PolicyReport, Status};
@@ -69,19 +69,36 @@ pub(crate) fn policy_row(p: &PolicyReport) -> String {
     ])
 }
 
-/// The header rows of a conversation table; `waivers` adds the expired-waiver column.
-pub(crate) fn conversation_header(waivers: bool) -> String {
-    let mut header = vec![
-        "protocol",
-        "client",
-        "server",
-        "records",
-        "packets",
-        "bytes",
-        "first seen",
-        "last seen",
-    ];
-    let mut align = vec!["---", "---", "---", "---:", "---:", "---:", "---", "---"];
+/// The columns of a conversation table beyond the fixed ones.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Columns {
+    /// How each server was decided, when some was inferred.
+    pub server_by: bool,
+    /// The expired waiver, when some conversation has one.
+    pub waivers: bool,
+}
+
+impl Columns {
+    /// The columns that these conversations need.
+    pub(crate) fn of(shown: &[Conversation]) -> Columns {
+        Columns {
+            server_by: shows_server_by(shown),
+            waivers: shown.iter().any(|c| c.expired_waiver.is_some()),
+        }
+    }
+}
+
+/// The header rows of a conversation table.
+pub(crate) fn conversation_header(columns: Columns) -> String {
+    let mut header = vec!["protocol", "client", "server"];
+    let mut align = vec!["---", "---", "---"];
+    if columns.server_by {
+        header.push("server by");
+        align.push("---");
+    }
+    header.extend(["records", "packets", "bytes", "first seen", "last seen"]);
+    align.extend(["---:", "---:", "---:", "---", "---"]);
+    let waivers = columns.waivers;
     if waivers {
         header.push("expired waiver");
         align.push("---");
@@ -93,9 +110,9 @@ pub(crate) fn conversation_header(waivers: bool) -> String {
 }
 
 /// One conversation as a table row, matching [`conversation_header`].
-pub(crate) fn conversation_row(c: &Conversation, waivers: bool) -> String {
-    let mut cells = conversation_cells(c);
-    if waivers {
+pub(crate) fn conversation_row(c: &Conversation, columns: Columns) -> String {
+    let mut cells = conversation_cells(c, columns.server_by);
+    if columns.waivers {
         cells.push(
             c.expired_waiver
                 .as_deref()
@@ -109,10 +126,10 @@ pub(crate) fn conversation_row(c: &Conversation, waivers: bool) -> String {
 /// The first `max` conversations as one table, and a line saying how many more there are.
 pub(crate) fn conversation_table(list: &[Conversation], max: usize, more: &str) -> String {
     let shown = &list[..list.len().min(max)];
-    let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
-    let mut out = conversation_header(waivers);
+    let columns = Columns::of(shown);
+    let mut out = conversation_header(columns);
     for c in shown {
-        out.push_str(&conversation_row(c, waivers));
+        out.push_str(&conversation_row(c, columns));
     }
     if list.len() > shown.len() {
         let _ = write!(

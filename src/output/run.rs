@@ -81,7 +81,12 @@ pub fn lines(run: &RunSummary, provenance: Option<&Provenance>) -> Vec<String> {
     if let Some(p) = provenance {
         let [what, how] = p.describe();
         out.fact("sample", clean_line(&what).into_owned());
-        out.under([clean_line(&how).into_owned()]);
+        let warnings = p.warnings().into_iter().map(|w| format!("warning: {w}"));
+        out.under(
+            std::iter::once(how)
+                .chain(warnings)
+                .map(|l| clean_line(&l).into_owned()),
+        );
     }
 
     let c = &run.coverage;
@@ -479,6 +484,9 @@ mod tests {
             input_last_end: Some("2026-03-04T23:59:00Z".into()),
             combinations: 40_000,
             sample_records: 48_226,
+            cut_for: vec!["retail".into()],
+            scopes: Vec::new(),
+            outside_scopes: vec!["admin-ports".into()],
         };
         insta::assert_snapshot!(render(&sample::report().run, Some(&provenance)));
     }

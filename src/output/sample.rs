@@ -50,6 +50,12 @@ pub fn conversation(i: u64, records: u64) -> Conversation {
             unit: crate::flowlog::Unit::Line,
         },
         expired_waiver: None,
+        // UDP has no flags; some TCP records had none that decide.
+        server_by: if i % 5 == 4 || i % 3 == 1 {
+            crate::engine::server::Basis::FanIn
+        } else {
+            crate::engine::server::Basis::Flags
+        },
     }
 }
 
@@ -388,6 +394,9 @@ pub fn provenance() -> crate::manifest::Provenance {
         input_last_end: Some("2026-11-02T00:00:01Z".into()),
         combinations: 52_017,
         sample_records: 683_821,
+        cut_for: Vec::new(),
+        scopes: Vec::new(),
+        outside_scopes: Vec::new(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::diag::{self, Diagnostic, Label, Severity};
 
 use super::matcher::{Key, Matcher, Slot};
 use super::sets::{AddrSet, Bits, IdSet, PortSet, ProtoSet, SetOps};
-use super::{Policy, PolicySet, Rule};
+use super::{Policy, PolicySet, Rule, Scope};
 
 /// A waiver expiring within this many days is worth a warning: time to renew or fix.
 pub const EXPIRING_DAYS: i64 = 14;
@@ -438,10 +438,96 @@ fn contains(p: &Policy, by: &Rule, rule: &Rule) -> bool {
     })
 }
 
+/// Whether every record `inner` sees, `outer` sees too, as far as the keys tell (a sample cut
+/// for `outer` then holds all of `inner`'s traffic). Actions aside: the action list decides
+/// what is judged, not what is seen. For every key `outer` writes, `inner` must write it with
+/// values inside `outer`'s; `inner` may write more keys. The keys that read the peer end
+/// (`local`, `peer_port`, `local_port`) need the same peer networks, since those decide which
+/// end is the peer; keys on addresses need the same `addresses`.
+pub fn scope_within(inner: &Scope, outer: &Scope) -> bool {
+    let on_addresses = [
+        Key::Src,
+        Key::Dst,
+        Key::Local,
+        Key::PeerPort,
+        Key::LocalPort,
+    ];
+    let outer_reads_addresses =
+        outer.peer.is_some() || on_addresses.iter().any(|&k| outer.matcher.has(k));
+    if outer_reads_addresses && inner.addresses != outer.addresses {
+        return false;
+    }
+    match (&inner.peer, &outer.peer) {
+        (_, None) => {}
+        (None, Some(_)) => return false,
+        (Some(i), Some(o)) => {
+            let peer_relative = [Key::Local, Key::PeerPort, Key::LocalPort]
+                .iter()
+                .any(|&k| outer.matcher.has(k));
+            if !i.is_subset(o) || (peer_relative && !o.is_subset(i)) {
+                return false;
+            }
+        }
+    }
+    outer
+        .matcher
+        .keys()
+        .into_iter()
+        .filter(|&k| k != Key::Action)
+        .all(|k| {
+            let theirs = get(&outer.matcher, k).expect("a key of the scope");
+            get(&inner.matcher, k).is_some_and(|mine| mine.is_subset(&theirs))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use time::macros::date;
+
+    fn scope(text: &str) -> Scope {
+        let set = PolicySet::from_sources([("p.toml", format!("[scope]\n{text}"))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        set.policies()[0].scope.clone()
+    }
+
+    #[test]
+    fn scopes_within_scopes() {
+        let within = |a: &str, b: &str| scope_within(&scope(a), &scope(b));
+        let line = "peer = [\"10.20.0.0/16\"]";
+        assert!(within(line, line));
+        assert!(within("peer = [\"10.20.30.0/24\"]", line));
+        assert!(within(
+            "peer = [\"10.20.30.0/24\"]\nprotocol = \"tcp\"",
+            line
+        ));
+        assert!(!within("peer = [\"10.0.0.0/8\"]", line));
+        assert!(!within("", line));
+        assert!(within(line, ""));
+        assert!(within(line, "action = [\"ACCEPT\", \"REJECT\"]"));
+        assert!(!within(
+            "peer = [\"10.20.30.0/24\"]",
+            "peer = [\"10.20.0.0/16\"]\nprotocol = \"tcp\""
+        ));
+        assert!(within("dst_port = 22", "dst_port = [22, 3389]"));
+        assert!(!within("dst_port = [22, 23]", "dst_port = [22, 3389]"));
+        // Peer-relative keys need the same peer networks.
+        let a = "peer = [\"10.20.30.0/24\"]\npeer_port = 443";
+        assert!(!within(a, "peer = [\"10.20.0.0/16\"]\npeer_port = 443"));
+        assert!(within(
+            a,
+            "peer = [\"10.20.30.0/24\"]\npeer_port = [443, 80]"
+        ));
+        // Packet addresses are other addresses.
+        assert!(!within(
+            "peer = [\"10.20.0.0/16\"]\naddresses = \"packet\"",
+            line
+        ));
+        assert!(within(
+            "protocol = \"udp\"\naddresses = \"packet\"",
+            "protocol = [\"udp\", \"tcp\"]"
+        ));
+    }
 
     fn lint_text(text: &str) -> Vec<String> {
         let set = PolicySet::from_sources([("p.toml", text)]).unwrap_or_else(|e| panic!("{e}"));

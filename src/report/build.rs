@@ -178,6 +178,7 @@ fn policy_report(
                 .expired_waiver
                 .and_then(|w| policy.waivers.get(w))
                 .map(|w| w.rule.name.clone()),
+            server_by: s.basis,
         })
         .collect();
     conversations.sort_by(|a, b| {

@@ -186,6 +186,7 @@ mod tests {
                 unit: crate::flowlog::Unit::Line,
             },
             expired_waiver: None,
+            server_by: crate::engine::server::Basis::Flags,
         }
     }
 

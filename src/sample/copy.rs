@@ -20,7 +20,11 @@ use crate::flowlog::scan::{prepare, scan_prepared, Prepared};
 use crate::flowlog::{Archive, CloudWatchShape, Flow, Format, Kind, Problem, ScanOptions, Sink};
 
 /// Writes the sample of an object of `kind` (not text): which records to keep, then a copy.
-pub fn write_copy(job: &ArchiveJob<'_>, scan: &ScanOptions, kind: Kind) -> io::Result<Written> {
+pub fn write_copy(
+    job: &ArchiveJob<'_>,
+    scan: &ScanOptions,
+    kind: Kind,
+) -> io::Result<(Written, Vec<u64>)> {
     let mut sink = KeepSink {
         keeper: Keeper::new(job),
         kept: Vec::new(),
@@ -35,7 +39,7 @@ pub fn write_copy(job: &ArchiveJob<'_>, scan: &ScanOptions, kind: Kind) -> io::R
     } = sink;
     let mut written = keeper.written;
     if kept.is_empty() {
-        return Ok(written);
+        return Ok((written, kept));
     }
     let mut pseudonymiser = job.pseudonymiser.clone();
     match (kind, prepare(job.archive)) {
@@ -68,7 +72,7 @@ pub fn write_copy(job: &ArchiveJob<'_>, scan: &ScanOptions, kind: Kind) -> io::R
         }
     }
     written.bytes = std::fs::metadata(&job.destination)?.len();
-    Ok(written)
+    Ok((written, kept))
 }
 
 fn copy_cloudwatch(

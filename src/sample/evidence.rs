@@ -8,8 +8,6 @@
 //! input touches. The rule reads one archive in order and nothing else, so both passes of
 //! `flowgate sample` reach the same decisions, on any thread.
 
-use std::collections::HashMap;
-
 use crate::flowlog::{Flow, LogStatus};
 
 /// The evidence rule for one archive.
@@ -18,7 +16,7 @@ pub struct Evidence {
     seen_record: bool,
     format_changed: bool,
     /// Minutes touched by the records kept as evidence: minute / 64 -> bits.
-    minutes: HashMap<u64, u64>,
+    minutes: crate::engine::server::FastMap<u64, u64>,
 }
 
 impl Evidence {

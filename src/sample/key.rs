@@ -8,62 +8,49 @@
 //! from every other policy, so keeping one record per [`combination`] keeps every verdict, every
 //! would-be-blocked conversation and every allow-rule hit of the full input.
 //!
+//! Which end is the server comes from the run's evidence (`engine::server`), often known only
+//! at the end of the record's archive or of the run, so a combination is built in two steps:
+//! the [`partial`] hash of everything but the server, then the [`combination`] of that with
+//! the server's side and port.
+//!
 //! Combinations are stored as 128-bit hashes, never as strings: memory grows with the number
 //! of distinct combinations, at 16 bytes (plus the map's overhead) each.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use crate::engine::conversation_key;
+use super::pseudonym::Pseudonymiser;
+use crate::engine::server::Side;
 use crate::flowlog::{Action, Direction, Flow, LogStatus};
 
 /// A combination of the fields that decide verdicts, as a 128-bit hash.
 pub type Combination = u128;
 
-/// Whether the check's conversation rule (`engine::conversation_key`) makes the sender the
-/// server. Asked through the rule itself, with two marker addresses, so the sample and the
-/// check can never disagree on it; the rule looks only at protocol, tcp-flags and ports.
-pub fn server_is_src(flow: &Flow<'_>) -> bool {
-    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(0, 0, 0, 1));
-    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(0, 0, 0, 2));
-    conversation_key((Some(SRC), Some(DST)), flow).server == Some(SRC)
-}
+/// The fields of a combination that do not depend on which end is the server, hashed.
+pub type Partial = u128;
 
-/// The verdict-deciding fields of a record, hashed. The conversation (protocol, client,
-/// server, server port) is taken on `srcaddr`/`dstaddr` and on the packet addresses, so
-/// policies with `addresses = "packet"` are covered too; the server's side (src or dst) is
-/// part of it, because `src_port = 443` matches replies and `dst_port = 443` requests.
-pub fn combination(flow: &Flow<'_>) -> Combination {
-    let mut h = blake3::Hasher::new();
+/// The verdict-deciding fields of a record but the server's side and port, hashed: status,
+/// action, direction, protocol, both addresses on `srcaddr`/`dstaddr` and on the packet
+/// addresses (so policies with `addresses = "packet"` are covered too), and the ids, as
+/// `pseudonyms` will write them when given (a one-to-one renaming: the same combinations).
+pub fn partial(flow: &Flow<'_>, mut pseudonyms: Option<&mut Pseudonymiser>) -> Partial {
     let status = match flow.status {
-        LogStatus::Ok => 0u8,
+        LogStatus::Ok => 0u64,
         LogStatus::NoData => 1,
         LogStatus::SkipData => 2,
     };
     let action = match flow.action {
-        None => 0u8,
+        None => 0u64,
         Some(Action::Accept) => 1,
         Some(Action::Reject) => 2,
     };
     let direction = match flow.direction {
-        None => 0u8,
+        None => 0u64,
         Some(Direction::Ingress) => 1,
         Some(Direction::Egress) => 2,
     };
-    let src_server = server_is_src(flow);
-    let server_port = if src_server {
-        flow.src_port
-    } else {
-        flow.dst_port
-    };
-    h.update(&[
-        status,
-        action,
-        direction,
-        u8::from(src_server),
-        flow.protocol.map_or(0, |_| 1),
-        flow.protocol.unwrap_or(0),
-    ]);
-    put_port(&mut h, server_port);
+    let protocol = flow.protocol.map_or(0, |p| 0x100 | u64::from(p));
+    let mut h = Hash128::default();
+    h.word(status | action << 8 | direction << 16 | protocol << 24);
     for addr in [
         flow.src,
         flow.dst,
@@ -71,41 +58,105 @@ pub fn combination(flow: &Flow<'_>) -> Combination {
         flow.pkt_src.or(flow.src),
         flow.pkt_dst.or(flow.dst),
     ] {
-        put_addr(&mut h, addr);
+        match addr {
+            None => h.word(0),
+            Some(IpAddr::V4(a)) => h.word(4 << 32 | u64::from(u32::from(a))),
+            Some(IpAddr::V6(a)) => {
+                let bits = u128::from(a);
+                h.word(6 << 32);
+                h.word(bits as u64);
+                h.word((bits >> 64) as u64);
+            }
+        }
     }
     for id in [flow.interface, flow.vpc, flow.subnet, flow.instance] {
-        put_text(&mut h, id);
+        match (&mut pseudonyms, id) {
+            (Some(p), Some(id)) => h.text(Some(&p.id(id))),
+            _ => h.text(id),
+        }
     }
-    let bytes = h.finalize();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&bytes.as_bytes()[..16]);
-    u128::from_le_bytes(out)
+    h.finish()
 }
 
-fn put_port(h: &mut blake3::Hasher, port: Option<u16>) {
-    match port {
-        None => h.update(&[0]),
-        Some(p) => h.update(&[1]).update(&p.to_le_bytes()),
-    };
+/// The combination of a record whose [`partial`] hash is `partial`, whose server is `side`,
+/// on `server_port`. The side is part of it because `src_port = 443` matches replies and
+/// `dst_port = 443` requests; the server port because a policy can name it, the client's
+/// not. The three go through a bijection, so combinations of different partial hashes can only
+/// collide when those differ in their few low bits that encode side and port, which for
+/// well-mixed hashes is as unlikely as any 128-bit collision.
+pub fn combination(partial: Partial, side: Side, server_port: Option<u16>) -> Combination {
+    let tag =
+        u128::from(side == Side::Src) << 17 | server_port.map_or(0, |p| 0x1_0000 | u128::from(p));
+    let mut x = partial ^ tag;
+    x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    x ^= x >> 67;
+    x.wrapping_mul(0xd6e8_feb8_6659_fd93_a5b3_4bf9_c5ad_4157)
 }
 
-fn put_addr(h: &mut blake3::Hasher, addr: Option<IpAddr>) {
-    match addr {
-        None => h.update(&[0]),
-        Some(IpAddr::V4(a)) => h.update(&[4]).update(&a.octets()),
-        Some(IpAddr::V6(a)) => h.update(&[6]).update(&a.octets()),
+/// [`combination`] of a record whose server is known.
+pub fn combination_of(flow: &Flow<'_>, side: Side) -> Combination {
+    let port = match side {
+        Side::Src => flow.src_port,
+        Side::Dst => flow.dst_port,
     };
+    combination(partial(flow, None), side, port)
 }
 
-/// Length-prefixed, so `("ab", "c")` and `("a", "bc")` differ.
-fn put_text(h: &mut blake3::Hasher, text: Option<&str>) {
-    match text {
-        None => h.update(&[0]),
-        Some(t) => h
-            .update(&[1])
-            .update(&(t.len() as u32).to_le_bytes())
-            .update(t.as_bytes()),
-    };
+/// A 128-bit hash of a record's few fields, fed as 64-bit words: two lanes of multiply and
+/// xor-shift, each finished by murmur3's mixer. blake3 gave the same guarantee in practice at
+/// several times the cost, and the survey hashes every record in scope.
+#[derive(Clone, Copy)]
+struct Hash128 {
+    a: u64,
+    b: u64,
+}
+
+impl Default for Hash128 {
+    fn default() -> Self {
+        Hash128 {
+            a: 0x243f_6a88_85a3_08d3,
+            b: 0x1319_8a2e_0370_7344,
+        }
+    }
+}
+
+impl Hash128 {
+    #[inline]
+    fn word(&mut self, w: u64) {
+        self.a = (self.a ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.a ^= self.a >> 32;
+        self.b = (self.b ^ w.rotate_left(29)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        self.b ^= self.b >> 29;
+    }
+
+    /// Length-prefixed, so `("ab", "c")` and `("a", "bc")` differ.
+    #[inline]
+    fn text(&mut self, text: Option<&str>) {
+        let Some(t) = text else {
+            return self.word(u64::MAX);
+        };
+        self.word(t.len() as u64);
+        for chunk in t.as_bytes().chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(w));
+        }
+    }
+
+    fn finish(self) -> u128 {
+        let a = fmix64(self.a ^ self.b.rotate_left(17));
+        let b = fmix64(self.b ^ a);
+        u128::from(a) | u128::from(b) << 64
+    }
+}
+
+/// murmur3's 64-bit finaliser: every input bit reaches every output bit.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
 }
 
 /// The per-archive half of the record hash: the seed and the archive's path relative to its
@@ -162,9 +213,16 @@ mod tests {
 
     #[test]
     fn client_ports_do_not_matter_and_the_rest_does() {
+        let c = |f: &Flow<'_>| combination_of(f, Side::Dst);
         let a = parse("5 eni-1 10.0.0.1 10.0.0.2 50000 443 6 ACCEPT OK 0 egress - -");
         let b = parse("5 eni-1 10.0.0.1 10.0.0.2 50001 443 6 ACCEPT OK 0 egress - -");
-        assert_eq!(combination(&a), combination(&b));
+        assert_eq!(c(&a), c(&b));
+        // The server's side and port count.
+        assert_ne!(c(&a), combination_of(&a, Side::Src));
+        assert_ne!(
+            combination(partial(&a, None), Side::Dst, Some(443)),
+            combination(partial(&a, None), Side::Dst, Some(444))
+        );
         for other in [
             "5 eni-2 10.0.0.1 10.0.0.2 50000 443 6 ACCEPT OK 0 egress - -",
             "5 eni-1 10.0.0.1 10.0.0.2 50000 443 6 REJECT OK 0 egress - -",
@@ -172,24 +230,12 @@ mod tests {
             "5 eni-1 10.0.0.1 10.0.0.2 50000 443 17 ACCEPT OK 0 egress - -",
             "5 eni-1 10.0.0.1 10.0.0.3 50000 443 6 ACCEPT OK 0 egress - -",
             "5 eni-1 10.0.0.1 10.0.0.2 50000 443 6 ACCEPT OK 0 egress 10.9.9.9 -",
-            // The reply: same conversation, but the server is now the sender.
-            "5 eni-1 10.0.0.2 10.0.0.1 443 50000 6 ACCEPT OK 0 egress - -",
         ] {
-            assert_ne!(combination(&a), combination(&parse(other)), "{other}");
+            assert_ne!(c(&a), c(&parse(other)), "{other}");
         }
-    }
-
-    #[test]
-    fn the_server_side_follows_the_check() {
-        assert!(!server_is_src(&parse(
-            "5 eni-1 10.0.0.1 10.0.0.2 50000 443 6 ACCEPT OK 2 egress - -"
-        )));
-        assert!(server_is_src(&parse(
-            "5 eni-1 10.0.0.1 10.0.0.2 50000 443 6 ACCEPT OK 18 egress - -"
-        )));
-        assert!(server_is_src(&parse(
-            "5 eni-1 10.0.0.1 10.0.0.2 443 50000 6 ACCEPT OK 0 egress - -"
-        )));
+        // The reply: same conversation, but the server is now the sender.
+        let reply = parse("5 eni-1 10.0.0.2 10.0.0.1 443 50000 6 ACCEPT OK 0 egress - -");
+        assert_ne!(c(&a), combination_of(&reply, Side::Src));
     }
 
     #[test]

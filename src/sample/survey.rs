@@ -1,17 +1,25 @@
 //! The first pass: what the input holds, and which records a lossless sample must keep.
 //!
-//! Each archive is read once and folded, without locks, into a [`Survey`]: counts for the
-//! manifest, the records kept as evidence (see `evidence`), and for every distinct
-//! [`Combination`](super::key::Combination) its representative, the record with the smallest
-//! coin. Choosing by the coin (not by position) makes representatives and rate-kept records
-//! overlap, so the lossless part adds as little as it can. Sizes are summed into a histogram
-//! over the coin, so the second pass can be planned to fit `--max-bytes` without a third read.
-
-use std::collections::HashMap;
+//! Each archive is read once, by one worker, into its own tables; what it found then joins the
+//! run's [`Survey`] under a lock, once per archive (never per record): counts for the
+//! manifest, the records kept as evidence (see `evidence`), the run's servers and where each
+//! shows as one (see `engine::server`), and for every distinct
+//! [`Combination`](super::key::Combination) of the records the sampled scopes can see, its
+//! representative, the record with the smallest coin. A combination names the server's side,
+//! which the evidence decides at the end of the record's archive or of the run, so records
+//! wait in a [`Pending`] map until then. Choosing by the coin (not by position) makes
+//! representatives and rate-kept records overlap, so the lossless part adds as little as it
+//! can. Sizes are summed into a histogram over the coin, so the second pass can be planned to
+//! fit `--max-bytes` without a third read.
 
 use super::evidence::Evidence;
-use super::key::{archive_salt, combination, record_hash, Combination};
-use super::Input;
+use super::key::{archive_salt, combination, partial, record_hash, Combination, Partial};
+use super::pseudonym::Pseudonymiser;
+use super::{Input, Scopes};
+use crate::engine::in_window;
+use crate::engine::server::{
+    self, ArchiveEvidence, Endpoint, Ends, FastMap, Lines, Merge, RunEvidence, Servers, Side,
+};
 use crate::flowlog::{
     scan_archive, Archive, Flow, Format, Kind, LogStatus, Problem, ScanOptions, Sink,
 };
@@ -25,7 +33,8 @@ const BUCKET_SHIFT: u32 = 64 - 14;
 pub struct Pinned {
     pub line: u64,
     pub coin: u64,
-    /// Bytes written for it (line and newline).
+    /// Bytes written for it (line and newline); 0 when not known (a witness pinned after the
+    /// survey), which only the plan for `--max-bytes` reads.
     pub bytes: u64,
     pub why: Why,
 }
@@ -39,6 +48,9 @@ pub enum Why {
     Window,
     /// The representative of a combination: what makes the sample lossless.
     Combination,
+    /// A witness of who the server is: it keeps a kept record's server decided as in the
+    /// input (see `witness`).
+    Witness,
 }
 
 /// A combination's representative: the record with the smallest (coin, archive, line).
@@ -48,6 +60,8 @@ pub struct Representative {
     pub archive: u32,
     pub line: u64,
     pub bytes: u64,
+    /// Its two ends, when the evidence decided its server (their witnesses are kept).
+    pub ends: Option<Ends>,
 }
 
 impl Representative {
@@ -56,13 +70,49 @@ impl Representative {
     }
 }
 
+impl Merge for Representative {
+    fn merge(&mut self, other: Representative) {
+        if other.order() < self.order() {
+            *self = other;
+        }
+    }
+}
+
+/// A record in scope waiting for the run's servers to decide its combination.
+#[derive(Clone, Copy, Debug)]
+struct Undecided {
+    ends: Ends,
+    partial: Partial,
+    coin: u64,
+    line: u64,
+    archive: u32,
+    /// Bytes written for it (a line is at most 512 KiB).
+    bytes: u32,
+}
+
+impl Undecided {
+    fn rep(&self) -> Representative {
+        Representative {
+            coin: self.coin,
+            archive: self.archive,
+            line: self.line,
+            bytes: u64::from(self.bytes),
+            ends: Some(self.ends),
+        }
+    }
+}
+
+/// Where the run first shows an end to be a server: the smallest archive that does, and its
+/// lines there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerWitness {
+    pub archive: u32,
+    pub lines: Lines,
+}
+
 /// What the first pass learnt about one archive.
 #[derive(Clone, Debug, Default)]
 pub struct ArchiveSurvey {
-    /// Whether this worker read the archive (merges keep the one that did).
-    surveyed: bool,
-    /// What the archive is, by its content (none when it could not be opened).
-    pub kind: Option<Kind>,
     pub lines: u64,
     pub records: u64,
     pub nodata: u64,
@@ -79,6 +129,8 @@ pub struct ArchiveSurvey {
     pub last: Option<Pinned>,
     pub earliest: Option<(u64, Pinned)>,
     pub latest: Option<(u64, Pinned)>,
+    /// What the archive is, by its content (none when it could not be opened).
+    pub kind: Option<Kind>,
 }
 
 impl ArchiveSurvey {
@@ -105,7 +157,13 @@ impl ArchiveSurvey {
 pub struct Survey {
     /// One per input archive, in input order.
     pub archives: Vec<ArchiveSurvey>,
-    pub representatives: HashMap<Combination, Representative>,
+    pub representatives: FastMap<Combination, Representative>,
+    /// The run's servers and where each first shows as one.
+    pub witnesses: FastMap<Endpoint, ServerWitness>,
+    /// Records in scope whose archive did not decide their server, each on its own: they are
+    /// nearly all of distinct connections, so a list (merged by concatenation) holds them in
+    /// the least memory.
+    undecided: Vec<Undecided>,
     /// Bytes of all records by coin bucket.
     pub histogram: Vec<u64>,
     pub first_start: Option<u64>,
@@ -114,14 +172,54 @@ pub struct Survey {
     pub problems_total: u64,
 }
 
+/// Tables a worker fills for each archive and empties after it, kept from archive to archive
+/// so they are not grown anew each time.
+#[derive(Debug, Default)]
+struct Scratch {
+    servers: ArchiveEvidence<Lines>,
+    /// Records in scope whose server the archive's evidence (or the run's) decides: few of
+    /// them repeat in one archive, so a list, not a map.
+    waiting: Vec<Undecided>,
+    /// The archive's representatives.
+    local: FastMap<Combination, Representative>,
+    /// This worker's copy of the pseudonymiser, when the sample is pseudonymised: the
+    /// combinations are of the ids as the sample will hold them, so the sample can be checked
+    /// against them.
+    pseudonymiser: Option<Pseudonymiser>,
+    /// What the archive adds to the run's counts.
+    part: Part,
+}
+
+/// One archive's share of the run's counts, added to them when the archive is done.
+#[derive(Debug, Default)]
+struct Part {
+    /// Bytes of records by coin bucket, as (bucket, bytes) pairs.
+    sizes: Vec<(u16, u32)>,
+    first_start: Option<u64>,
+    last_end: Option<u64>,
+    problems: Vec<Problem>,
+    problems_total: u64,
+}
+
 /// Problems kept in full; the rest are counted.
 const PROBLEMS_KEPT: usize = 1000;
+
+/// What each pass reads: the scopes sampled and the window.
+#[derive(Clone, Copy)]
+pub struct Reading<'a> {
+    pub scopes: &'a Scopes,
+    pub since: Option<u64>,
+    pub until: Option<u64>,
+    pub scan: &'a ScanOptions,
+}
 
 impl Survey {
     fn empty(archives: usize) -> Survey {
         Survey {
             archives: vec![ArchiveSurvey::default(); archives],
-            representatives: HashMap::new(),
+            representatives: FastMap::default(),
+            witnesses: FastMap::default(),
+            undecided: Vec::new(),
             histogram: vec![0; BUCKETS],
             first_start: None,
             last_end: None,
@@ -130,55 +228,52 @@ impl Survey {
         }
     }
 
-    /// Folds `other` into `self`; the result does not depend on the order of merges.
-    fn merge(mut self, other: Survey) -> Survey {
-        for (mine, theirs) in self.archives.iter_mut().zip(other.archives) {
-            // Each archive is surveyed by exactly one worker; the others hold a default.
-            if theirs.surveyed {
-                *mine = theirs;
-            }
-        }
-        for (k, v) in other.representatives {
-            self.representatives
-                .entry(k)
-                .and_modify(|mine| {
-                    if v.order() < mine.order() {
-                        *mine = v;
-                    }
-                })
-                .or_insert(v);
-        }
-        for (a, b) in self.histogram.iter_mut().zip(other.histogram) {
-            *a += b;
-        }
-        self.first_start = min_opt(self.first_start, other.first_start);
-        self.last_end = self.last_end.max(other.last_end);
-        self.problems_total += other.problems_total;
-        self.problems.extend(other.problems);
-        self.problems.sort();
-        self.problems.truncate(PROBLEMS_KEPT);
-        self
-    }
-
-    /// Reads every input, in parallel.
-    pub fn run(inputs: &[Input], seed: u64, scan: &ScanOptions) -> Survey {
+    /// Reads every input, in parallel, and decides the servers the archives left open.
+    pub fn run(
+        inputs: &[Input],
+        seed: u64,
+        reading: Reading<'_>,
+        pseudonymiser: Option<&Pseudonymiser>,
+    ) -> (Survey, Servers) {
         use rayon::prelude::*;
+        // One survey for the run, not one per worker: its tables (a representative per
+        // combination, a witness per server) are as large for a part of the run as for all of
+        // it, since combinations repeat day after day.
+        let shared = std::sync::Mutex::new(Survey::empty(inputs.len()));
+        let scratch = || Scratch {
+            pseudonymiser: pseudonymiser.cloned(),
+            ..Scratch::default()
+        };
         inputs
             .par_iter()
             .enumerate()
-            .fold(
-                || Survey::empty(inputs.len()),
-                |mut survey, (index, input)| {
-                    survey_one(index, input, seed, scan, &mut survey);
-                    survey
-                },
-            )
-            .reduce(|| Survey::empty(inputs.len()), Survey::merge)
+            .for_each_init(scratch, |scratch, (index, input)| {
+                survey_one(index, input, seed, reading, scratch, &shared);
+            });
+        let mut survey = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+        survey.problems.sort();
+        let mut run = RunEvidence::default();
+        for end in survey.witnesses.keys() {
+            run.insert(*end);
+        }
+        let servers = run.seal();
+        let undecided = std::mem::take(&mut survey.undecided);
+        let representatives = &mut survey.representatives;
+        for u in undecided {
+            let (side, _) = servers.decide(&u.ends);
+            let port = u.ends.server(side).port;
+            add_representative(
+                representatives,
+                combination(u.partial, side, Some(port)),
+                u.rep(),
+            );
+        }
+        (survey, servers)
     }
 
-    /// Every pinned record (evidence, window, representatives) per archive, in line order,
-    /// each once.
-    pub fn pinned(&self) -> Vec<Vec<Pinned>> {
+    /// Every pinned record (evidence, window, representatives, and the witnesses that keep
+    /// the representatives' servers the run's servers) per archive, in line order, each once.
+    pub fn pinned(&self, servers: &Servers) -> Vec<Vec<Pinned>> {
         let mut out: Vec<Vec<Pinned>> = self
             .archives
             .iter()
@@ -188,6 +283,7 @@ impl Survey {
                 v
             })
             .collect();
+        let mut witnessed = std::collections::HashSet::new();
         for r in self.representatives.values() {
             out[r.archive as usize].push(Pinned {
                 line: r.line,
@@ -195,6 +291,18 @@ impl Survey {
                 bytes: r.bytes,
                 why: Why::Combination,
             });
+            if let Some(ends) = r.ends {
+                for end in run_witnesses(&ends, servers) {
+                    witnessed.insert(end);
+                }
+            }
+        }
+        for end in witnessed {
+            if let Some(w) = self.witnesses.get(&end) {
+                for line in w.lines.witnesses() {
+                    out[w.archive as usize].push(witness_pin(line));
+                }
+            }
         }
         for v in &mut out {
             v.sort_by_key(|p| (p.line, p.why));
@@ -239,7 +347,7 @@ impl Survey {
         }
         let mut best = 0;
         for (b, (all, pinned)) in self.histogram.iter().zip(&pinned_by_bucket).enumerate() {
-            size += all - pinned;
+            size += all.saturating_sub(*pinned);
             if size > budget {
                 break;
             }
@@ -253,6 +361,47 @@ impl Survey {
     }
 }
 
+/// A witness line pinned after the survey (its size and coin are not known).
+pub fn witness_pin(line: u64) -> Pinned {
+    Pinned {
+        line,
+        coin: u64::MAX,
+        bytes: 0,
+        why: Why::Witness,
+    }
+}
+
+/// The run's servers whose witnesses keep the decision of a record with these ends: each end
+/// that is a server of the run, and, when both ends are or both are not (so service ports
+/// can decide), two servers on each end's service port.
+pub fn run_witnesses(ends: &Ends, servers: &Servers) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    let (s, d) = (servers.is_server(&ends.src), servers.is_server(&ends.dst));
+    for (end, is) in [(ends.src, s), (ends.dst, d)] {
+        if is {
+            out.push(end);
+        }
+        if s == d {
+            out.extend(servers.service_witnesses(&end).into_iter().flatten());
+        }
+    }
+    out
+}
+
+fn add_representative(
+    map: &mut FastMap<Combination, Representative>,
+    k: Combination,
+    v: Representative,
+) {
+    map.entry(k).and_modify(|mine| mine.merge(v)).or_insert(v);
+}
+
+fn add_witness(map: &mut FastMap<Endpoint, ServerWitness>, end: Endpoint, w: ServerWitness) {
+    map.entry(end)
+        .and_modify(|mine| *mine = (*mine).min(w))
+        .or_insert(w);
+}
+
 fn bucket_of(coin: u64) -> usize {
     (coin >> BUCKET_SHIFT) as usize
 }
@@ -264,38 +413,96 @@ fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-fn survey_one(index: usize, input: &Input, seed: u64, scan: &ScanOptions, survey: &mut Survey) {
+fn survey_one(
+    index: usize,
+    input: &Input,
+    seed: u64,
+    reading: Reading<'_>,
+    scratch: &mut Scratch,
+    shared: &std::sync::Mutex<Survey>,
+) {
+    let Scratch {
+        servers,
+        waiting,
+        local,
+        pseudonymiser,
+        part,
+    } = scratch;
     let mut sink = SurveySink {
         index: index as u32,
         salt: archive_salt(seed, &input.key),
         evidence: Evidence::default(),
         archive: ArchiveSurvey::default(),
-        survey,
+        part,
         last_header: None,
+        reading,
+        servers,
+        waiting,
+        local,
+        pseudonymiser: pseudonymiser.as_mut(),
     };
-    let stats = scan_archive(&input.archive, scan, &mut sink);
-    let mut archive = sink.archive;
-    archive.surveyed = true;
-    archive.lines = stats.lines;
-    archive.records = stats.records;
-    archive.problems = stats.problems;
-    survey.archives[index] = archive;
+    let stats = scan_archive(&input.archive, reading.scan, &mut sink);
+    let mut a = sink.archive;
+    a.lines = stats.lines;
+    a.records = stats.records;
+    a.problems = stats.problems;
+    let mut undecided = Vec::new();
+    for u in waiting.drain(..) {
+        match servers.decide(&u.ends) {
+            Some(side) => {
+                let port = u.ends.server(side).port;
+                add_representative(local, combination(u.partial, side, Some(port)), u.rep());
+            }
+            None => undecided.push(u),
+        }
+    }
+    let mut survey = shared.lock().unwrap_or_else(|e| e.into_inner());
+    // Records of one archive repeat their combinations: the run's map, large and touched at
+    // random, sees each of them once.
+    for (k, v) in local.drain() {
+        add_representative(&mut survey.representatives, k, v);
+    }
+    for (end, lines) in servers.servers() {
+        let w = ServerWitness {
+            archive: index as u32,
+            lines: *lines,
+        };
+        add_witness(&mut survey.witnesses, end, w);
+    }
+    survey.undecided.extend(undecided);
+    for (bucket, size) in part.sizes.drain(..) {
+        survey.histogram[usize::from(bucket)] += u64::from(size);
+    }
+    survey.first_start = min_opt(survey.first_start, part.first_start.take());
+    survey.last_end = survey.last_end.max(part.last_end.take());
+    survey.problems_total += std::mem::take(&mut part.problems_total);
+    // The first problems by place, whatever order the archives finish in.
+    survey.problems.append(&mut part.problems);
+    survey.problems.sort();
+    survey.problems.truncate(PROBLEMS_KEPT);
+    survey.archives[index] = a;
+    drop(survey);
+    servers.clear();
 }
 
-struct SurveySink<'s> {
+struct SurveySink<'s, 'r> {
     index: u32,
     salt: u64,
     evidence: Evidence,
     archive: ArchiveSurvey,
-    survey: &'s mut Survey,
+    part: &'s mut Part,
     last_header: Option<Vec<u8>>,
+    reading: Reading<'r>,
+    /// Who the servers are in this archive, and where it shows.
+    servers: &'s mut ArchiveEvidence<Lines>,
+    /// Records in scope whose server this archive's evidence (or the run's) decides.
+    waiting: &'s mut Vec<Undecided>,
+    /// This archive's representatives.
+    local: &'s mut FastMap<Combination, Representative>,
+    pseudonymiser: Option<&'s mut Pseudonymiser>,
 }
 
-impl Sink for SurveySink<'_> {
-    fn kind(&mut self, _archive: &Archive, kind: Kind) {
-        self.archive.kind = Some(kind);
-    }
-
+impl Sink for SurveySink<'_, '_> {
     fn format(&mut self, _archive: &Archive, _format: &Format) {
         self.evidence.format_changed();
     }
@@ -313,6 +520,10 @@ impl Sink for SurveySink<'_> {
     }
 
     fn record_line(&mut self, _archive: &Archive, line: u64, bytes: &[u8], flow: &Flow<'_>) {
+        // A record outside --since/--until is not part of the input the sample stands for.
+        if !in_window(flow, self.reading.since, self.reading.until) {
+            return;
+        }
         let coin = record_hash(self.salt, line);
         let size = bytes.len() as u64 + 1;
         let pin = Pinned {
@@ -328,7 +539,9 @@ impl Sink for SurveySink<'_> {
             LogStatus::SkipData => a.skipdata += 1,
             LogStatus::Ok => {}
         }
-        self.survey.histogram[bucket_of(coin)] += size;
+        self.part
+            .sizes
+            .push((bucket_of(coin) as u16, bytes.len() as u32 + 1));
         if self.evidence.keep(flow) {
             a.evidence.push(pin);
         }
@@ -337,37 +550,59 @@ impl Sink for SurveySink<'_> {
             if a.earliest.is_none_or(|(t, _)| s < t) {
                 a.earliest = Some((s, pin));
             }
-            self.survey.first_start = min_opt(self.survey.first_start, Some(s));
+            self.part.first_start = min_opt(self.part.first_start, Some(s));
         }
         if let Some(e) = flow.end {
             if a.latest.is_none_or(|(t, _)| e > t) {
                 a.latest = Some((e, pin));
             }
-            self.survey.last_end = self.survey.last_end.max(Some(e));
+            self.part.last_end = self.part.last_end.max(Some(e));
         }
-        if flow.status == LogStatus::Ok {
-            let rep = Representative {
+        if flow.status != LogStatus::Ok {
+            return;
+        }
+        let read = server::read(flow);
+        self.servers.observe(&read, line);
+        if !self.reading.scopes.contains(flow) {
+            return;
+        }
+        let partial = partial(flow, self.pseudonymiser.as_deref_mut());
+        match (read.decided, read.ends) {
+            (Some((side, _)), _) => {
+                let port = match side {
+                    Side::Src => flow.src_port,
+                    Side::Dst => flow.dst_port,
+                };
+                // Its server needs no evidence, so neither does the sample.
+                let rep = Representative {
+                    coin,
+                    archive: self.index,
+                    line,
+                    bytes: size,
+                    ends: None,
+                };
+                add_representative(self.local, combination(partial, side, port), rep);
+            }
+            (None, Some(ends)) => self.waiting.push(Undecided {
+                ends,
+                partial,
                 coin,
-                archive: self.index,
                 line,
-                bytes: size,
-            };
-            self.survey
-                .representatives
-                .entry(combination(flow))
-                .and_modify(|mine| {
-                    if rep.order() < mine.order() {
-                        *mine = rep;
-                    }
-                })
-                .or_insert(rep);
+                archive: self.index,
+                bytes: size as u32,
+            }),
+            (None, None) => unreachable!("server::read decides what has no ends"),
         }
     }
 
+    fn kind(&mut self, _archive: &Archive, kind: Kind) {
+        self.archive.kind = Some(kind);
+    }
+
     fn problem(&mut self, problem: Problem) {
-        self.survey.problems_total += 1;
-        if self.survey.problems.len() < PROBLEMS_KEPT {
-            self.survey.problems.push(problem);
+        self.part.problems_total += 1;
+        if self.part.problems.len() < PROBLEMS_KEPT {
+            self.part.problems.push(problem);
         }
     }
 }

@@ -1,9 +1,15 @@
 //! From groups to allow rules, and rules to policy text.
 //!
-//! Peer addresses become the fewest CIDRs that hold exactly them (or, with `--widen`, their
-//! enclosing networks, never wider than the scope network they are in); groups whose networks
-//! come out the same share one rule with a port list. The text is built by hand, in a fixed
-//! order, so the same logs always give the same file, with comments a reviewer can check.
+//! What a reviewer would write: one rule per protocol and server port. Peer addresses become
+//! the fewest CIDRs that hold exactly them (or, with `--widen`, their enclosing networks,
+//! never wider than the scope network they are in). Ports share a rule only when they are one
+//! service: consecutive ports (8443-8444) on the same servers, for the same peers, at most
+//! [`MAX_PORTS`] of them. A rule whose traffic another rule already allows is dropped, and its
+//! traffic counted under that rule: a wider rule (same protocol and side, more ports, wider
+//! networks), or rules that match each of its records (a record whose server was taken for
+//! the wrong end is matched by its real service's rule). Rules are written most traffic
+//! first. The text is built by hand, in a fixed order, so the same logs always give the same
+//! file, with comments a reviewer can check.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -11,11 +17,14 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{Observed, RuleMap, Side, SuggestOptions, SuggestedRule};
+use super::{Capped, Observed, RuleSide, Seen, SuggestOptions, SuggestedRule};
 use crate::text::rfc3339;
 
 /// Peer addresses listed in a rule's comment; the rest are counted.
 const PEERS_SHOWN: usize = 8;
+
+/// Ports one rule holds at most: more is not one service.
+pub const MAX_PORTS: usize = 10;
 
 /// A TOML string literal.
 pub fn quote(s: &str) -> String {
@@ -47,50 +56,176 @@ fn widen(addr: IpAddr, opts: &SuggestOptions) -> IpNet {
         .unwrap_or_else(|_| IpNet::from(addr))
 }
 
-/// The rules, in the order they are written: by protocol, side, then first port.
+/// The rules, in the order they are written: most records first.
 pub fn rules(observed: &Observed, opts: &SuggestOptions) -> Vec<SuggestedRule> {
-    let mut map = RuleMap::new();
     let mut groups: Vec<_> = observed.groups.iter().collect();
     groups.sort_by_key(|(k, _)| **k);
+    let mut rules: Vec<Draft> = Vec::new();
     for (key, group) in groups {
         let nets: Vec<IpNet> = group.peers.iter().map(|&a| widen(a, opts)).collect();
         let mut nets = IpNet::aggregate(&nets);
         nets.sort();
-        let rule = map
-            .entry((key.protocol, key.side, nets.clone()))
-            .or_insert_with(|| SuggestedRule {
-                protocol: key.protocol,
-                side: key.side,
-                ports: BTreeSet::new(),
-                nets,
-                peers: BTreeSet::new(),
-                conversations: 0,
-                records: 0,
-                bytes: 0,
-                first_start: None,
-                last_end: None,
-            });
-        rule.ports.extend(key.port);
-        rule.peers.extend(group.peers.iter().copied());
-        rule.conversations += group.conversations.len() as u64;
-        rule.records += group.records;
-        rule.bytes = rule.bytes.saturating_add(group.bytes);
-        rule.first_start = match (rule.first_start, group.first_start) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let rule = SuggestedRule {
+            protocol: key.protocol,
+            side: key.side,
+            ports: key.port.into_iter().collect(),
+            nets,
+            peers: group.peers.clone(),
+            conversations: group.conversations.len() as u64,
+            records: group.records,
+            bytes: group.bytes,
+            first_start: group.first_start,
+            last_end: group.last_end,
         };
-        rule.last_end = rule.last_end.max(group.last_end);
+        let draft = Draft {
+            rule,
+            servers: group.servers.clone(),
+            seen: group.seen.clone(),
+        };
+        // Groups come in (protocol, side, port) order: the next port of the same service on
+        // the same servers, for the same peers, joins the previous rule.
+        match rules.last_mut() {
+            Some(last) if last.continues(&draft) => {
+                last.rule.ports.extend(draft.rule.ports.iter().copied());
+                last.absorb(draft);
+            }
+            _ => rules.push(draft),
+        }
     }
-    let mut rules: Vec<SuggestedRule> = map.into_values().collect();
+    drop_covered(&mut rules);
+    let mut rules: Vec<SuggestedRule> = rules.into_iter().map(|d| d.rule).collect();
     rules.sort_by(|a, b| {
-        (a.protocol, a.side, a.ports.first(), &a.nets).cmp(&(
-            b.protocol,
-            b.side,
-            b.ports.first(),
-            &b.nets,
-        ))
+        (b.records, b.bytes)
+            .cmp(&(a.records, a.bytes))
+            .then_with(|| order(a).cmp(&order(b)))
     });
     rules
+}
+
+/// A rule with what deciding about it needs.
+struct Draft {
+    rule: SuggestedRule,
+    servers: Capped<IpAddr>,
+    seen: Capped<Seen>,
+}
+
+/// A fixed order of rules, whatever their traffic.
+fn order(r: &SuggestedRule) -> (Option<u8>, RuleSide, Option<&u16>, &[IpNet]) {
+    (r.protocol, r.side, r.ports.first(), &r.nets)
+}
+
+impl Draft {
+    /// Whether `next` (the group after this rule's last port) is the next port of the same
+    /// service: same protocol, side, networks and servers (all known), the port right after,
+    /// and room for it.
+    fn continues(&self, next: &Draft) -> bool {
+        let (a, b) = (&self.rule, &next.rule);
+        let adjacent = match (a.ports.last(), b.ports.first()) {
+            (Some(&last), Some(&first)) => u32::from(last) + 1 == u32::from(first),
+            _ => false,
+        };
+        adjacent
+            && a.protocol == b.protocol
+            && a.side == b.side
+            && a.side != RuleSide::Any
+            && a.nets == b.nets
+            && self.servers.0.is_some()
+            && self.servers == next.servers
+            && a.ports.len() < MAX_PORTS
+    }
+
+    /// Takes in another rule's traffic (not its ports, nor its networks).
+    fn absorb(&mut self, other: Draft) {
+        let (a, b) = (&mut self.rule, other.rule);
+        a.peers.extend(b.peers);
+        a.conversations += b.conversations;
+        a.records += b.records;
+        a.bytes = a.bytes.saturating_add(b.bytes);
+        a.first_start = match (a.first_start, b.first_start) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        a.last_end = a.last_end.max(b.last_end);
+        self.seen.merge(other.seen);
+    }
+
+    /// Whether this rule allows every record `other` allows, whatever they are.
+    fn contains(&self, other: &Draft) -> bool {
+        let (a, b) = (&self.rule, &other.rule);
+        a.protocol == b.protocol
+            && (a.side == RuleSide::Any || (a.side == b.side && a.ports.is_superset(&b.ports)))
+            && b.nets.iter().all(|n| a.nets.iter().any(|m| m.contains(n)))
+    }
+
+    /// Whether this rule matches a record of its protocol with these peer address and ports.
+    fn matches(&self, &(peer, peer_port, local_port): &Seen) -> bool {
+        let port = match self.rule.side {
+            RuleSide::Any => return self.rule.nets.iter().any(|n| n.contains(&peer)),
+            RuleSide::Peer => peer_port,
+            RuleSide::Local => local_port,
+        };
+        port.is_some_and(|p| self.rule.ports.contains(&p))
+            && self.rule.nets.iter().any(|n| n.contains(&peer))
+    }
+}
+
+/// Drops the rules whose traffic other rules allow, folding it into them. First rules inside
+/// a wider rule (keeping one of two equal rules); then, largest first, each rule whose every
+/// record another kept rule matches (a record of the other rule's protocol), which needs the
+/// rule's records known (at most `CAP` distinct).
+fn drop_covered(rules: &mut Vec<Draft>) {
+    // Inside a wider rule (of two equal rules, the first is the wider). Containment is
+    // transitive and this order strict, so following "inside" ends at a rule that stays.
+    let n = rules.len();
+    let inside: Vec<Option<usize>> = (0..n)
+        .map(|i| {
+            (0..n).find(|&j| {
+                j != i && rules[j].contains(&rules[i]) && (j < i || !rules[i].contains(&rules[j]))
+            })
+        })
+        .collect();
+    let target = |i: usize| {
+        let mut t = i;
+        while let Some(j) = inside[t] {
+            t = j;
+        }
+        t
+    };
+    let mut slots: Vec<Option<Draft>> = std::mem::take(rules).into_iter().map(Some).collect();
+    for i in 0..n {
+        let t = target(i);
+        if t != i {
+            let inner = slots[i].take().expect("each rule moves once");
+            slots[t].as_mut().expect("targets stay").absorb(inner);
+        }
+    }
+    *rules = slots.into_iter().flatten().collect();
+    // Record by record, largest rule first: a rule stays unless the rules already kept match
+    // all of its records.
+    rules.sort_by(|a, b| {
+        (b.rule.records, b.rule.bytes)
+            .cmp(&(a.rule.records, a.rule.bytes))
+            .then_with(|| order(&a.rule).cmp(&order(&b.rule)))
+    });
+    let mut kept: Vec<Draft> = Vec::with_capacity(rules.len());
+    for draft in rules.drain(..) {
+        let covering = match &draft.seen.0 {
+            Some(seen) if draft.rule.side != RuleSide::Any && !seen.is_empty() => seen
+                .iter()
+                .map(|record| {
+                    kept.iter()
+                        .position(|k| k.rule.protocol == draft.rule.protocol && k.matches(record))
+                })
+                .collect::<Option<Vec<usize>>>(),
+            _ => None,
+        };
+        match covering {
+            // Its counts go to the rule that matches its first record.
+            Some(by) => kept[by[0]].absorb(draft),
+            None => kept.push(draft),
+        }
+    }
+    *rules = kept;
 }
 
 fn protocol_name(p: u8) -> String {
@@ -156,9 +291,9 @@ fn rule_name(r: &SuggestedRule) -> String {
         n => format!(" {} and {} more port ranges", run_text(runs[0]), n - 1),
     };
     let side = match r.side {
-        Side::Peer => "to the peer",
-        Side::Local => "from the peer",
-        Side::Any => "with the peer",
+        RuleSide::Peer => "to the peer",
+        RuleSide::Local => "from the peer",
+        RuleSide::Any => "with the peer",
     };
     format!("{proto}{ports} {side}")
 }
@@ -240,9 +375,9 @@ pub fn policy(
             let _ = writeln!(out, "protocol = {}", quote(&protocol_name(p)));
         }
         let key = match r.side {
-            Side::Peer => Some("peer_port"),
-            Side::Local => Some("local_port"),
-            Side::Any => None,
+            RuleSide::Peer => Some("peer_port"),
+            RuleSide::Local => Some("local_port"),
+            RuleSide::Any => None,
         };
         if let (Some(key), false) = (key, r.ports.is_empty()) {
             let values: Vec<String> = runs(&r.ports).into_iter().map(run_value).collect();
