@@ -2,7 +2,8 @@
 //!
 //! One small file per format, each a pure function of the report: [`human`] for terminals,
 //! [`json`] for machines, [`junit`] for CI test reports, [`github`] for workflow annotations,
-//! [`summary`] for the GitHub job summary and [`sarif`] for code scanning; [`run`] is the run
+//! [`summary`] for the GitHub job summary, [`sarif`] for code scanning and [`html`] for a
+//! self-contained web page; [`run`] is the run
 //! summary that the human report and `flowgate inspect` share. None of them prints, reads the
 //! environment or the clock, so the same report always gives the same bytes. [`Format`] picks
 //! the writer for `--format`; JUnit, SARIF and the job summary are files written next to it.
@@ -14,6 +15,7 @@
 
 pub mod comment;
 pub mod github;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;

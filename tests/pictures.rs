@@ -72,3 +72,70 @@ fn the_summary_and_the_comment_of_a_failing_check_hold_timelines() {
         ), "{text}");
     }
 }
+
+/// `check --html` on the fixtures' failing example, at `threads` threads.
+fn html_report(threads: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    let out = common::flowgate(root())
+        .args([
+            "check",
+            "--policies",
+            "examples/spec-only",
+            "--today",
+            "2026-11-26",
+        ])
+        .args(["--threads", threads, "--html"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn the_html_report_of_the_fixtures() {
+    let html = html_report("1");
+    assert_eq!(html, html_report("2"), "the same bytes at any thread count");
+    // One timeline for the blocked service, one for the evidence; the bars hold every record.
+    assert_eq!(html.matches("<svg class=\"timeline\"").count(), 2);
+    assert!(html.contains("data-bars=\"72\" data-total=\"8\""));
+    assert!(html.contains("data-bars=\"72\" data-total=\"3923\""));
+    let version = format!("flowgate {}", env!("CARGO_PKG_VERSION"));
+    insta::assert_snapshot!(html.replace(&version, "flowgate VERSION"));
+}
+
+#[test]
+fn hostile_names_in_the_html_report_are_text() {
+    let repo = common::Repo::empty();
+    let name = "x<script>alert(1)</script>\"'><img src=y onerror=alert(2)>";
+    repo.policy(
+        "evil",
+        &format!(
+            "[policy]\nname = {name:?}\ndescription = {name:?}\n[scope]\npeer = [\"10.20.0.0/16\"]\n[[allow]]\nname = {name:?}\npeer_port = [443]\n"
+        ),
+    );
+    // A file name cannot hold `/`: the archive's is the rest of it.
+    repo.archive_with(
+        "x<img src=y onerror=alert(3)>\"'.log.gz",
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status",
+        &["2 111122223333 eni-0aa11bb22cc33dd44 10.0.2.15 10.20.40.12 40000 1433 6 3 180 1772409600 1772409660 ACCEPT OK"],
+    );
+    let run = repo.check(&["--html", "report.html"]);
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    let html = std::fs::read_to_string(repo.path("report.html")).unwrap();
+    assert_eq!(
+        html.matches("<script").count(),
+        1,
+        "only flowgate's own script"
+    );
+    // As text only: no element of the names exists.
+    assert!(!html.contains("<img"));
+    assert!(html.contains(
+        "x&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&gt;&lt;img src=y onerror=alert(2)&gt;"
+    ));
+    assert!(
+        html.contains("logs/x&lt;img src=y onerror=alert(3)&gt;&quot;&#39;.log.gz:2"),
+        "{html}"
+    );
+}

@@ -29,6 +29,10 @@ pub struct CheckArgs {
     /// Write a SARIF 2.1.0 report for GitHub code scanning (results at the policy lines).
     #[arg(long, value_name = "FILE")]
     pub sarif: Option<PathBuf>,
+    /// Write the check as one self-contained HTML page (timelines, sortable and filterable
+    /// tables; nothing fetched, works offline).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// What to print on stdout: human, json or github [default: github when
     /// GITHUB_ACTIONS=true, else human].
     #[arg(long, value_parser = parse_format)]
@@ -139,7 +143,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code())
 }
 
-/// Writes the report files asked for (`--junit`, `--json`, `--sarif`) and appends the job summary under
+/// Writes the report files asked for (`--junit`, `--json`, `--sarif`, `--html`) and appends the job summary under
 /// GitHub Actions.
 fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Result<()> {
     if let Some(path) = &args.junit {
@@ -154,6 +158,10 @@ fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Re
         let sarif = output::sarif::render(report, &source_root());
         write_atomic(path, sarif.as_bytes())
             .with_context(|| format!("cannot write SARIF report {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        write_atomic(path, output::html::render(report).as_bytes())
+            .with_context(|| format!("cannot write HTML report {}", path.display()))?;
     }
     if let Some(path) = &args.pr_comment {
         let comment = output::comment::render(report, output::comment::LIMIT);
