@@ -194,6 +194,11 @@ fn evidence_that_cannot_be_read_is_a_problem_not_a_skip() {
             "are not flow-log fields",
         ),
         (
+            "lz4.parquet",
+            parquet("lz4.parquet"),
+            "column version is compressed with LZ4_RAW, which flowgate does not decode",
+        ),
+        (
             "settings.json",
             br#"{"retention_days": 30}"#.to_vec(),
             "not a CloudWatch Logs delivery of flow-log records",

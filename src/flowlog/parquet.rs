@@ -36,7 +36,7 @@ mod batch;
 pub(crate) mod guard;
 mod pages;
 
-use ::parquet::basic::{LogicalType, Repetition, TimeUnit, Type as Physical};
+use ::parquet::basic::{Compression, LogicalType, Repetition, TimeUnit, Type as Physical};
 use ::parquet::file::reader::{FileReader, SerializedFileReader};
 use ::parquet::schema::types::ColumnDescriptor;
 
@@ -65,6 +65,17 @@ pub enum OpenError {
     /// Valid Parquet, but not flow-log columns.
     #[error("{0}")]
     NotFlowLogs(String),
+    /// A column compressed with a codec this build does not decode (LZ4, Brotli, LZO).
+    #[error(
+        "row group {group}, column {column} is compressed with {codec}, which flowgate does not \
+         decode (it reads snappy, gzip, zstd and uncompressed Parquet); rewrite the object with \
+         one of those"
+    )]
+    Codec {
+        group: usize,
+        column: String,
+        codec: String,
+    },
     /// A flow-log column of a type no value of its field can be read from.
     #[error("column {column} is {kind}, which cannot hold {field} values")]
     ColumnType {
@@ -186,6 +197,21 @@ pub fn open(object: Arc<dyn RandomAccess>) -> Result<ParquetLog, OpenError> {
         // The parquet crate trusts these (and panics on a negative one): a damaged footer
         // is a problem here instead.
         for chunk in group.columns() {
+            // Said up front, not as the crate's "disabled feature" error mid-read.
+            if !matches!(
+                chunk.compression(),
+                Compression::UNCOMPRESSED
+                    | Compression::SNAPPY
+                    | Compression::GZIP(_)
+                    | Compression::ZSTD(_)
+            ) {
+                let codec = chunk.compression().to_string();
+                return Err(OpenError::Codec {
+                    group: g + 1,
+                    column: chunk.column_path().string(),
+                    codec: codec.split('(').next().unwrap_or(&codec).to_string(),
+                });
+            }
             let start = chunk
                 .dictionary_page_offset()
                 .unwrap_or(chunk.data_page_offset());
@@ -978,6 +1004,19 @@ mod tests {
                 "this Parquet's columns (sku, price, version) are not flow-log fields"
             ),
             "{prices}"
+        );
+    }
+
+    #[test]
+    fn a_codec_not_built_in_is_named_before_reading() {
+        let Err(e) = open_file("lz4.parquet") else {
+            panic!("LZ4 opened")
+        };
+        assert_eq!(
+            e.to_string(),
+            "row group 1, column version is compressed with LZ4_RAW, which flowgate does not \
+             decode (it reads snappy, gzip, zstd and uncompressed Parquet); rewrite the object \
+             with one of those"
         );
     }
 
