@@ -43,7 +43,10 @@ impl Moto {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "moto is not installed (pip install 'moto[server]'); .ci/run installs it, and under CI=true the S3 tests fail rather than skip"
             );
-            eprintln!(
+            // Straight to stderr, past the test harness's capture, so a local run that skips
+            // says so once.
+            let _ = writeln!(
+                std::io::stderr(),
                 "moto is not installed: the S3 tests are skipped (pip install 'moto[server]')"
             );
             return None;
@@ -231,7 +234,7 @@ impl Proxy {
         }
     }
 
-    /// The most object GETs that were in flight at once (from request to the answer's end).
+    /// The most object GETs that were in flight at once (from the request to its answer).
     pub fn most_in_flight(&self) -> usize {
         self.in_flight.1.load(Ordering::SeqCst)
     }
@@ -321,7 +324,9 @@ fn serve(
             target: target.clone(),
             key_id,
         };
-        let _counted = seen.is_object_get().then(|| InFlight::enter(in_flight));
+        // Counted until the answer is about to be written: once the client has it, it may
+        // send its next GET before this thread is done, which is not two in flight.
+        let counted = seen.is_object_get().then(|| InFlight::enter(in_flight));
         log.lock().unwrap().push(seen);
         let fault = {
             let mut faults = faults.lock().unwrap();
@@ -362,6 +367,7 @@ fn serve(
                 "HTTP/1.1 {status} {code}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
+            drop(counted);
             if client.write_all(answer.as_bytes()).is_err() {
                 return;
             }
@@ -401,6 +407,7 @@ fn serve(
             _ => body,
         };
         out.extend_from_slice(body);
+        drop(counted);
         let _ = client.write_all(&out);
         let _ = client.flush();
         let _ = client.shutdown(Shutdown::Both);
