@@ -40,7 +40,7 @@ resolve_version() {
 }
 
 # The reports the action can write: `flag:variable` pairs.
-REPORTS="junit:INPUT_JUNIT json:INPUT_JSON sarif:INPUT_SARIF"
+REPORTS="junit:INPUT_JUNIT json:INPUT_JSON sarif:INPUT_SARIF html:INPUT_HTML"
 
 # Written for bash 3.2 too (macOS's /bin/bash): no mapfile, no ${x^^}, and empty arrays
 # expanded as ${a[@]+"${a[@]}"}, which `set -u` accepts there.
@@ -94,6 +94,18 @@ check() {
   if [ "${INPUT_COMMENT:-false}" = true ] && [ -f "$COMMENT_FILE" ]; then
     output comment "$COMMENT_FILE"
   fi
+}
+
+# Appends a link to the uploaded HTML report ($URL, the artifact's page) to the job summary,
+# under flowgate's own summary of the check.
+link_html() {
+  local url=${URL:?URL is not set}
+  case $url in
+    https://*) ;;
+    *) die "not an artifact URL: $url" ;;
+  esac
+  printf '\n**[HTML report](%s)**: timelines and every table, sortable and filterable (a zip with one self-contained page; it fetches nothing).\n' "$url" \
+    >> "${GITHUB_STEP_SUMMARY:?GITHUB_STEP_SUMMARY is not set}"
 }
 
 # A shallow checkout (actions/checkout's default) lacks the base commit: fetch just that one,
@@ -151,8 +163,9 @@ case ${1:-} in
   version) resolve_version ;;
   check) check ;;
   comment) comment ;;
+  link-html) link_html ;;
   *)
-    echo "usage: action.sh version|check|comment" >&2
+    echo "usage: action.sh version|check|comment|link-html" >&2
     exit 2
     ;;
 esac

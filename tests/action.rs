@@ -27,7 +27,7 @@ impl Runner {
         std::fs::write(
             bin.join("flowgate"),
             "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$FAKE_ARGS\"\n\
-             for a in \"$@\"; do case $prev in --junit|--json|--sarif|--pr-comment) echo report > \"$a\";; esac; prev=$a; done\n\
+             for a in \"$@\"; do case $prev in --junit|--json|--sarif|--html|--pr-comment) echo report > \"$a\";; esac; prev=$a; done\n\
              exit \"${FAKE_EXIT:-0}\"\n",
         )
         .unwrap();
@@ -149,6 +149,7 @@ fn check_passes_every_input_on_and_reports_what_was_written() {
             ("INPUT_JUNIT", "reports/flowgate.xml"),
             ("INPUT_JSON", ""),
             ("INPUT_SARIF", "out/deep/flowgate.sarif"),
+            ("INPUT_HTML", "reports/flowgate.html"),
             ("INPUT_ARGS", "--threads 2\n--since 2026-11-01 *"),
             ("FAKE_EXIT", "1"),
         ],
@@ -170,6 +171,8 @@ fn check_passes_every_input_on_and_reports_what_was_written() {
             "reports/flowgate.xml",
             "--sarif",
             "out/deep/flowgate.sarif",
+            "--html",
+            "reports/flowgate.html",
             "--threads",
             "2",
             "--since",
@@ -183,7 +186,8 @@ fn check_passes_every_input_on_and_reports_what_was_written() {
         [
             "exit-code=1",
             "junit=reports/flowgate.xml",
-            "sarif=out/deep/flowgate.sarif"
+            "sarif=out/deep/flowgate.sarif",
+            "html=reports/flowgate.html"
         ]
     );
     assert!(runner.path("work/out/deep/flowgate.sarif").is_file());
@@ -209,6 +213,38 @@ fn check_with_defaults_only_and_a_report_that_was_not_written() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(runner.args(), ["check", "--json", "reports/flowgate.json"]);
     assert_eq!(runner.outputs(), ["exit-code=2"]);
+}
+
+#[test]
+fn link_html_appends_the_artifact_link_to_the_summary() {
+    let runner = Runner::new();
+    let summary = runner.path("summary.md");
+    std::fs::write(&summary, "## flowgate: PASS\n").unwrap();
+    let url = "https://github.com/o/r/actions/runs/1/artifacts/2";
+    let out = runner.run(
+        "link-html",
+        &[
+            ("URL", url),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let text_now = std::fs::read_to_string(&summary).unwrap();
+    assert!(text_now.starts_with("## flowgate: PASS\n"));
+    assert!(
+        text_now.contains(&format!("**[HTML report]({url})**")),
+        "{text_now}"
+    );
+    // Anything but an https URL is refused, not linked.
+    let out = runner.run(
+        "link-html",
+        &[
+            ("URL", "javascript:alert(1)"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), text_now);
 }
 
 /// `action.yml` is a composite action whose every input reaches a step, and whose verdict
@@ -240,6 +276,7 @@ fn action_yml_wires_every_input() {
             "junit",
             "json",
             "sarif",
+            "html",
             "upload-sarif",
             "args"
         ]
