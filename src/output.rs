@@ -143,13 +143,15 @@ pub(crate) fn conversation_cells(c: &Conversation, server_by: bool) -> Vec<Strin
 
 /// Writes `contents` to `path` whole or not at all: a temporary file beside it, then a
 /// rename. A run killed halfway never leaves a truncated report (a JUnit file a CI reporter
-/// could read as green, half a sample archive).
+/// could read as green, half a sample archive). Missing parent directories are created: a
+/// passing check must not turn into a failure because `reports/` does not exist yet.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
+    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());

@@ -1140,3 +1140,83 @@ fn inspect_shows_the_provenance_of_a_sample() {
         "{text}"
     );
 }
+
+/// Every FILE a command writes gets its missing parent directories: a passing check with
+/// its reports under a `reports/` that does not exist yet still passes and writes them all,
+/// and `suggest --out` / `inspect --json-file` write into new directories too.
+#[test]
+fn output_files_get_their_parent_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let policies = root().join("policies");
+    let fixtures = root().join("fixtures");
+    let files = [
+        ("--junit", "reports/a/junit.xml"),
+        ("--json", "reports/b/check.json"),
+        ("--sarif", "reports/c/check.sarif"),
+        ("--html", "reports/d/check.html"),
+        ("--pr-comment", "reports/e/comment.md"),
+    ];
+    let mut args = vec![
+        "check".to_string(),
+        "--today".into(),
+        "2026-11-26".into(),
+        "--policies".into(),
+        policies.display().to_string(),
+        "--logs".into(),
+        fixtures.display().to_string(),
+    ];
+    for (flag, file) in files {
+        args.push(flag.into());
+        args.push(file.into());
+    }
+    let out = github_step(d, &d.join("summary/dir/step.md"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (_, file) in files {
+        let len = std::fs::metadata(d.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 0, "{file} was not written");
+    }
+    assert!(d.join("summary/dir/step.md").is_file());
+
+    let out = flowgate(d)
+        .args(["suggest", "--logs"])
+        .arg(&fixtures)
+        .args([
+            "--scope-peer",
+            "10.20.0.0/16",
+            "--out",
+            "new/policies/suggested.toml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(d.join("new/policies/suggested.toml"))
+            .unwrap()
+            .contains("[[allow]]")
+    );
+
+    let out = flowgate(d)
+        .args(["inspect", "--logs"])
+        .arg(&fixtures)
+        .args(["--json-file", "out/inspect/run.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(d.join("out/inspect/run.json").is_file());
+}

@@ -170,10 +170,17 @@ fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Re
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let summary = output::summary::render(report, SUMMARY_LIMIT);
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let summary_path = std::path::Path::new(&path);
+        summary_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(summary_path)
+            })
             .and_then(|mut f| f.write_all(summary.as_bytes()))
             .with_context(|| {
                 format!(
