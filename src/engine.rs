@@ -23,7 +23,7 @@ use crate::flowlog::scan::{
 use hours::{HourRun, HOUR};
 
 use crate::flowlog::{Archive, Delivery, Flow, Format, Kind, LogStatus, Problem, Sink};
-use crate::policy::scope_index::{self, ScopeIndex};
+use crate::policy::classifier::{self, Classifier, Lookup};
 use crate::policy::{Policy, Verdict};
 use server::{ArchiveEvidence, Basis, Pending, Reading};
 pub use tally::{ConversationKey, ConversationStats, PolicyTally, Tally, Waiting, WaitingKey};
@@ -61,7 +61,7 @@ pub fn run(
         .iter()
         .map(|p| (p.allows.len(), p.waivers.len()))
         .collect();
-    let scopes = ScopeIndex::new(policies);
+    let classifier = Classifier::new(policies, plan.today);
     let work = || {
         archives
             .par_iter()
@@ -71,7 +71,7 @@ pub fn run(
                 |mut tally, (index, archive)| {
                     let job = Job {
                         policies,
-                        scopes: &scopes,
+                        classifier: &classifier,
                         shape: &shape,
                         plan,
                     };
@@ -364,7 +364,7 @@ fn light_parse(
 /// What every archive of a run is read with.
 struct Job<'a> {
     policies: &'a [Policy],
-    scopes: &'a ScopeIndex,
+    classifier: &'a Classifier,
     /// Allow rules and waivers per policy, for new tallies.
     shape: &'a [(usize, usize)],
     plan: &'a ScanPlan<'a>,
@@ -459,13 +459,13 @@ fn scan_part(
 ) -> (ArchiveEvidence, Pending<WaitingKey, Waiting>) {
     let mut worker = Worker {
         policies: job.policies,
-        scopes: job.scopes,
+        classifier: job.classifier,
+        look: job.classifier.new_lookup(),
         index,
         plan: job.plan,
         tally,
         count_formats: first,
-        enabled: vec![false; job.policies.len()],
-        enabled_indexed: 0,
+        enabled: vec![0; job.policies.len().div_ceil(64)],
         ok_records: 0,
         formats_seen: HashSet::new(),
         window: (u64::MAX, u64::MIN),
@@ -495,17 +495,18 @@ fn scan_part(
 /// The sink for one archive: judges records and folds them into the worker's tally.
 struct Worker<'a, 't> {
     policies: &'a [Policy],
-    scopes: &'a ScopeIndex,
+    classifier: &'a Classifier,
+    /// The current record's lookup: which policies' scope holds it.
+    look: Lookup,
     index: usize,
     plan: &'a ScanPlan<'a>,
     tally: &'t mut Tally,
     /// Whether this worker counts its archive under each format it meets (one part of a
     /// Parquet object does; the others read the same format).
     count_formats: bool,
-    /// Which policies can be judged under the current format.
-    enabled: Vec<bool>,
-    /// `enabled` of the policies that have a bit in `scopes`, as their candidate mask.
-    enabled_indexed: u64,
+    /// Which policies can be judged under the current format, 64 to a word as the
+    /// classifier's candidates are.
+    enabled: Vec<u64>,
     /// OK records since `enabled` last changed, not yet added to the enabled policies'
     /// `scanned`: one addition per policy and format, not one per policy and record.
     ok_records: u64,
@@ -542,8 +543,8 @@ impl Worker<'_, '_> {
         if n == 0 {
             return;
         }
-        for (pt, &enabled) in self.tally.policies.iter_mut().zip(&self.enabled) {
-            if enabled {
+        for (i, pt) in self.tally.policies.iter_mut().enumerate() {
+            if self.enabled[i / 64] >> (i % 64) & 1 != 0 {
                 pt.counts.scanned += n;
             }
         }
@@ -554,12 +555,9 @@ impl Worker<'_, '_> {
     fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>, reading: &Reading) {
         let policy = &self.policies[i];
         let pt = &mut self.tally.policies[i];
-        let verdict = policy.judge(
-            flow,
-            self.plan.today,
-            &mut pt.allow_hits,
-            &mut pt.waiver_hits,
-        );
+        let verdict =
+            self.classifier
+                .judge(i, &self.look, flow, &mut pt.allow_hits, &mut pt.waiver_hits);
         if verdict != Verdict::OutOfScope {
             pt.saw_in_scope(flow.start, flow.end);
         }
@@ -626,14 +624,11 @@ impl Sink for Worker<'_, '_> {
                 .into_iter()
                 .filter(|(field, _)| !format.has(*field))
                 .collect();
-            self.enabled[i] = missing.is_empty();
-            if i < self.scopes.width() {
-                let bit = 1 << i;
-                if missing.is_empty() {
-                    self.enabled_indexed |= bit;
-                } else {
-                    self.enabled_indexed &= !bit;
-                }
+            let (word, bit) = (i / 64, 1 << (i % 64));
+            if missing.is_empty() {
+                self.enabled[word] |= bit;
+            } else {
+                self.enabled[word] &= !bit;
             }
             for (field, key) in missing {
                 self.tally.policies[i]
@@ -665,7 +660,7 @@ impl Sink for Worker<'_, '_> {
         if let Some(s) = flow.start {
             self.hour.count(s, &mut self.tally.hours);
         }
-        let interface = flow.interface.map(scope_index::id_hash);
+        let interface = flow.interface.map(classifier::id_hash);
         if let Some(h) = interface {
             let slot = &mut self.recent[h as usize % RECENT];
             if *slot != h {
@@ -689,17 +684,14 @@ impl Sink for Worker<'_, '_> {
         }
         let reading = server::read(flow);
         self.evidence.observe(&reading, line);
-        // Only candidates are judged: the index rules out the policies whose verdict would
-        // be OutOfScope, which changes nothing but `scanned`, counted in `ok_records`.
-        let width = self.scopes.width();
-        let mut candidates = self.scopes.candidates(flow, interface) & self.enabled_indexed;
-        while candidates != 0 {
-            let i = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            self.judge(i, line, flow, &reading);
-        }
-        for i in width..self.policies.len() {
-            if self.enabled[i] {
+        // Only the policies whose scope holds the record are judged: for the others the
+        // verdict is OutOfScope, which changes nothing but `scanned`, counted in `ok_records`.
+        self.classifier.lookup(flow, interface, &mut self.look);
+        for w in 0..self.enabled.len() {
+            let mut candidates = self.look.candidates()[w] & self.enabled[w];
+            while candidates != 0 {
+                let i = 64 * w + candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
                 self.judge(i, line, flow, &reading);
             }
         }
@@ -876,7 +868,7 @@ version srcaddr srcaddr
                 text.push_str(&line);
                 text.push('\n');
                 want.add(start, end);
-                want.interfaces.insert(scope_index::id_hash(&eni));
+                want.interfaces.insert(classifier::id_hash(&eni));
             }
         }
         let dir = tempfile::tempdir().unwrap();

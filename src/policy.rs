@@ -2,12 +2,14 @@
 //!
 //! A [`PolicySet`] is loaded from TOML files (`load` checks every file and collects every
 //! mistake before failing) into validated types whose matching keys are compiled
-//! ([`matcher`]). The engine then asks [`Policy::judge`] for the verdict of each record, steps
-//! 2-6 of DESIGN.md's "Verdict for one record and one policy", but only for the policies a
-//! [`ScopeIndex`] cannot rule out; [`lint`](mod@lint) finds mistakes that need no logs. The
+//! ([`matcher`]). The engine judges records through a [`Classifier`], all policies compiled
+//! into one lookup; [`Policy::judge`] is the plain reading of the same verdict (steps 2-6 of
+//! DESIGN.md's "Verdict for one record and one policy"), one policy at a time, which the
+//! classifier is tested against. [`lint`](mod@lint) finds mistakes that need no logs. The
 //! reference for the file format is `docs/policy.md`.
 
 pub mod change;
+pub mod classifier;
 pub mod duration;
 pub mod expect;
 pub mod explain;
@@ -17,7 +19,6 @@ pub mod lint;
 mod load;
 pub mod matcher;
 mod raw;
-pub mod scope_index;
 pub mod sets;
 mod values;
 
@@ -28,11 +29,11 @@ use std::path::PathBuf;
 use crate::diag::{Diagnostics, FileId, Files};
 use crate::flowlog::{Action, Field, Flow};
 
+pub use classifier::Classifier;
 pub use expect::Expectation;
 pub use flowspec::{FlowFields, FlowSpec};
 pub use lint::lint;
 pub use matcher::{Key, Matcher};
-pub use scope_index::ScopeIndex;
 
 use matcher::{action_bit, Subject};
 use sets::{AddrSet, Bits, Ip};
@@ -302,8 +303,8 @@ pub struct Decision {
 
 impl Policy {
     /// The check's verdict for one record, with the rules that made it: [`Policy::judge`]
-    /// itself, with one hit counter per rule read back, so `explain` and `[[expect]]` cannot
-    /// decide otherwise than the check does.
+    /// itself (which the check's [`Classifier`] is held to), with one hit counter per rule
+    /// read back, so `explain` and `[[expect]]` cannot decide otherwise than the check does.
     pub fn decide(&self, flow: &Flow<'_>, today: time::Date) -> Decision {
         let mut allow_hits = vec![0; self.allows.len()];
         let mut waiver_hits = vec![0; self.waivers.len()];

@@ -37,7 +37,7 @@ use rayon::prelude::*;
 
 use crate::flowlog::{Archive, Flow, Format, Kind, Problem, ScanOptions};
 pub use crate::manifest::{self, Manifest, Provenance};
-use crate::policy::{Policy, PolicySet, ScopeIndex};
+use crate::policy::{Classifier, Policy, PolicySet};
 use crate::source::discover;
 use pseudonym::Pseudonymiser;
 use survey::{Pinned, Reading, Survey};
@@ -90,7 +90,7 @@ impl Default for SampleOptions {
 
 /// The scopes a sample is cut for: every record, or what some of the policies' scopes see.
 pub struct Scopes {
-    policies: Option<(PolicySet, ScopeIndex)>,
+    policies: Option<(PolicySet, Classifier)>,
 }
 
 impl Scopes {
@@ -101,9 +101,10 @@ impl Scopes {
 
     /// What these policies' scopes see.
     pub fn of(set: PolicySet) -> Scopes {
-        let index = ScopeIndex::new(set.policies());
+        // Only the scopes are asked, never a waiver, so any date compiles them alike.
+        let classifier = Classifier::new(set.policies(), time::Date::MIN);
         Scopes {
-            policies: Some((set, index)),
+            policies: Some((set, classifier)),
         }
     }
 
@@ -126,20 +127,11 @@ impl Scopes {
     /// Whether some sampled scope sees the record (whatever its action).
     #[inline]
     pub fn contains(&self, flow: &Flow<'_>) -> bool {
-        let Some((set, index)) = &self.policies else {
+        let Some((set, classifier)) = &self.policies else {
             return true;
         };
         let policies = set.policies();
-        let interface = flow.interface.map(crate::policy::scope_index::id_hash);
-        let mut candidates = index.candidates(flow, interface);
-        while candidates != 0 {
-            let i = candidates.trailing_zeros() as usize;
-            candidates &= candidates - 1;
-            if policies[i].in_scope(flow) {
-                return true;
-            }
-        }
-        policies[index.width()..].iter().any(|p| p.in_scope(flow))
+        classifier.any_in_scope(flow, |i| policies[i].in_scope(flow))
     }
 }
 

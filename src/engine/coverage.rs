@@ -21,7 +21,7 @@ pub struct Coverage {
     pub first_start: Option<u64>,
     pub last_end: Option<u64>,
     days: BTreeMap<u64, [u64; WORDS_PER_DAY]>,
-    /// Interfaces seen, as [`id_hash`](crate::policy::scope_index::id_hash)es of their ids:
+    /// Interfaces seen, as [`id_hash`](crate::policy::classifier::id_hash)es of their ids:
     /// only their number is reported, and a hash is a few instructions per record where a
     /// string set costs a hash of its bytes, a comparison and a copy per new id. Two ids
     /// share a hash with a chance of about n²/2⁶⁵ (under 10⁻⁷ for a million interfaces); the

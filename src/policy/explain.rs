@@ -2,9 +2,10 @@
 //! allow rule or waiver that let it through, or, when none did, the rule that came nearest.
 //!
 //! The verdict is never worked out here: every record of the flow is judged by
-//! [`Policy::decide`], which is the check's own [`Policy::judge`]. This module adds only the
-//! reasons, in the policy's own terms (its scope, its rules by name and line), so `flowgate
-//! explain`, a failing `[[expect]]` and the check cannot disagree about a verdict.
+//! [`Policy::decide`], which is [`Policy::judge`], the reference the check's classifier is
+//! held to (verdict and hit counts, by property tests). This module adds only the reasons, in
+//! the policy's own terms (its scope, its rules by name and line), so `flowgate explain`, a
+//! failing `[[expect]]` and the check cannot disagree about a verdict.
 //!
 //! A flow stands for every record with its protocol and addresses, any port in its ranges
 //! and the fields given. Its port ranges are cut where any port set of the policy starts or
