@@ -22,7 +22,7 @@ use crate::flowlog::scan::{
 };
 use hours::{HourRun, HOUR};
 
-use crate::flowlog::{Archive, Delivery, Flow, Format, Kind, LogStatus, Problem, Sink};
+use crate::flowlog::{Archive, Delivery, Field, Flow, Format, Kind, LogStatus, Problem, Sink};
 use crate::policy::classifier::{self, Classifier, Lookup};
 use crate::policy::{Policy, Verdict};
 use server::{ArchiveEvidence, Basis, Pending, Reading};
@@ -62,6 +62,7 @@ pub fn run(
         .map(|p| (p.allows.len(), p.waivers.len()))
         .collect();
     let classifier = Classifier::new(policies, plan.today);
+    let required: Vec<_> = policies.iter().map(Policy::required_fields).collect();
     let work = || {
         archives
             .par_iter()
@@ -72,6 +73,7 @@ pub fn run(
                     let job = Job {
                         policies,
                         classifier: &classifier,
+                        required: &required,
                         shape: &shape,
                         plan,
                     };
@@ -365,6 +367,9 @@ fn light_parse(
 struct Job<'a> {
     policies: &'a [Policy],
     classifier: &'a Classifier,
+    /// Per policy, the fields its keys need ([`Policy::required_fields`]): asked at every
+    /// format, so worked out once per run, not once per archive and rule.
+    required: &'a [Vec<(Field, &'static str)>],
     /// Allow rules and waivers per policy, for new tallies.
     shape: &'a [(usize, usize)],
     plan: &'a ScanPlan<'a>,
@@ -461,6 +466,7 @@ fn scan_part(
         policies: job.policies,
         classifier: job.classifier,
         look: job.classifier.new_lookup(),
+        required: job.required,
         index,
         plan: job.plan,
         tally,
@@ -498,6 +504,7 @@ struct Worker<'a, 't> {
     classifier: &'a Classifier,
     /// The current record's lookup: which policies' scope holds it.
     look: Lookup,
+    required: &'a [Vec<(Field, &'static str)>],
     index: usize,
     plan: &'a ScanPlan<'a>,
     tally: &'t mut Tally,
@@ -618,10 +625,10 @@ impl Sink for Worker<'_, '_> {
         self.tally
             .unknown_fields
             .extend(format.unknown_columns().map(str::to_string));
-        for (i, policy) in self.policies.iter().enumerate() {
-            let missing: Vec<_> = policy
-                .required_fields()
-                .into_iter()
+        for (i, required) in self.required.iter().enumerate() {
+            let missing: Vec<_> = required
+                .iter()
+                .copied()
                 .filter(|(field, _)| !format.has(*field))
                 .collect();
             let (word, bit) = (i / 64, 1 << (i % 64));
