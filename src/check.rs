@@ -16,6 +16,7 @@ use crate::report::{ExpectationResult, Finding, Origin, Report};
 use crate::source::{discover_in, DiscoverError, Window};
 
 mod base;
+mod sql_results;
 
 /// Why a check could not produce a report at all. Each maps to exit status 2.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,12 @@ pub enum Error {
     },
     #[error("cannot start worker threads: {0}")]
     Threads(#[from] rayon::ThreadPoolBuildError),
+    /// `--sql-results`: the rows cannot be read, or are not the rows of these policies.
+    #[error("{0}")]
+    SqlResults(#[from] crate::sql::ResultsError),
+    /// `--sql-results` with an option the rows cannot honour.
+    #[error("{0}")]
+    SqlOptions(String),
     /// The cancel flag was set during the scan: the tally is incomplete, so no report is made
     /// from it. A partial report would count fewer violations than the evidence holds and
     /// could pass where the full scan fails.
@@ -104,6 +111,7 @@ pub struct Check {
     until: Option<u64>,
     base: Option<String>,
     server_evidence: bool,
+    sql_results: Option<PathBuf>,
 }
 
 impl Default for Check {
@@ -118,6 +126,7 @@ impl Default for Check {
             until: None,
             base: None,
             server_evidence: false,
+            sql_results: None,
         }
     }
 }
@@ -186,6 +195,13 @@ impl Check {
         self
     }
 
+    /// Judges the rows a SQL engine computed with `flowgate sql`'s query (CSV with a header,
+    /// or JSON lines) instead of reading `--logs`: the same report, from the engine's scan.
+    pub fn sql_results(mut self, path: impl Into<PathBuf>) -> Self {
+        self.sql_results = Some(path.into());
+        self
+    }
+
     /// Loads the policies (all diagnostics at once).
     pub fn load_policies(&self) -> Result<PolicySet, Error> {
         let set = PolicySet::load(&self.policies).map_err(Error::Policies)?;
@@ -210,6 +226,9 @@ impl Check {
         cancel: Option<&AtomicBool>,
         on_archive: &(dyn Fn() + Sync),
     ) -> Result<Report, Error> {
+        if let Some(path) = &self.sql_results {
+            return sql_results::run(self, policies, path);
+        }
         let today = self
             .today
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
@@ -250,14 +269,7 @@ impl Check {
         for p in discovery_problems {
             tally.problems.push(p);
         }
-        let mut findings: Vec<Finding> = crate::policy::lint::lint(policies, today)
-            .iter()
-            .map(|d| lint_finding(policies, d))
-            .collect();
-        let (failures, mut expectations) = run_expectations(policies, today);
-        findings.extend(failures);
-        // One list in file and position order, lint and expectations together.
-        findings.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+        let (findings, mut expectations) = policy_findings(policies, today);
         let mut report = build(
             tally,
             ReportContext {
@@ -293,6 +305,8 @@ impl Check {
         let mut findings = error.findings();
         let mut not_read = Vec::new();
         match error {
+            // With --sql-results the evidence is the rows, not --logs.
+            Error::Policies(_) | Error::NoPolicies(_) if self.sql_results.is_some() => {}
             Error::Policies(_) | Error::NoPolicies(_) => match self.discover() {
                 Ok(found) => {
                     findings.extend(found.problems.iter().map(logs_finding));
@@ -408,6 +422,18 @@ impl Error {
                 out
             }
             Error::Base(e) => vec![e.finding()],
+            Error::SqlResults(_) | Error::SqlOptions(_) => {
+                let mut f = Finding::plain(
+                    Origin::Logs,
+                    Severity::Error,
+                    "sql-results",
+                    self.to_string(),
+                );
+                if let Error::SqlResults(e) = self {
+                    f.path = e.path().map(str::to_string);
+                }
+                vec![f]
+            }
             Error::Threads(_) | Error::Interrupted => vec![Finding::plain(
                 Origin::Logs,
                 Severity::Error,
@@ -428,6 +454,23 @@ fn logs_finding(p: &Problem) -> Finding {
     );
     f.path = Some(p.archive.clone());
     f
+}
+
+/// What the policies say about themselves, without logs: lint's findings and the
+/// expectations' failures, in one list in file and position order, and each policy's
+/// expectation results.
+fn policy_findings(
+    policies: &PolicySet,
+    today: time::Date,
+) -> (Vec<Finding>, HashMap<String, Vec<ExpectationResult>>) {
+    let mut findings: Vec<Finding> = crate::policy::lint::lint(policies, today)
+        .iter()
+        .map(|d| lint_finding(policies, d))
+        .collect();
+    let (failures, expectations) = run_expectations(policies, today);
+    findings.extend(failures);
+    findings.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+    (findings, expectations)
 }
 
 /// A lint diagnostic as the report carries it: located, rendered, and naming its policy.

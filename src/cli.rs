@@ -9,6 +9,7 @@ mod init;
 mod inspect;
 mod lint;
 mod sample;
+mod sql;
 mod suggest;
 
 use std::io::{self, Write};
@@ -43,6 +44,9 @@ pub enum Command {
     Suggest(suggest::SuggestArgs),
     /// Scaffold a policy repository: an example policy, fixtures/, a CI workflow, a cargo test.
     Init(init::InitArgs),
+    /// Print the check as one SQL query (Athena, Trino, Spark, DuckDB), or with --ddl the
+    /// table it reads; `check --sql-results` renders the engine's rows.
+    Sql(sql::SqlArgs),
 }
 
 /// Options every subcommand shares.
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Sample(args) => sample::run(args),
         Command::Suggest(args) => suggest::run(args),
         Command::Init(args) => init::run(args),
+        Command::Sql(args) => sql::run(args),
     };
     match result {
         Ok(code) => code,

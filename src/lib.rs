@@ -27,6 +27,7 @@ pub mod policy;
 pub mod report;
 pub mod sample;
 pub mod source;
+pub mod sql;
 pub mod suggest;
 pub mod text;
 

@@ -336,7 +336,7 @@ fn failure_reasons(report: &Report) -> String {
 fn untrusting_reasons(report: &Report) -> Vec<String> {
     use crate::report::Origin;
     let mut files = std::collections::BTreeSet::new();
-    let (mut no_policies, mut no_archives, mut other) = (false, false, 0u64);
+    let (mut no_policies, mut no_archives, mut sql, mut other) = (false, false, false, 0u64);
     let mut logs = std::collections::BTreeSet::new();
     for f in report.untrusting_findings() {
         match (f.origin, f.code.as_str(), &f.path) {
@@ -345,6 +345,7 @@ fn untrusting_reasons(report: &Report) -> Vec<String> {
             }
             (Origin::PolicyFile, "no-policies", None) => no_policies = true,
             (Origin::Logs, "no-archives", _) => no_archives = true,
+            (Origin::Logs, "sql-results", _) => sql = true,
             (Origin::Logs, _, Some(path)) => {
                 logs.insert(path.as_str());
             }
@@ -369,6 +370,9 @@ fn untrusting_reasons(report: &Report) -> Vec<String> {
     }
     if no_archives {
         why.push("no flow-log archives found".into());
+    }
+    if sql {
+        why.push("the SQL engine's rows could not be used".into());
     }
     if other > 0 {
         why.push(count(other, "other error", "other errors"));

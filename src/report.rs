@@ -242,7 +242,8 @@ pub struct Conversation {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Location {
     pub archive: String,
-    /// The line, row or event (see `unit`).
+    /// The line, row or event (see `unit`), from 1; 0 when not known (`check
+    /// --sql-results`: a SQL engine names a record's object, not its row).
     pub line: u64,
     /// What `line` counts, when not lines of text: `row` (Parquet), `event` (CloudWatch).
     #[serde(skip_serializing_if = "Unit::is_line")]

@@ -58,6 +58,10 @@ pub struct CheckArgs {
     /// --base), under GitHub's 65,535-character limit.
     #[arg(long, value_name = "FILE")]
     pub pr_comment: Option<PathBuf>,
+    /// Render the reports from a SQL engine's rows instead of reading --logs: the result of
+    /// `flowgate sql`'s query (same --policies), exported as CSV with a header or JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub sql_results: Option<PathBuf>,
     /// Colour in the human report: auto (on a terminal), always, never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
@@ -103,6 +107,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     }
     if let Some(rev) = &args.base {
         check = check.base(rev);
+    }
+    if let Some(path) = &args.sql_results {
+        check = check.sql_results(path);
     }
     // A run that cannot be trusted still writes every report asked for: the policies that
     // did not load, or the evidence that is not there, become the report's findings.

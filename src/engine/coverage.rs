@@ -121,6 +121,22 @@ impl Coverage {
         }
     }
 
+    /// Marks every minute from `first` to `last` (minute numbers, both included), however
+    /// far apart: coverage already computed elsewhere (a SQL engine's runs of minutes).
+    pub fn mark_span(&mut self, first: u64, last: u64) {
+        let mut minute = first;
+        while minute <= last {
+            let day_end = (minute / 1440 + 1) * 1440 - 1;
+            let end = last.min(day_end);
+            let day = self.days.entry(minute / 1440).or_insert([0; WORDS_PER_DAY]);
+            for m in minute..=end {
+                let m = (m % 1440) as usize;
+                day[m / 64] |= 1 << (m % 64);
+            }
+            minute = end + 1;
+        }
+    }
+
     fn mark(&mut self, minute: u64) {
         let day = self.days.entry(minute / 1440).or_insert([0; WORDS_PER_DAY]);
         let m = (minute % 1440) as usize;
@@ -282,6 +298,15 @@ mod tests {
         c.add(DAY - 120, DAY + 60);
         let minutes: Vec<u64> = c.minutes().collect();
         assert_eq!(minutes, [1438, 1439, 1440, 1441]);
+    }
+
+    #[test]
+    fn spans_mark_every_minute_across_days() {
+        let mut c = Coverage::default();
+        c.mark_span(1438, 1441 + 1440);
+        let minutes: Vec<u64> = c.minutes().collect();
+        assert_eq!(minutes.len(), 1441 + 1440 - 1438 + 1);
+        assert_eq!((minutes[0], minutes[minutes.len() - 1]), (1438, 2881));
     }
 
     #[test]

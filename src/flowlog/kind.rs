@@ -38,9 +38,12 @@ impl Unit {
         }
     }
 
-    /// `path:12` for a line (as compilers and grep write it), `path: row 12` otherwise.
+    /// `path:12` for a line (as compilers and grep write it), `path: row 12` otherwise, the
+    /// path alone for 0: records are numbered from 1, and 0 is a record whose place in its
+    /// archive is not known (a SQL engine's rows name the object, not the row).
     pub fn locate(self, archive: &str, number: u64) -> String {
         match self {
+            _ if number == 0 => archive.to_string(),
             Unit::Line => format!("{archive}:{number}"),
             other => format!("{archive}: {} {number}", other.as_str()),
         }
@@ -134,6 +137,7 @@ mod tests {
     fn units_locate_as_users_read_them() {
         assert_eq!(Unit::Line.locate("a.log.gz", 12), "a.log.gz:12");
         assert_eq!(Unit::Row.locate("a.parquet", 3), "a.parquet: row 3");
+        assert_eq!(Unit::Line.locate("a.log.gz", 0), "a.log.gz");
         assert_eq!(Kind::CloudWatch(CloudWatchShape::Export).unit(), Unit::Line);
         assert_eq!(
             Kind::CloudWatch(CloudWatchShape::Firehose).unit(),
