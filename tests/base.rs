@@ -298,7 +298,7 @@ fn the_diff_equals_the_difference_of_two_separate_checks() {
     // The human report leads with the change.
     assert!(
         stdout.starts_with(&format!(
-            "change against {base} ({}):\n  This change newly blocks 2 conversations in 1 policy and newly allows 1 in 1 policy. 2 added allow rules are overly permissive.\n",
+            "change against {}:\n  This change newly blocks 2 conversations in 1 policy and newly allows 1 in 1 policy. 2 added allow rules are overly permissive.\n",
             &base[..12]
         )),
         "{stdout}"
@@ -427,7 +427,7 @@ fn paths_are_read_from_the_repository_root_and_broken_base_files_count_as_added(
     assert!(warning["message"]
         .as_str()
         .unwrap()
-        .starts_with(&format!("at {base}: invalid TOML")));
+        .starts_with(&format!("at {}: invalid TOML", &base[..12])));
     assert!(
         stdout.contains("This change newly blocks 0 conversations and newly allows 0."),
         "{stdout}"
@@ -463,4 +463,96 @@ fn a_two_commit_checkout_of_a_merge_commit_has_its_base() {
         .map(|p| p["change"].as_str().unwrap())
         .collect();
     assert_eq!(changes, ["added", "removed", "changed"], "{stdout}");
+}
+
+/// A policy broken at the base (a typo the change fixes): every report says plainly that the
+/// file could not be read at the base and its rules count as added, and the base's
+/// diagnostics are placed in the base's file (`REV:path:line`), never the working tree's.
+#[test]
+fn a_policy_broken_at_the_base_is_named_as_the_base_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    git(dir, &["init", "-q"]);
+    logs(dir);
+    write(
+        dir,
+        "policies/retail.toml",
+        &RETAIL_BASE.replace("[policy]\n", "[policy]\nownr = \"x\"\n"),
+    );
+    let base = commit(dir, "base");
+    write(dir, "policies/retail.toml", RETAIL_BASE);
+    let short = &base[..12];
+    let summary = dir.join("summary.md");
+    let out = common::github_step(dir, &summary)
+        .args(["check", "--logs", "logs", "--today", "2026-11-26"])
+        .args(["--policies", "policies/retail.toml", "--format", "human"])
+        .args([
+            "--json",
+            "r.json",
+            "--pr-comment",
+            "comment.md",
+            "--base",
+            &base,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // The base given as a full commit id is named by its short form, once.
+    assert!(
+        stdout.starts_with(&format!("change against {short}:\n")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&base), "{stdout}");
+    let sentence = format!(
+        "policies/retail.toml could not be read at {short} (line 2: unknown key `ownr` in [policy]): its rules count as added"
+    );
+    assert!(stdout.contains(&format!("\n  {sentence}\n")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "warning[unknown-key]: at {short}: unknown key `ownr` in [policy] (its rules count as added)\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("┌─ {short}:policies/retail.toml:2:1")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("error[unknown-key]"), "{stdout}");
+
+    let md_sentence = format!(
+        "- ⚠️ policies/retail.toml could not be read at {short} (line 2: unknown key \\`ownr\\` in \\[policy\\]): its rules count as added\n"
+    );
+    let comment = std::fs::read_to_string(dir.join("comment.md")).unwrap();
+    assert!(
+        comment.contains(&format!("Against `{short}`.")),
+        "{comment}"
+    );
+    assert!(comment.contains(&md_sentence), "{comment}");
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains(&md_sentence), "{summary}");
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["diff"]["unreadable"],
+        json!([{"path": "policies/retail.toml", "line": 2, "message": "unknown key `ownr` in [policy]"}])
+    );
+    assert_eq!(report["diff"]["policies"][0]["change"], "added");
+
+    // As a workflow step: the base's warning is not placed in the working tree's file.
+    let out = common::github_step(dir, &dir.join("summary2.md"))
+        .args(["check", "--logs", "logs", "--today", "2026-11-26"])
+        .args(["--policies", "policies/retail.toml", "--base", &base])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let annotation = stdout
+        .lines()
+        .find(|l| l.starts_with("::") && l.contains("unknown key `ownr`"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        annotation.starts_with("::warning title=flowgate%3A base%3A unknown-key::at "),
+        "{annotation}"
+    );
 }

@@ -15,7 +15,7 @@ use crate::policy::change::{rule_diff, RuleKind};
 use crate::policy::git::{load_at, AtRevision, GitError};
 use crate::policy::{Policy, PolicySet};
 use crate::report::build::policy_reports;
-use crate::report::diff::{diff, Diff, Probe};
+use crate::report::diff::{diff, Diff, Probe, Unreadable};
 use crate::report::finding::Severity;
 use crate::report::{Finding, Origin, Report};
 
@@ -130,33 +130,38 @@ impl Base {
                 })
             })
             .collect();
-        let diff = diff(
+        let mut diff = diff(
             &self.at.revision,
             &self.at.commit,
             (&self.policies, &base_reports),
             (head.policies(), &report.policies),
             &probes,
         );
-        let findings = self
-            .at
-            .broken
-            .iter()
-            .flat_map(|d| {
-                d.diagnostics()
-                    .iter()
-                    .filter(|x| x.is_error())
-                    .map(|x| {
-                        let mut f = Finding::from_diagnostic(Origin::Base, x, d.files(), None);
-                        f.severity = Severity::Warning;
-                        f.message = format!(
-                            "at {}: {} (its policies count as added)",
-                            self.at.revision, f.message
-                        );
-                        f
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let label = diff.label();
+        let mut findings = Vec::new();
+        for broken in &self.at.broken {
+            let d = &broken.diagnostics;
+            let errors: Vec<&crate::diag::Diagnostic> =
+                d.diagnostics().iter().filter(|x| x.is_error()).collect();
+            let first = errors
+                .first()
+                .map(|x| (x.location(d.files()), x.message.clone()));
+            diff.unreadable.push(Unreadable {
+                path: broken.path.display().to_string(),
+                line: first.as_ref().and_then(|(at, _)| at.map(|(_, l, _)| l)),
+                message: first.map_or_else(|| "it did not load".to_string(), |(_, m)| m),
+            });
+            for x in errors {
+                // A warning: the verdict is the working tree's, and the file there may be fine.
+                let mut x = x.clone();
+                x.severity = crate::diag::Severity::Warning;
+                x.message = format!("at {label}: {} (its rules count as added)", x.message);
+                let mut f = Finding::from_diagnostic(Origin::Base, &x, d.files(), None);
+                // The working tree's name, for tools; the text names the revision's file.
+                f.path = Some(broken.path.display().to_string());
+                findings.push(f);
+            }
+        }
         (diff, findings)
     }
 }

@@ -15,7 +15,9 @@ use std::fmt::Write;
 
 use super::{blocked_count, clean_line, clean_text, count, problem_line, verdict};
 use crate::report::finding::Severity;
-use crate::report::{DemandKind, DemandStatus, Effect, Finding, PolicyReport, Report, Status};
+use crate::report::{
+    DemandKind, DemandStatus, Effect, Finding, Origin, PolicyReport, Report, Status,
+};
 
 /// Annotations of one level GitHub shows per step.
 const MAX_PER_LEVEL: usize = 10;
@@ -72,10 +74,13 @@ impl Annotation {
         if let Some(p) = &f.policy {
             title = format!("flowgate: {p} {}", f.title());
         }
+        // A file at the base revision is not the file GitHub shows: its line numbers would
+        // point into the working tree's version. The message names the revision.
+        let file = f.path.clone().filter(|_| f.origin != Origin::Base);
         Annotation {
-            file: f.path.clone(),
-            line: f.path.as_ref().and(f.line.map(u64::from)),
-            col: f.path.as_ref().and(f.column.map(u64::from)),
+            line: file.as_ref().and(f.line.map(u64::from)),
+            col: file.as_ref().and(f.column.map(u64::from)),
+            file,
             title,
             message: f.full_message(),
         }

@@ -311,13 +311,19 @@ fn status_word(status: Option<Status>, style: &Style) -> String {
 /// per policy its newly blocked and newly allowed conversations and its rules added and
 /// removed, each added allow rule with its width against its traffic.
 fn change(out: &mut String, d: &Diff, style: &Style) {
-    let short = &d.base_commit[..d.base_commit.len().min(12)];
     let _ = writeln!(
         out,
-        "change against {} ({short}):\n  {}",
-        clean_line(&d.base),
+        "change against {}:\n  {}",
+        clean_line(&d.named()),
         d.headline("This change")
     );
+    for u in &d.unreadable {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.paint(Paint::Yellow, &clean_line(&u.sentence(&d.label())))
+        );
+    }
     let changed: Vec<&PolicyDiff> = d.changed().collect();
     if changed.is_empty() {
         out.push('\n');

@@ -199,11 +199,24 @@ pub(crate) fn details(summary: &str, body: &str) -> String {
 /// request"), `level` is the heading's `#`s.
 pub(crate) fn change_blocks(d: &Diff, subject: &str, level: &str, max: usize) -> Vec<String> {
     let short = &d.base_commit[..d.base_commit.len().min(12)];
+    let label = d.label();
+    let against = if label == short {
+        format!("`{short}`")
+    } else {
+        format!("{} (`{short}`)", md(&label))
+    };
     let mut blocks = vec![format!(
-        "{level} flowgate: {}\n\nAgainst {} (`{short}`).\n",
+        "{level} flowgate: {}\n\nAgainst {against}.\n",
         d.headline(subject),
-        md(&d.base),
     )];
+    if !d.unreadable.is_empty() {
+        let lines: Vec<String> = d
+            .unreadable
+            .iter()
+            .map(|u| format!("- ⚠️ {}\n", md(&u.sentence(&label))))
+            .collect();
+        blocks.push(format!("\n{}", lines.concat()));
+    }
     let changed: Vec<&PolicyDiff> = d.changed().collect();
     if changed.is_empty() {
         return blocks;

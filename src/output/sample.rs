@@ -375,6 +375,7 @@ pub fn report_with_diff() -> Report {
                 }],
             },
         ],
+        unreadable: vec![],
     });
     r
 }

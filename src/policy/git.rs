@@ -49,7 +49,30 @@ pub struct AtRevision {
     /// order.
     pub sets: Vec<PolicySet>,
     /// The files that did not load, with their diagnostics.
-    pub broken: Vec<Diagnostics>,
+    pub broken: Vec<Broken>,
+}
+
+/// A policy file that did not load at the revision.
+#[derive(Debug)]
+pub struct Broken {
+    /// The file as the working tree names it.
+    pub path: PathBuf,
+    /// Why, with the file named `REV:path` (git's own spelling of a file at a revision), so
+    /// its lines are never mistaken for the working tree's.
+    pub diagnostics: Diagnostics,
+}
+
+/// How a report names a revision: as given (`origin/main`, `HEAD~1`), except a commit id,
+/// which is shortened to 12 digits (a 40-digit id helps nobody read a comment).
+pub fn revision_label(rev: &str, commit: &str) -> String {
+    let is_id = rev.len() > 12
+        && rev.bytes().all(|b| b.is_ascii_hexdigit())
+        && commit.starts_with(&rev.to_ascii_lowercase());
+    if is_id {
+        commit[..12].to_string()
+    } else {
+        rev.to_string()
+    }
 }
 
 /// Runs git in the current directory; its stdout, or its stderr's first line as the error.
@@ -220,25 +243,37 @@ pub fn load_at(rev: &str, paths: &[PathBuf]) -> Result<AtRevision, GitError> {
         }
     }
 
+    let label = revision_label(rev, &commit);
     let mut sets = Vec::new();
-    let mut broken: Vec<Diagnostics> = too_large
+    let mut broken: Vec<Broken> = too_large
         .into_iter()
         .map(|path| {
             let d = Diagnostic::error(
                 "file-too-large",
                 format!(
-                    "`{}` at {rev} is larger than {} MiB, too large for a policy file",
+                    "`{label}:{}` is larger than {} MiB, too large for a policy file",
                     path.display(),
                     MAX_FILE_BYTES >> 20
                 ),
             );
-            Diagnostics(vec![d], Files::new())
+            Broken {
+                path,
+                diagnostics: Diagnostics(vec![d], Files::new()),
+            }
         })
         .collect();
     for (path, text) in files {
-        match PolicySet::from_sources([(path, text)]) {
+        match PolicySet::from_sources([(path.clone(), text.clone())]) {
             Ok(set) => sets.push(set),
-            Err(d) => broken.push(d),
+            Err(plain) => {
+                // Loaded again under its revision's name: the same diagnostics, placed at
+                // `REV:path:line:column`.
+                let named = PathBuf::from(format!("{label}:{}", path.display()));
+                let diagnostics = PolicySet::from_sources([(named, text)])
+                    .err()
+                    .unwrap_or(plain);
+                broken.push(Broken { path, diagnostics });
+            }
         }
     }
     Ok(AtRevision {
@@ -252,6 +287,19 @@ pub fn load_at(rev: &str, paths: &[PathBuf]) -> Result<AtRevision, GitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_commit_id_is_labelled_short_and_a_name_as_given() {
+        let commit = "246d4f9c2f52a1b0c9d8e7f6a5b4c3d2e1f00912";
+        assert_eq!(revision_label(commit, commit), "246d4f9c2f52");
+        assert_eq!(
+            revision_label(&commit.to_uppercase(), commit),
+            "246d4f9c2f52"
+        );
+        assert_eq!(revision_label("origin/main", commit), "origin/main");
+        assert_eq!(revision_label("246d4f9", commit), "246d4f9");
+        assert_eq!(revision_label("HEAD~1", commit), "HEAD~1");
+    }
 
     #[test]
     fn paths_normalize_lexically() {

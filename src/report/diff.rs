@@ -57,6 +57,32 @@ pub struct Diff {
     pub base_commit: String,
     /// Every policy of either version, by name.
     pub policies: Vec<PolicyDiff>,
+    /// Policy files that could not be read at the base: whatever policy they held there is
+    /// unknown, so the working tree's policy in that file counts as added, every rule new.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A policy file that could not be read at the base revision.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unreadable {
+    /// The file as the working tree names it.
+    pub path: String,
+    /// The line of the first error at the base, when it has one.
+    pub line: Option<u32>,
+    /// The first error at the base.
+    pub message: String,
+}
+
+impl Unreadable {
+    /// `policies/x.toml could not be read at REV (line 7: unknown key `ownr`): its rules
+    /// count as added`, for the reports to say plainly.
+    pub fn sentence(&self, label: &str) -> String {
+        let at = self.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        format!(
+            "{} could not be read at {label} ({at}{}): its rules count as added",
+            self.path, self.message
+        )
+    }
 }
 
 /// One policy's change.
@@ -141,6 +167,11 @@ pub struct Probe {
 }
 
 impl Diff {
+    /// The base as the reports name it: as given, a commit id shortened.
+    pub fn label(&self) -> String {
+        crate::policy::git::revision_label(&self.base, &self.base_commit)
+    }
+
     /// Conversations newly blocked, over every policy.
     pub fn newly_blocked(&self) -> usize {
         self.policies.iter().map(|p| p.newly_blocked.len()).sum()
@@ -155,6 +186,18 @@ impl Diff {
         self.policies
             .iter()
             .filter(|p| p.change != PolicyChange::Unchanged)
+    }
+
+    /// `origin/main (3f2c1a9b8e7d)`, or the short commit id alone when the base was given as
+    /// a commit id: the reports name it once.
+    pub fn named(&self) -> String {
+        let short = &self.base_commit[..self.base_commit.len().min(12)];
+        let label = self.label();
+        if label == short {
+            label
+        } else {
+            format!("{label} ({short})")
+        }
     }
 
     /// Added and changed allow rules flagged overly permissive.
@@ -433,6 +476,7 @@ pub fn diff(
         base: revision.to_string(),
         base_commit: commit.to_string(),
         policies,
+        unreadable: Vec::new(),
     }
 }
 
