@@ -264,15 +264,6 @@ fn run(
     let truth = verify::Truth::new(&survey, &servers);
     let mut pinned = survey.pinned(&servers);
     let kinds: Vec<Option<Kind>> = survey.archives.iter().map(|a| a.kind).collect();
-    eprintln!(
-        "DEBUG after survey {}",
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
     let requested = key::threshold(opts.rate);
     let mut threshold = requested;
@@ -367,15 +358,6 @@ fn run(
         unreachable!("the last pass writes rate 0, which fits or returns TooLarge")
     };
     let staging = staging(pass);
-    eprintln!(
-        "DEBUG before publish {}",
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
     publish(inputs, &staging, &opts.out)?;
 
     let manifest = Manifest {
