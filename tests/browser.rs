@@ -43,6 +43,9 @@ fn chromium() -> Option<String> {
     None
 }
 
+/// What the trap records for a connection that sent no byte before its read timed out.
+const NOTHING_SENT: &str = "(nothing sent)";
+
 /// A proxy that answers nothing and remembers the first line of every connection.
 struct Trap {
     port: u16,
@@ -63,7 +66,7 @@ impl Trap {
                 let mut buf = [0u8; 512];
                 let n = conn.read(&mut buf).unwrap_or(0);
                 let text = String::from_utf8_lossy(&buf[..n]);
-                let first = text.lines().next().unwrap_or("(nothing sent)").to_string();
+                let first = text.lines().next().unwrap_or(NOTHING_SENT).to_string();
                 log.lock().unwrap().push(first);
             }
         });
@@ -87,8 +90,14 @@ impl Trap {
                 .unwrap_or("");
             host == "google.com" || host.ends_with(".google.com")
         };
+        // A connection that sends nothing is no request: Chromium opens spare connections to
+        // its proxy ahead of need, and on a busy machine one can stay idle past the read timeout.
+        let idle = |r: &str| r == NOTHING_SENT;
         let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|r| !browser_own(r)).cloned().collect()
+        seen.iter()
+            .filter(|r| !browser_own(r) && !idle(r))
+            .cloned()
+            .collect()
     }
 }
 
