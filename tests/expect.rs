@@ -703,3 +703,36 @@ fn the_bundled_policies_pin_the_seed_scenario() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// One expectation is counted in the singular, by lint and in the check's report.
+#[test]
+fn one_expectation_is_singular() {
+    let one = "\n[[expect]]\nname = \"https out\"\nflow = \"tcp 10.0.2.15 -> 10.20.30.5:443\"\nverdict = \"allowed\"\n";
+    let repo = repo_with(&[("line", &policy("line", one))]);
+    let text = |args: &[&str]| {
+        let out = repo.output(args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let lint = text(&["lint", "--policies", "policies", "--today", "2026-11-26"]);
+    assert!(
+        lint.ends_with("1 policy linted: 0 errors, 0 warnings; 1 expectation holds\n"),
+        "{lint}"
+    );
+    let check = text(&["check", "--logs", "logs", "--today", "2026-11-26"]);
+    assert!(check.contains("\n  expectations: 1 holds\n"), "{check}");
+
+    let wrong = one.replace("\"allowed\"", "\"blocked\"");
+    let repo = repo_with(&[("line", &policy("line", &wrong))]);
+    let out = repo.output(&["lint", "--policies", "policies", "--today", "2026-11-26"]);
+    let lint = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        lint.ends_with("1 policy linted: 1 error, 0 warnings; 1 of 1 expectation fails\n"),
+        "{lint}"
+    );
+    let out = repo.output(&["check", "--logs", "logs", "--today", "2026-11-26"]);
+    let check = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        check.contains("\n  expectations: 1 of 1 does not hold:\n"),
+        "{check}"
+    );
+}

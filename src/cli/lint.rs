@@ -66,8 +66,10 @@ pub fn run(args: LintArgs) -> anyhow::Result<u8> {
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let expected = match (expectations, failing) {
         (0, _) => "no expectations ([[expect]])".to_string(),
-        (n, 0) => format!("{} hold", plural(n, "expectation", "expectations")),
-        (n, f) => format!("{f} of {} fail", plural(n, "expectation", "expectations")),
+        (1, 0) => "1 expectation holds".to_string(),
+        (n, 0) => format!("{n} expectations hold"),
+        (n, 1) => format!("1 of {} fails", plural(n, "expectation", "expectations")),
+        (n, f) => format!("{f} of {n} expectations fail"),
     };
     text.push_str(&format!(
         "{} linted: {}, {}; {expected}\n",

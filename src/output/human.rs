@@ -228,13 +228,19 @@ fn policy(
             })
             .collect();
         if failing.is_empty() {
-            let _ = writeln!(out, "\n  expectations: {total} hold");
+            let verb = if total == 1 { "holds" } else { "hold" };
+            let _ = writeln!(out, "\n  expectations: {total} {verb}");
         } else {
+            let verb = if failing.len() == 1 {
+                "does not hold"
+            } else {
+                "do not hold"
+            };
             let _ = writeln!(
                 out,
                 "\n  expectations: {} of {total} {}:",
                 failing.len(),
-                style.paint(Paint::Red, "do not hold")
+                style.paint(Paint::Red, verb)
             );
             push_indented(out, "    ", align(&failing, &[]));
         }
@@ -594,7 +600,7 @@ mod tests {
     #[test]
     fn expectations_are_listed_with_the_failing_ones_explained() {
         let text = render(&sample::report_with_expectations(), false);
-        assert!(text.contains("\n  expectations: 1 of 2 do not hold:\n    FAIL  443 is open to the settlement subnet only  line 39  expects blocked; decided allowed by allow rule `settlement API` (line 10)\n"), "{text}");
+        assert!(text.contains("\n  expectations: 1 of 2 does not hold:\n    FAIL  443 is open to the settlement subnet only  line 39  expects blocked; decided allowed by allow rule `settlement API` (line 10)\n"), "{text}");
         let mut all_hold = sample::report_with_expectations();
         all_hold.policies[1].expectations[1].holds = true;
         let text = render(&all_hold, false);
