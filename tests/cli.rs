@@ -1220,3 +1220,27 @@ fn output_files_get_their_parent_directories() {
     assert_eq!(out.status.code(), Some(0));
     assert!(d.join("out/inspect/run.json").is_file());
 }
+
+/// A `--logs` path GitHub cannot show (it does not exist) is annotated without `file=`: the
+/// message names it, and the annotation is not lost on a file GitHub cannot place.
+#[test]
+fn an_unreadable_logs_path_is_annotated_without_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let policies = root().join("policies");
+    let policies = policies.to_str().unwrap();
+    let (code, stdout, _) = run_as_github_step(
+        dir.path(),
+        &["check", "--policies", policies, "--logs", "does-not-exist"],
+        &summary,
+    );
+    assert_eq!(code, 2, "{stdout}");
+    let unreadable: Vec<&str> = workflow_commands(&stdout)
+        .into_iter()
+        .filter(|c| c.contains("does-not-exist"))
+        .collect();
+    assert!(!unreadable.is_empty(), "{stdout}");
+    for c in unreadable {
+        assert!(c.starts_with("::error title="), "{c}");
+    }
+}

@@ -75,8 +75,13 @@ impl Annotation {
             title = format!("flowgate: {p} {}", f.title());
         }
         // A file at the base revision is not the file GitHub shows: its line numbers would
-        // point into the working tree's version. The message names the revision.
-        let file = f.path.clone().filter(|_| f.origin != Origin::Base);
+        // point into the working tree's version. The message names the revision. A `--logs`
+        // path that could not be read is no file GitHub can show either (missing, outside
+        // the checkout): the message names it.
+        let file = f
+            .path
+            .clone()
+            .filter(|_| f.origin != Origin::Base && f.origin != Origin::Logs);
         Annotation {
             line: file.as_ref().and(f.line.map(u64::from)),
             col: file.as_ref().and(f.column.map(u64::from)),
@@ -102,9 +107,23 @@ fn escape_property(s: &str) -> String {
         .replace(',', "%2C")
 }
 
+/// Whether GitHub can place an annotation in `file`: a path inside the checkout, relative
+/// to it. An absolute path, one that climbs out (`..`) or an `s3://` URL is not.
+fn placeable(file: &str) -> bool {
+    let path = std::path::Path::new(file);
+    !file.contains("://")
+        && path.is_relative()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
 fn write_annotation(out: &mut String, level: Level, a: &Annotation) {
     let mut props = Vec::new();
-    if let Some(file) = &a.file {
+    if let Some(file) = a.file.as_deref().filter(|f| placeable(f)) {
         props.push(format!("file={}", escape_property(file)));
         if let Some(line) = a.line {
             props.push(format!("line={line}"));
@@ -400,6 +419,15 @@ mod tests {
 
     fn commands(text: &str) -> Vec<&str> {
         text.lines().filter(|l| l.starts_with("::")).collect()
+    }
+
+    #[test]
+    fn only_paths_inside_the_checkout_are_files() {
+        assert!(placeable("policies/a.toml"));
+        assert!(placeable("./fixtures/x.log.gz"));
+        assert!(!placeable("/data/full/x.log.gz"));
+        assert!(!placeable("../elsewhere/x.log.gz"));
+        assert!(!placeable("s3://bucket/AWSLogs/x.log.gz"));
     }
 
     #[test]
