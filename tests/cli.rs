@@ -1244,3 +1244,50 @@ fn an_unreadable_logs_path_is_annotated_without_a_file() {
         assert!(c.starts_with("::error title="), "{c}");
     }
 }
+
+/// Every relative link of the documentation a user reads on GitHub points at a file of the
+/// repository (a link that climbs out of it, or names a missing file, is a dead link there).
+#[test]
+fn documentation_links_stay_in_the_repository() {
+    let mut pages: Vec<std::path::PathBuf> = Vec::new();
+    for dir in [
+        "", "docs", "policies", "fixtures", "benches", "examples", "fuzz",
+    ] {
+        let Ok(entries) = std::fs::read_dir(root().join(dir)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "md") {
+                pages.push(e.path());
+            }
+        }
+    }
+    pages.sort();
+    assert!(pages.len() > 5, "{pages:?}");
+    let mut dead = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split_whitespace().next().unwrap_or("");
+            let target = target.split('#').next().unwrap();
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let mut resolved = page.parent().unwrap().to_path_buf();
+            let mut outside = false;
+            for part in target.split('/') {
+                match part {
+                    "" | "." => {}
+                    ".." => outside |= !resolved.pop() || !resolved.starts_with(root()),
+                    p => resolved.push(p),
+                }
+            }
+            if outside || !resolved.starts_with(root()) || !resolved.exists() {
+                dead.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
+}
