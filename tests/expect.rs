@@ -736,3 +736,32 @@ fn one_expectation_is_singular() {
         "{check}"
     );
 }
+
+/// A flow without a port whose verdict differs between ports is not decided: exit 1, as for a
+/// field not given (README, docs/policy.md), so `explain FLOW && ...` never reads "it depends"
+/// as a decision. With the port, exit 0.
+#[test]
+fn explain_exits_1_when_the_decision_depends_on_the_ports() {
+    let policies = common::root().join("policies");
+    let explain = |flow: &str| {
+        let out = flowgate(common::root())
+            .args(["explain", "--today", "2026-11-26", "--policies"])
+            .arg(&policies)
+            .arg(flow)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = explain("tcp 10.0.2.15 -> 10.20.40.12");
+    assert!(
+        out.contains("retail-dedicated-line: depends on the ports\n"),
+        "{out}"
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let (code, out) = explain("tcp 10.0.2.15 -> 10.20.40.12:1433");
+    assert!(out.contains("retail-dedicated-line: allowed\n"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+}

@@ -3,7 +3,9 @@
 //! The decision is the check's ([`crate::policy::explain`] judges with [`Policy::decide`]);
 //! this file reads the flags, and prints the explanation as text or, with `--json`, as a
 //! versioned document for tools. Exit status: 0 every policy decided, 1 some decision depends
-//! on a field not given (pass it as a flag), 2 the flow, a flag or a policy file is wrong.
+//! on something not given (a field: pass it as a flag; a port the flow leaves out: a script
+//! asking "is this allowed?" must not read "it depends" as yes), 2 the flow, a flag or a policy
+//! file is wrong.
 
 use std::path::PathBuf;
 
@@ -129,9 +131,9 @@ pub fn run(mut args: ExplainArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|p| (p, explain(p, &flow, &fields, today)))
         .collect();
-    let open = explained
-        .iter()
-        .any(|(_, x)| x.pieces.iter().any(|p| p.path.outcome().is_none()));
+    // Open: some policy gave no one decision, for want of a field (a flag) or because it
+    // decides differently for the ports the flow leaves out.
+    let open = explained.iter().any(|(_, x)| decided(x).is_none());
     let out = if args.json {
         let mut text = serde_json::to_string_pretty(&document(&flow, &fields, today, &explained))?;
         text.push('\n');
@@ -166,16 +168,21 @@ fn flow_error(text: &str, e: &crate::policy::flowspec::FlowError) -> String {
     out
 }
 
+/// The one outcome of a policy, when every piece has one and they agree.
+fn decided(x: &Explanation) -> Option<&'static str> {
+    let outcomes: Vec<Option<_>> = x.pieces.iter().map(|p| p.path.outcome()).collect();
+    match outcomes.as_slice() {
+        [Some(one), rest @ ..] if rest.iter().all(|o| o == &Some(*one)) => Some(one.as_str()),
+        _ => None,
+    }
+}
+
 /// The decision of one policy: its outcome when every piece agrees, else what it depends on.
 fn decision(x: &Explanation) -> String {
-    let outcomes: Vec<Option<_>> = x.pieces.iter().map(|p| p.path.outcome()).collect();
-    if outcomes.iter().any(Option::is_none) {
+    if x.pieces.iter().any(|p| p.path.outcome().is_none()) {
         return "undetermined".into();
     }
-    match outcomes.as_slice() {
-        [Some(one), rest @ ..] if rest.iter().all(|o| o == &Some(*one)) => one.as_str().into(),
-        _ => "depends on the ports".into(),
-    }
+    decided(x).map_or_else(|| "depends on the ports".into(), String::from)
 }
 
 fn place(p: &Policy, r: &RuleRef) -> String {
