@@ -105,12 +105,18 @@ impl std::str::FromStr for Dialect {
 /// The SQL text that differs between engines. Every method returns an expression or a
 /// statement fragment; none of them depends on the policies.
 pub(crate) trait Flavor: Sync {
-    /// A quoted identifier (`"end"`, `` `end` ``).
-    fn ident(&self, name: &str) -> String;
-    /// A string literal holding exactly `text`.
-    fn string(&self, text: &str) -> String;
+    /// A quoted identifier (`"end"`, `` `end` ``). Standard SQL's double quotes by default.
+    fn ident(&self, name: &str) -> String {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+    /// A string literal holding exactly `text`. Standard SQL's (a quote doubled) by default.
+    fn string(&self, text: &str) -> String {
+        format!("'{}'", text.replace('\'', "''"))
+    }
     /// The type of character strings, for casts.
-    fn text_type(&self) -> &'static str;
+    fn text_type(&self) -> &'static str {
+        "varchar"
+    }
     /// Whether `expr` (a string, never NULL here) has a match of `pattern` (anchored with
     /// `^…$` when the whole string must match). Patterns use no backslash.
     fn matches(&self, expr: &str, pattern: &str) -> String;
@@ -119,7 +125,9 @@ pub(crate) trait Flavor: Sync {
     /// A number below 65536 as four lowercase hex digits.
     fn hex4(&self, expr: &str) -> String;
     /// The 1-based position of `needle` in `haystack`, 0 when absent.
-    fn strpos(&self, haystack: &str, needle: &str) -> String;
+    fn strpos(&self, haystack: &str, needle: &str) -> String {
+        format!("strpos({haystack}, {needle})")
+    }
     /// The non-NULL elements of `elements` (bigints, distinct where not NULL), as an array.
     fn compact_array(&self, elements: &[String]) -> String;
     /// `source` (a relation with its alias) joined to one row per element of `array`, the

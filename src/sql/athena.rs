@@ -16,18 +16,6 @@ use super::Flavor;
 pub(crate) struct Trino;
 
 impl Flavor for Trino {
-    fn ident(&self, name: &str) -> String {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-
-    fn string(&self, text: &str) -> String {
-        format!("'{}'", text.replace('\'', "''"))
-    }
-
-    fn text_type(&self) -> &'static str {
-        "varchar"
-    }
-
     fn matches(&self, expr: &str, pattern: &str) -> String {
         format!("regexp_like({expr}, {})", self.string(pattern))
     }
@@ -38,10 +26,6 @@ impl Flavor for Trino {
 
     fn hex4(&self, expr: &str) -> String {
         format!("lpad(to_base({expr}, 16), 4, '0')")
-    }
-
-    fn strpos(&self, haystack: &str, needle: &str) -> String {
-        format!("strpos({haystack}, {needle})")
     }
 
     fn compact_array(&self, elements: &[String]) -> String {

@@ -13,18 +13,6 @@ use super::Flavor;
 pub(crate) struct DuckDb;
 
 impl Flavor for DuckDb {
-    fn ident(&self, name: &str) -> String {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-
-    fn string(&self, text: &str) -> String {
-        format!("'{}'", text.replace('\'', "''"))
-    }
-
-    fn text_type(&self) -> &'static str {
-        "varchar"
-    }
-
     fn matches(&self, expr: &str, pattern: &str) -> String {
         format!("regexp_matches({expr}, {})", self.string(pattern))
     }
@@ -35,10 +23,6 @@ impl Flavor for DuckDb {
 
     fn hex4(&self, expr: &str) -> String {
         format!("lpad(lower(hex({expr})), 4, '0')")
-    }
-
-    fn strpos(&self, haystack: &str, needle: &str) -> String {
-        format!("strpos({haystack}, {needle})")
     }
 
     fn compact_array(&self, elements: &[String]) -> String {
