@@ -8,6 +8,7 @@ mod explain;
 mod init;
 mod inspect;
 mod lint;
+mod progress;
 mod sample;
 mod sql;
 mod suggest;

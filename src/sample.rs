@@ -209,8 +209,30 @@ the witness records that keep each kept record's server decided as in the input;
 record; each archive's first and last record, earliest start and latest end, first record of each format, and \
 a record for every minute the archive covers";
 
+/// A pass of the sample over its input, for progress displays: the input is read more than
+/// once, and a count that ran on across passes would count each archive twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// An object of an `s3://` root copied to the staging folder.
+    Fetch,
+    /// An archive read to count and pin its records.
+    Survey,
+    /// An archive's sample written, in write pass number `.0` (more than one when
+    /// `--max-bytes` needs a lower rate).
+    Write(u32),
+}
+
 /// Makes the sample.
 pub fn sample(opts: &SampleOptions) -> Result<Outcome, Error> {
+    sample_with(opts, &|_| {})
+}
+
+/// Makes the sample, calling `on_archive` after each archive of each [`Pass`] (for progress
+/// displays), from worker threads.
+pub fn sample_with(
+    opts: &SampleOptions,
+    on_archive: &(dyn Fn(Pass) + Sync),
+) -> Result<Outcome, Error> {
     let scopes = if opts.policies.is_empty() {
         Scopes::everything()
     } else {
@@ -236,13 +258,13 @@ pub fn sample(opts: &SampleOptions) -> Result<Outcome, Error> {
     }
     // Objects of s3:// roots are copied here first, and removed when the sample is done.
     let staging = fetch::Staging::new(&opts.out);
-    let inputs = gather(&opts.logs, pseudonymiser.as_mut(), &staging)?;
+    let inputs = gather(&opts.logs, pseudonymiser.as_mut(), &staging, on_archive)?;
     let mut pool = rayon::ThreadPoolBuilder::new();
     if let Some(n) = opts.threads {
         pool = pool.num_threads(n.max(1));
     }
     pool.build()?
-        .install(|| run(opts, &inputs, &scopes, pseudonymiser.as_ref()))
+        .install(|| run(opts, &inputs, &scopes, pseudonymiser.as_ref(), on_archive))
 }
 
 fn run(
@@ -250,6 +272,7 @@ fn run(
     inputs: &[Input],
     scopes: &Scopes,
     pseudonymiser: Option<&Pseudonymiser>,
+    on_archive: &(dyn Fn(Pass) + Sync),
 ) -> Result<Outcome, Error> {
     let scan = ScanOptions {
         log_format: opts.log_format.clone(),
@@ -260,7 +283,8 @@ fn run(
         until: opts.until,
         scan: &scan,
     };
-    let (survey, servers) = Survey::run(inputs, opts.seed, reading, pseudonymiser);
+    let surveyed = || on_archive(Pass::Survey);
+    let (survey, servers) = Survey::run(inputs, opts.seed, reading, pseudonymiser, &surveyed);
     let truth = verify::Truth::new(&survey, &servers);
     let mut pinned = survey.pinned(&servers);
     let kinds: Vec<Option<Kind>> = survey.archives.iter().map(|a| a.kind).collect();
@@ -299,7 +323,10 @@ fn run(
     while passes < MAX_PASSES {
         passes += 1;
         let dir = staging(passes);
-        let written = write.all(&pinned, threshold, &dir).and_then(|w| {
+        let written = write.all(&pinned, threshold, &dir, &|| {
+            on_archive(Pass::Write(passes))
+        });
+        let written = written.and_then(|w| {
             write.keyed_as_input(w, &mut pinned, threshold, &dir, &truth, &mut repairs)
         });
         let written = match written {
@@ -443,12 +470,13 @@ struct Writing<'a> {
 }
 
 impl Writing<'_> {
-    /// Writes every archive's sample into `staging`.
+    /// Writes every archive's sample into `staging`, calling `on_archive` after each.
     fn all(
         &self,
         pinned: &[Vec<Pinned>],
         threshold: Option<u64>,
         staging: &Path,
+        on_archive: &(dyn Fn() + Sync),
     ) -> Result<WrittenAll, Error> {
         let _ = std::fs::remove_dir_all(staging);
         let every: Vec<usize> = (0..self.inputs.len()).collect();
@@ -458,11 +486,12 @@ impl Writing<'_> {
             each: vec![Written::default(); self.inputs.len()],
             lines: vec![Vec::new(); self.inputs.len()],
         };
-        self.some(&every, pinned, threshold, staging, &mut all)?;
+        self.some(&every, pinned, threshold, staging, &mut all, on_archive)?;
         Ok(all)
     }
 
-    /// Writes (again) the samples of archives `which`, updating `all`.
+    /// Writes (again) the samples of archives `which`, updating `all`, calling `on_archive`
+    /// after each.
     fn some(
         &self,
         which: &[usize],
@@ -470,6 +499,7 @@ impl Writing<'_> {
         threshold: Option<u64>,
         staging: &Path,
         all: &mut WrittenAll,
+        on_archive: &(dyn Fn() + Sync),
     ) -> Result<(), Error> {
         let results: Vec<(usize, Written, Vec<u64>)> = which
             .par_iter()
@@ -492,7 +522,9 @@ impl Writing<'_> {
                     // record by rate would need its own witnesses.
                     scopes: self.reading.scopes,
                 };
-                write_archive(job, self.reading.scan)
+                let written = write_archive(job, self.reading.scan);
+                on_archive();
+                written
                     .map(|(w, lines)| (i, w, lines))
                     .map_err(|source| Error::Write {
                         path: destination.display().to_string(),
@@ -542,7 +574,8 @@ impl Writing<'_> {
             if changed.is_empty() {
                 return Err(Error::Unkeyable(verify::describe(&misses, self.inputs)));
             }
-            self.some(&changed, pinned, threshold, staging, &mut all)?;
+            // Not counted again: the progress display counts each archive once a pass.
+            self.some(&changed, pinned, threshold, staging, &mut all, &|| {})?;
         }
         let misses = verify::verify(self.inputs, staging, &all.lines, self.reading, truth);
         if misses.is_empty() {
@@ -587,6 +620,7 @@ fn gather(
     logs: &[PathBuf],
     mut pseudonymiser: Option<&mut Pseudonymiser>,
     staging: &fetch::Staging,
+    on_archive: &(dyn Fn(Pass) + Sync),
 ) -> Result<Vec<Input>, Error> {
     let mut inputs = Vec::new();
     let mut destinations = HashSet::new();
@@ -595,7 +629,8 @@ fn gather(
             return Err(Error::Stdin);
         }
         if crate::source::s3::is_url(root) {
-            for (archive, relative, bytes) in staging.fetch(&root.to_string_lossy())? {
+            let fetched = staging.fetch(&root.to_string_lossy(), &|| on_archive(Pass::Fetch))?;
+            for (archive, relative, bytes) in fetched {
                 let input = input(
                     archive,
                     relative,

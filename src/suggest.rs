@@ -313,6 +313,15 @@ fn scope_text(opts: &SuggestOptions) -> String {
 
 /// Suggests a policy.
 pub fn suggest(opts: &SuggestOptions) -> Result<Suggestion, Error> {
+    suggest_with(opts, &|| {})
+}
+
+/// Suggests a policy, calling `on_archive` after each archive is read (for progress
+/// displays), from worker threads.
+pub fn suggest_with(
+    opts: &SuggestOptions,
+    on_archive: &(dyn Fn() + Sync),
+) -> Result<Suggestion, Error> {
     let scope = scope_text(opts);
     let set = PolicySet::from_sources([(format!("{}.toml", opts.name), scope.clone())])
         .map_err(|d| Error::Scope(d.render(false)))?;
@@ -335,6 +344,7 @@ pub fn suggest(opts: &SuggestOptions) -> Result<Suggestion, Error> {
             .par_iter()
             .fold(Observed::default, |mut o, archive| {
                 observe(&policy, &opts.peer, archive, &scan, &mut o);
+                on_archive();
                 o
             })
             .reduce(Observed::default, Observed::merge)

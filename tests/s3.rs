@@ -465,48 +465,59 @@ fn access_denied_is_exit_2_naming_the_bucket_prefix_credentials_or_object() {
     );
 }
 
+/// A bucket of 64 small objects behind a proxy that answers each after 400 ms, so readers
+/// overlap and a run takes over a second: long enough for the progress line, which waits a
+/// second before it shows.
+fn slow_bucket(moto: &Moto, bucket: &str) -> Proxy {
+    moto.bucket(bucket);
+    for i in 0..64 {
+        moto.put(bucket, &format!("o{i:02}.log"), &plain_text(3));
+    }
+    Proxy::start(
+        moto.port,
+        vec![Fault::Delay {
+            path: format!("/{bucket}/"),
+            millis: 400,
+        }],
+    )
+}
+
+/// Runs `command` on a terminal: under `script`, which gives it a pseudo-terminal and copies
+/// what it shows to stdout.
+fn on_a_terminal(command: &Command) -> Output {
+    let line = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = Command::new("script");
+    script.args(["-q", "-e", "-c", &line, "/dev/null"]);
+    if let Some(dir) = command.get_current_dir() {
+        script.current_dir(dir);
+    }
+    for (k, v) in command.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    script
+        .output()
+        .expect("`script` (util-linux) runs the command on a pseudo-terminal")
+}
+
 #[test]
 fn objects_are_read_sixteen_at_once_with_progress_on_a_terminal() {
     let Some(moto) = moto() else { return };
-    moto.bucket("busy");
-    for i in 0..64 {
-        moto.put("busy", &format!("o{i:02}.log"), &plain_text(3));
-    }
+    let proxy = slow_bucket(moto, "busy");
     let dir = tempfile::tempdir().unwrap();
-    // Each object answers after 400 ms, so readers overlap and the run takes over a second:
-    // long enough for the progress line, which waits a second before it shows.
-    let proxy = Proxy::start(
-        moto.port,
-        vec![Fault::Delay {
-            path: "/busy/".into(),
-            millis: 400,
-        }],
-    );
     // The endpoint from AWS_ENDPOINT_URL_S3, which beats AWS_ENDPOINT_URL (nothing listens
     // on port 1).
     let mut flowgate = flowgate_s3(dir.path(), "http://127.0.0.1:1");
     flowgate
         .env("AWS_ENDPOINT_URL_S3", proxy.endpoint())
         .args(["inspect", "--logs", "s3://busy/"]);
-    // On a terminal: the same command under `script`, which gives it a pseudo-terminal and
-    // copies what it shows to stdout.
-    let command = std::iter::once(flowgate.get_program())
-        .chain(flowgate.get_args())
-        .map(|a| format!("'{}'", a.to_string_lossy()))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut script = Command::new("script");
-    script.args(["-q", "-e", "-c", &command, "/dev/null"]);
-    script.current_dir(dir.path());
-    for (k, v) in flowgate.get_envs() {
-        match v {
-            Some(v) => script.env(k, v),
-            None => script.env_remove(k),
-        };
-    }
-    let out = script
-        .output()
-        .expect("`script` (util-linux) runs the command on a pseudo-terminal");
+    let out = on_a_terminal(&flowgate);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("archives   64 read"), "{t}");
@@ -518,6 +529,68 @@ fn objects_are_read_sixteen_at_once_with_progress_on_a_terminal() {
     let most = proxy.most_in_flight();
     assert!((4..=bound).contains(&most), "{most} object GETs at once");
     assert_eq!(proxy.gets("/busy/"), 64);
+}
+
+#[test]
+fn suggest_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
+    let Some(moto) = moto() else { return };
+    let proxy = slow_bucket(moto, "busy-suggest");
+    let dir = tempfile::tempdir().unwrap();
+    let mut flowgate = flowgate_s3(dir.path(), &proxy.endpoint());
+    flowgate.args([
+        "suggest",
+        "--logs",
+        "s3://busy-suggest/",
+        "--scope-peer",
+        "10.20.0.0/16",
+    ]);
+    let out = on_a_terminal(&flowgate);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("archives read, "), "no progress line in {t}");
+    assert!(t.contains("covering 192 records"), "{t}");
+    // Not on a terminal (a pipe, as in CI logs): the same run without the line.
+    let out = flowgate.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("archives read"), "{}", text(&out));
+    assert!(text(&out).contains("covering 192 records"));
+}
+
+#[test]
+fn sample_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
+    let Some(moto) = moto() else { return };
+    let proxy = slow_bucket(moto, "busy-sample");
+    let dir = tempfile::tempdir().unwrap();
+    let sample = |out: &str| {
+        let mut c = flowgate_s3(dir.path(), &proxy.endpoint());
+        c.args([
+            "sample",
+            "--logs",
+            "s3://busy-sample/",
+            "--rate",
+            "0",
+            "--out",
+            out,
+        ]);
+        c
+    };
+    let out = on_a_terminal(&sample("on-terminal"));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("objects fetched, "), "no progress line in {t}");
+    assert!(
+        dir.path().join("on-terminal/MANIFEST.toml").is_file(),
+        "{t}"
+    );
+    // Not on a terminal (a pipe, as in CI logs): the same run without the line.
+    let out = sample("in-a-file").output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    for stage in ["objects fetched", "archives surveyed", "archives sampled"] {
+        assert!(!t.contains(stage), "{stage} in {t}");
+    }
+    assert!(dir.path().join("in-a-file/MANIFEST.toml").is_file(), "{t}");
+    assert_eq!(proxy.gets("/busy-sample/"), 2 * 64);
 }
 
 #[test]

@@ -2,12 +2,12 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Args;
 
+use super::progress::Progress;
 use super::{parse_date, parse_time, print, write_atomic, CommonArgs};
 use crate::check::{Check, Error};
 use crate::output::{self, Format as OutputFormat};
@@ -117,7 +117,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
         Err(e) => check.unscanned_report(&e),
         Ok(policies) => {
             let cancel = catch_interrupt();
-            let progress = Progress::new();
+            let progress = Progress::new("archives read");
             let result = check.run_with(&policies, cancel, &|| progress.tick());
             progress.finish();
             match result {
@@ -242,48 +242,4 @@ fn is_interrupted(cancel: Option<&AtomicBool>) -> bool {
 fn interrupted() -> u8 {
     let _ = std::io::stderr().write_all(b"interrupted: no verdict\n");
     EXIT_INTERRUPTED
-}
-
-/// A progress bar on stderr, shown only on a terminal and only once the scan has taken more
-/// than a second: quick runs and CI logs stay clean.
-pub(super) struct Progress {
-    started: Instant,
-    done: AtomicU64,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    pub(super) fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::hidden();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {pos} archives read, {per_sec} [{elapsed}]",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            bar
-        });
-        Progress {
-            started: Instant::now(),
-            done: AtomicU64::new(0),
-            bar,
-        }
-    }
-
-    pub(super) fn tick(&self) {
-        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Some(bar) = &self.bar {
-            if bar.is_hidden() && self.started.elapsed() > Duration::from_secs(1) {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
-            bar.set_position(n);
-        }
-    }
-
-    pub(super) fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }

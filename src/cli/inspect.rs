@@ -5,6 +5,7 @@
 
 use clap::Args;
 
+use super::progress::Progress;
 use super::{print, write_atomic};
 use crate::check::Check;
 use crate::engine::{LightReader, ReadDepth, LIGHT_PARSE_NET};
@@ -102,7 +103,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<u8> {
         });
     }
     let none = PolicySet::from_sources(Vec::<(std::path::PathBuf, String)>::new())?;
-    let progress = super::check::Progress::new();
+    let progress = Progress::new("archives read");
     let result = check.run_with(&none, None, &|| progress.tick());
     progress.finish();
     let report = match result {

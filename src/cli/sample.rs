@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::print;
+use super::progress::Progress;
 use crate::flowlog::Format;
 use crate::report::{EXIT_PASS, EXIT_UNTRUSTED};
-use crate::sample::{sample, Outcome, SampleOptions};
+use crate::sample::{sample_with, Outcome, Pass, SampleOptions};
 
 #[derive(Debug, Args)]
 pub struct SampleArgs {
@@ -83,6 +84,16 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is not a size like 5M, 800k or 2MiB"))
 }
 
+/// What the progress line counts in each pass.
+fn stage(pass: Pass) -> String {
+    match pass {
+        Pass::Fetch => "objects fetched".into(),
+        Pass::Survey => "archives surveyed".into(),
+        Pass::Write(1) => "archives sampled".into(),
+        Pass::Write(n) => format!("archives sampled (pass {n})"),
+    }
+}
+
 pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
     let pseudonymise = match args.pseudonymise {
         Some(k) => match k.strip_prefix("env:") {
@@ -109,7 +120,10 @@ pub fn run(args: SampleArgs) -> anyhow::Result<u8> {
         since: args.since,
         until: args.until,
     };
-    let outcome = sample(&opts)?;
+    let progress = Progress::new("archives surveyed");
+    let outcome = sample_with(&opts, &|pass| progress.tick_in(&stage(pass)));
+    progress.finish();
+    let outcome = outcome?;
     for p in &outcome.problems {
         eprintln!("{}", crate::text::clean_line(&p.to_string()));
     }

@@ -7,9 +7,10 @@ use clap::Args;
 use ipnet::IpNet;
 
 use super::print;
+use super::progress::Progress;
 use crate::flowlog::Format;
 use crate::report::{EXIT_PASS, EXIT_UNTRUSTED};
-use crate::suggest::{suggest, SuggestOptions};
+use crate::suggest::{suggest_with, SuggestOptions};
 
 #[derive(Debug, Args)]
 pub struct SuggestArgs {
@@ -110,7 +111,10 @@ pub fn run(args: SuggestArgs) -> anyhow::Result<u8> {
         log_format: args.log_format,
         threads: args.threads,
     };
-    let s = suggest(&opts)?;
+    let progress = Progress::new("archives read");
+    let s = suggest_with(&opts, &|| progress.tick());
+    progress.finish();
+    let s = s?;
     for p in &s.problems {
         eprintln!("{}", crate::text::clean_line(&p.to_string()));
     }

@@ -29,9 +29,13 @@ impl Staging {
         }
     }
 
-    /// Lists `url`, copies its archives here, and returns each copy (named by its URL) with
-    /// its place in the sample and its size.
-    pub fn fetch(&self, url: &str) -> Result<Vec<(Archive, PathBuf, u64)>, Error> {
+    /// Lists `url`, copies its archives here (calling `on_object` after each), and returns
+    /// each copy (named by its URL) with its place in the sample and its size.
+    pub fn fetch(
+        &self,
+        url: &str,
+        on_object: &(dyn Fn() + Sync),
+    ) -> Result<Vec<(Archive, PathBuf, u64)>, Error> {
         let found = discover(&[PathBuf::from(url)]);
         if let Some(e) = found.errors.into_iter().next() {
             let (path, source) = match e {
@@ -63,6 +67,7 @@ impl Staging {
                         path: object.url(),
                         source,
                     })?;
+                    on_object();
                     let archive = Archive {
                         display: object.url(),
                         source: Source::File(local),

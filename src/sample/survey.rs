@@ -228,12 +228,14 @@ impl Survey {
         }
     }
 
-    /// Reads every input, in parallel, and decides the servers the archives left open.
+    /// Reads every input, in parallel (calling `on_archive` after each), and decides the
+    /// servers the archives left open.
     pub fn run(
         inputs: &[Input],
         seed: u64,
         reading: Reading<'_>,
         pseudonymiser: Option<&Pseudonymiser>,
+        on_archive: &(dyn Fn() + Sync),
     ) -> (Survey, Servers) {
         use rayon::prelude::*;
         // One survey for the run, not one per worker: its tables (a representative per
@@ -249,6 +251,7 @@ impl Survey {
             .enumerate()
             .for_each_init(scratch, |scratch, (index, input)| {
                 survey_one(index, input, seed, reading, scratch, &shared);
+                on_archive();
             });
         let mut survey = shared.into_inner().unwrap_or_else(|e| e.into_inner());
         survey.problems.sort();
