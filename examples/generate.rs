@@ -11,6 +11,8 @@
 //! cargo run --release --example generate -- fixtures --out fixtures
 //! cargo run --release --example generate -- bench --out /tmp/bench --days 7 --mb-per-day 45
 //! cargo run --release --example generate -- bench --out /tmp/bench-pq --delivery parquet
+//! cargo run --release --example generate -- policy-sets --out /tmp/bench/sets \
+//!     --flowgate target/release/flowgate --logs /tmp/bench/AWSLogs
 //! ```
 
 // The crate root of an example lives beside its modules' directory, hence the paths.
@@ -20,6 +22,8 @@ mod bench;
 mod delivery;
 #[path = "generate/flowlog.rs"]
 mod flowlog;
+#[path = "generate/policy_sets.rs"]
+mod policy_sets;
 #[path = "generate/rng.rs"]
 mod rng;
 #[path = "generate/scenario.rs"]
@@ -74,6 +78,36 @@ enum Cli {
         #[arg(long, value_name = "DIR")]
         truth: Option<PathBuf>,
     },
+    /// Issue 21's four policy sets for the bench archive of the same seed: one policy of 3
+    /// rules, 10 written by `flowgate suggest`, 100 single-host policies, 100 broad drafts
+    PolicySets {
+        /// Directory to write set-a-one/, set-b-suggested/, set-c-hosts/, set-d-drafts/ in
+        /// (each replaced whole)
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The archive's first day, UTC: set b is suggested from that day alone
+        #[arg(long, default_value = "2026-11-01")]
+        start: String,
+        /// The archive's app port (as given to `bench --app-port`)
+        #[arg(long, default_value_t = 8080)]
+        app_port: u16,
+        /// The flowgate binary whose `suggest` writes set b (without it and --logs, set b is
+        /// not written, and the output says so)
+        #[arg(long, requires = "logs")]
+        flowgate: Option<PathBuf>,
+        /// The bench archive of this seed (its directory or its AWSLogs/)
+        #[arg(long, requires = "flowgate")]
+        logs: Option<PathBuf>,
+    },
+}
+
+/// Midnight UTC of a `YYYY-MM-DD` day, as Unix time.
+fn midnight(day: &str, flag: &str) -> Result<i64> {
+    let date = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(day, date).with_context(|| format!("{flag} wants YYYY-MM-DD"))?;
+    Ok(day.midnight().assume_utc().unix_timestamp())
 }
 
 fn main() -> Result<()> {
@@ -95,9 +129,7 @@ fn main() -> Result<()> {
                 anyhow::bail!("--truth is written next to text archives only (--delivery text)");
             }
             let format = flowlog::Format::with_extra_fields(&extra_fields)?;
-            let date = time::macros::format_description!("[year]-[month]-[day]");
-            let day = time::Date::parse(&start, date).context("--start wants YYYY-MM-DD")?;
-            let start = day.midnight().assume_utc().unix_timestamp();
+            let start = midnight(&start, "--start")?;
             bench::write(&bench::BenchOpts {
                 out,
                 days,
@@ -109,6 +141,30 @@ fn main() -> Result<()> {
                 app_port,
                 truth,
             })?
+        }
+        Cli::PolicySets {
+            out,
+            seed,
+            start,
+            app_port,
+            flowgate,
+            logs,
+        } => {
+            let written = policy_sets::write(&policy_sets::SetsOpts {
+                out,
+                seed,
+                start: midnight(&start, "--start")?,
+                app_port,
+                suggest: flowgate.zip(logs),
+            })?;
+            for (dir, policies, rules) in written.sets {
+                println!("{dir}: {policies} policies, {rules} allow rules");
+            }
+            for skipped in written.skipped {
+                println!("{skipped}");
+            }
+            println!("{:.1} s", began.elapsed().as_secs_f64());
+            return Ok(());
         }
     };
     let mb = |bytes: u64| bytes as f64 / 1e6;

@@ -110,20 +110,21 @@ const OTHER_POLICIES: [(&str, &str); 9] = bench_policies!(
     "10-nat-gateway-web"
 );
 
-/// The VPC: ~700 interfaces and the outside addresses they talk to.
-struct World {
-    log: FlowLog,
-    apps: Vec<Eni>,
-    app6: Vec<IpAddr>,
-    data: Vec<(Eni, u16)>,
+/// The VPC: ~700 interfaces and the outside addresses they talk to (public for
+/// `policy_sets`, which writes policies about the same hosts).
+pub struct World {
+    pub log: FlowLog,
+    pub apps: Vec<Eni>,
+    pub app6: Vec<IpAddr>,
+    pub data: Vec<(Eni, u16)>,
     /// OpenTelemetry collectors (tcp 4317) and statsd servers (udp 8125).
-    collectors: Vec<Eni>,
-    statsd: Vec<Eni>,
-    lbs: Vec<Eni>,
-    nats: Vec<Eni>,
-    resolvers: Vec<Eni>,
-    sites: Vec<IpAddr>,
-    sites6: Vec<IpAddr>,
+    pub collectors: Vec<Eni>,
+    pub statsd: Vec<Eni>,
+    pub lbs: Vec<Eni>,
+    pub nats: Vec<Eni>,
+    pub resolvers: Vec<Eni>,
+    pub sites: Vec<IpAddr>,
+    pub sites6: Vec<IpAddr>,
 }
 
 /// An address in a public /8 (never private, shared or documentation space).
@@ -152,7 +153,7 @@ fn app_addresses(rng: &mut Rng) -> Vec<(IpAddr, usize)> {
 impl World {
     /// The traffic depends on the seed alone; `format` only says how records are written
     /// (with `calibrate` sizing the default format, the same records whatever the format).
-    fn new(seed: u64, format: Format) -> World {
+    pub fn new(seed: u64, format: Format) -> World {
         let rng = &mut Rng::derive(seed, &[10]);
         let app_ips = app_addresses(rng);
         let subnets: Vec<String> = (0..10).map(|_| aws_id(rng, "subnet")).collect();
