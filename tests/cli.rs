@@ -1291,3 +1291,40 @@ fn documentation_links_stay_in_the_repository() {
     }
     assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
 }
+
+/// A 0-byte or blank policy file is an error naming the file, for lint and check alike: it
+/// is never read as "everything in scope, nothing allowed".
+#[test]
+fn an_empty_policy_file_is_an_error_naming_it() {
+    for (text, what) in [
+        ("", "it is empty (0 bytes)"),
+        ("\n  \n# later\n", "it holds only blank lines and comments"),
+    ] {
+        let r = Repo::empty();
+        r.policy("blank", text);
+        r.archive(
+            "a.log.gz",
+            &[&rec(
+                ("10.0.1.10", 40001),
+                ("10.20.30.5", 443),
+                6,
+                T0,
+                "ACCEPT",
+                "2",
+            )],
+        );
+        let message =
+            format!("error[empty-policy-file]: `policies/blank.toml` holds no policy: {what}");
+        for args in [
+            &["lint", "--policies", "policies"][..],
+            &["check", "--logs", "logs", "--today", "2026-11-26"][..],
+        ] {
+            let out = r.output(args);
+            // lint prints it on stderr, check in its report.
+            let text = String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+            assert!(text.contains(&message), "{args:?}: {text}");
+        }
+    }
+}

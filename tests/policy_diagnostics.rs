@@ -70,6 +70,7 @@ macro_rules! cases {
 }
 
 cases! { check_load:
+    empty_policy_file => "empty-policy-file",
     toml_syntax => "toml-syntax",
     unknown_key => "unknown-key",
     scope_only_key => "scope-only-key",

@@ -280,6 +280,27 @@ fn load_file(
         }
         return (None, d.diags);
     }
+    if doc.get_ref().is_empty() {
+        // Every key of a policy is optional, so an empty file would be a policy with
+        // everything in scope and nothing allowed: a forgotten save, never what was meant.
+        let what = if text.is_empty() {
+            "it is empty (0 bytes)"
+        } else {
+            "it holds only blank lines and comments"
+        };
+        d.error(
+            "empty-policy-file",
+            0..0,
+            format!("`{}` holds no policy: {what}", path.display()),
+            "nothing here",
+        )
+        .notes
+        .push(
+            "a policy has a `[scope]` (the traffic it is about) and `[[allow]]` rules; `flowgate init` or `flowgate suggest --out FILE` writes one (docs/policy.md)"
+                .into(),
+        );
+        return (None, d.diags);
+    }
     let cfg = raw::read_file(doc.get_ref(), &mut d);
     let line = |span: &Range<usize>| files.line(id, span.start);
 
@@ -767,8 +788,8 @@ mod tests {
         let root = dir.path();
         fs::create_dir_all(root.join("sub/deeper")).unwrap();
         fs::create_dir_all(root.join(".git")).unwrap();
-        fs::write(root.join("b.toml"), "").unwrap();
-        fs::write(root.join("sub/deeper/a.toml"), "").unwrap();
+        fs::write(root.join("b.toml"), "[scope]\n").unwrap();
+        fs::write(root.join("sub/deeper/a.toml"), "[scope]\n").unwrap();
         fs::write(root.join("sub/notes.md"), "x").unwrap();
         fs::write(root.join(".git/x.toml"), "garbage [").unwrap();
         let set = PolicySet::load(&[root.to_path_buf(), root.join("b.toml")]).unwrap();
