@@ -882,7 +882,7 @@ version srcaddr srcaddr
         let archive = text_archive(&dir, "a.log", &text);
         let policies = crate::policy::PolicySet::from_sources([
             ("a.toml", "[scope]\ndirection = 'egress'\n"),
-            ("b.toml", ""),
+            ("b.toml", "[scope]\n"),
         ])
         .unwrap();
         let plan = ScanPlan {

@@ -673,12 +673,12 @@ expires = 2027-01-31
                 (Field::FlowDirection, "direction"),
             ]
         );
-        assert_eq!(one("").required_fields().len(), 2);
+        assert_eq!(one("[scope]\n").required_fields().len(), 2);
     }
 
     #[test]
     fn defaults() {
-        let p = one("");
+        let p = one("[scope]\n");
         assert_eq!(p.name, "p");
         assert_eq!(p.line, 1);
         assert_eq!(p.evidence, EvidenceDemands::default());
@@ -696,9 +696,9 @@ expires = 2027-01-31
     #[test]
     fn policies_are_sorted_by_name() {
         let s = PolicySet::from_sources([
-            ("b.toml", ""),
+            ("b.toml", "[scope]\n"),
             ("a.toml", "[policy]\nname = 'z'"),
-            ("c.toml", ""),
+            ("c.toml", "[scope]\n"),
         ])
         .unwrap();
         let names: Vec<_> = s.policies().iter().map(|p| p.name.as_str()).collect();

@@ -313,10 +313,44 @@ fn missing_logs_still_write_every_report() {
 
 #[test]
 fn empty_policies_do_not_pass() {
-    // A file with nothing in it: its scope is everything, nothing is allowed.
+    // A file with nothing in it (0 bytes, or only blank lines and comments) is an error naming
+    // it: read as a policy it would have everything in scope and nothing allowed, which is a
+    // forgotten save, never what was meant. Every report is still written, without a verdict.
+    for (text, what) in [
+        ("", "it is empty (0 bytes)"),
+        ("# to do\n\n", "it holds only blank lines and comments"),
+    ] {
+        let r = Repo::empty();
+        logs(&r);
+        r.policy("empty", text);
+        let s = step(&r, &[]);
+        assert_eq!(s.code, 2, "{}", s.stdout);
+        assert!(
+            s.stdout
+                .contains("UNTRUSTED: 1 policy file could not be loaded (exit 2)"),
+            "{}",
+            s.stdout
+        );
+        let errors = s.errors();
+        assert_eq!(errors.len(), 1, "{}", s.stdout);
+        assert!(
+            errors[0].starts_with("::error file=policies/empty.toml,")
+                && errors[0].contains("empty-policy-file")
+                && errors[0].contains(what),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(s.json["findings"][0]["code"], "empty-policy-file");
+        assert_eq!(s.json["policies"], serde_json::json!([]));
+        assert_eq!(
+            s.case("flowgate", "policy file: policies/empty.toml"),
+            ("error".into(), "empty-policy-file".into())
+        );
+    }
+    // A scope without keys is all traffic, and with nothing allowed all of it would be blocked.
     let r = Repo::empty();
     logs(&r);
-    r.policy("empty", "");
+    r.policy("everything", "[scope]\n");
     let s = step(&r, &[]);
     assert_eq!(s.code, 1, "{}", s.stdout);
     assert_eq!(s.json["policies"][0]["counts"]["would_block"], 3);

@@ -752,7 +752,7 @@ mod tests {
     fn duplicate_policy_names_point_at_both() {
         let err = PolicySet::from_sources([
             ("a/x.toml", "[policy]\nname = 'x'"),
-            ("b/x.toml", ""),
+            ("b/x.toml", "[scope]\n"),
             ("c.toml", "[policy]\nname = 'x'"),
         ])
         .unwrap_err();

@@ -55,7 +55,7 @@ fn narrows_by_address_port_protocol_and_id() {
         "[scope]\ndst_port = [22, '5900-5901']\n".into(),
         "[scope]\ninterface = ['eni-1', 'eni-2']\n".into(),
         "[scope]\npeer = '10.20.0.0/16'\nlocal = '10.0.0.0/24'\npeer_port = 443\n".into(),
-        "".into(),
+        "[scope]\n".into(),
     ]);
     let c = Classifier::new(s.policies(), date!(2026 - 01 - 01));
     let got = |f: &Flow<'_>| in_scope(&c, f);
