@@ -321,11 +321,131 @@ pub fn describe(misses: &[Miss], inputs: &[Input]) -> String {
         *by.entry(m.archive).or_default() += 1;
     }
     let first = &misses[0];
+    let end = |e: &server::Endpoint| match e.addr {
+        std::net::IpAddr::V4(a) => format!("{a}:{}", e.port),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{}", e.port),
+    };
     format!(
-        "{} records in {} archives, e.g. {}:{}",
+        "{} records in {} archives, e.g. {}:{} (protocol {}, {} to {})",
         misses.len(),
         by.len(),
         inputs[first.archive].archive.display,
-        first.line
+        first.line,
+        first.ends.src.protocol,
+        end(&first.ends.src),
+        end(&first.ends.dst)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::survey::{Survey, Why};
+    use super::super::{gather, Scopes, Writing};
+    use super::*;
+    use crate::flowlog::ScanOptions;
+    use crate::policy::PolicySet;
+
+    const HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+    fn rec(src: &str, sp: u16, dst: &str, dp: u16) -> String {
+        format!("2 1 eni-1 {src} {dst} {sp} {dp} 6 1 60 1793491200 1793491230 ACCEPT OK")
+    }
+
+    fn conversations(policies: &Path, logs: &Path) -> Vec<String> {
+        let report = crate::Check::new()
+            .policies([policies])
+            .logs([logs])
+            .today(crate::date("2026-11-26").unwrap())
+            .run()
+            .unwrap();
+        let mut c: Vec<String> = report.policies[0]
+            .conversations
+            .iter()
+            .map(|c| format!("{:?} {:?}:{:?}", c.client, c.server, c.server_port))
+            .collect();
+        c.sort();
+        c
+    }
+
+    /// A record in scope whose server only another archive shows (by fan-in of records no
+    /// scope sees): a sample without those witnesses would report the client as the server.
+    /// Reading the sample back finds it, and one round of repair keeps the witnesses.
+    #[test]
+    fn a_sample_that_keys_a_record_otherwise_is_found_and_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("full");
+        std::fs::create_dir_all(&logs).unwrap();
+        // Ports 1956 and 7311 are both registered: without the run's evidence the lower port,
+        // the client's 1956, would make 10.9.0.5 the server.
+        let a = [HEADER.to_string(), rec("10.9.0.5", 1956, "10.1.0.7", 7311)];
+        let b = [
+            HEADER.to_string(),
+            rec("10.3.0.1", 40000, "10.3.0.2", 50000),
+            rec("10.2.0.1", 40001, "10.1.0.7", 7311),
+            rec("10.2.0.2", 40002, "10.1.0.7", 7311),
+            rec("10.3.0.1", 40003, "10.3.0.2", 50000),
+        ];
+        std::fs::write(logs.join("a.log"), a.join("\n") + "\n").unwrap();
+        std::fs::write(logs.join("b.log"), b.join("\n") + "\n").unwrap();
+        let policy = dir.path().join("line.toml");
+        std::fs::write(&policy, "[scope]\npeer = [\"10.9.0.0/24\"]\n").unwrap();
+        let out = dir.path().join("sample");
+        let staging = super::super::fetch::Staging::new(&out);
+        let inputs = gather(std::slice::from_ref(&logs), None, &staging, &|_| {}).unwrap();
+        let scopes = Scopes::of(PolicySet::load(std::slice::from_ref(&policy)).unwrap());
+        let scan = ScanOptions::default();
+        let reading = Reading {
+            scopes: &scopes,
+            since: None,
+            until: None,
+            scan: &scan,
+        };
+        let (survey, servers) = Survey::run(&inputs, 7, reading, None, &|| {});
+        let truth = Truth::new(&survey, &servers);
+        let mut pinned = survey.pinned(&servers);
+        assert!(pinned.iter().flatten().any(|p| p.why == Why::Witness));
+        // Drop the witnesses, as a selection that missed them would.
+        for v in &mut pinned {
+            v.retain(|p| p.why != Why::Witness);
+        }
+        let kinds: Vec<_> = survey.archives.iter().map(|a| a.kind).collect();
+        let write = Writing {
+            inputs: &inputs,
+            reading,
+            seed: 7,
+            kinds: &kinds,
+            pseudonymiser: None,
+        };
+        let staged = out.join("staged");
+        let all = write.all(&pinned, Some(0), &staged, &|| {}).unwrap();
+        let misses = verify(&inputs, &staged, &all.lines, reading, &truth);
+        assert_eq!(misses.len(), 1, "{misses:?}");
+        assert_eq!(inputs[misses[0].archive].key, "a.log");
+        // Were it left so, the error names the record and its ends.
+        let said = describe(&misses, &inputs);
+        assert!(
+            said.starts_with("1 records in 1 archives, e.g. ")
+                && said.ends_with("a.log:2 (protocol 6, 10.9.0.5:1956 to 10.1.0.7:7311)"),
+            "{said}"
+        );
+        // What the check of that sample would have said: the client as the server.
+        assert_eq!(
+            conversations(&policy, &logs),
+            ["Some(10.9.0.5) Some(10.1.0.7):Some(7311)"]
+        );
+        assert_eq!(
+            conversations(&policy, &staged),
+            ["Some(10.1.0.7) Some(10.9.0.5):Some(1956)"]
+        );
+        let mut repairs = 0;
+        let all = write
+            .keyed_as_input(all, &mut pinned, Some(0), &staged, &truth, &mut repairs)
+            .unwrap();
+        assert_eq!(repairs, 1);
+        assert!(verify(&inputs, &staged, &all.lines, reading, &truth).is_empty());
+        assert_eq!(
+            conversations(&policy, &staged),
+            conversations(&policy, &logs)
+        );
+    }
 }
