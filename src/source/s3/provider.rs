@@ -37,6 +37,40 @@ fn fresh(cached: &Option<Cached>) -> Option<Arc<AwsCredential>> {
     valid.then(|| Arc::clone(&c.credential))
 }
 
+/// The cached credentials while they are fresh, else those `fetch` gets, cached. The lock is
+/// held while fetching, so that requests waiting for credentials fetch them once.
+async fn cached_or_fetched(
+    cache: &Mutex<Option<Cached>>,
+    fetch: impl std::future::Future<Output = Result<Cached, String>>,
+) -> Fetched {
+    let mut cache = cache.lock().await;
+    if let Some(c) = fresh(&cache) {
+        return Ok(c);
+    }
+    let fetched = fetch.await.map_err(error)?;
+    let credential = Arc::clone(&fetched.credential);
+    *cache = Some(fetched);
+    Ok(credential)
+}
+
+/// Credentials as the answers of STS, a credential process and the container endpoint give
+/// them: keys, maybe a session token, maybe an RFC 3339 expiry.
+fn cached(
+    key_id: String,
+    secret_key: String,
+    token: Option<String>,
+    expiration: Option<&str>,
+) -> Cached {
+    Cached {
+        credential: Arc::new(AwsCredential {
+            key_id,
+            secret_key,
+            token,
+        }),
+        expires: expiration.and_then(parse_time),
+    }
+}
+
 fn error(message: String) -> object_store::Error {
     object_store::Error::Generic {
         store: "S3",
@@ -147,14 +181,12 @@ async fn answer(
     let get = |name: &str| {
         element(&body, name).ok_or_else(|| format!("STS {action}'s answer has no {name}"))
     };
-    Ok(Cached {
-        credential: Arc::new(AwsCredential {
-            key_id: get("AccessKeyId")?,
-            secret_key: get("SecretAccessKey")?,
-            token: Some(get("SessionToken")?),
-        }),
-        expires: element(&body, "Expiration").and_then(|t| parse_time(&t)),
-    })
+    Ok(cached(
+        get("AccessKeyId")?,
+        get("SecretAccessKey")?,
+        Some(get("SessionToken")?),
+        element(&body, "Expiration").as_deref(),
+    ))
 }
 
 /// STS AssumeRoleWithWebIdentity with a token read from a file at each fetch (GitHub Actions
@@ -219,14 +251,7 @@ impl CredentialProvider for WebIdentity {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> Fetched {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = fresh(&cache) {
-            return Ok(c);
-        }
-        let fetched = self.fetch().await.map_err(error)?;
-        let credential = Arc::clone(&fetched.credential);
-        *cache = Some(fetched);
-        Ok(credential)
+        cached_or_fetched(&self.cache, self.fetch()).await
     }
 }
 
@@ -235,14 +260,7 @@ impl CredentialProvider for AssumeRole {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> Fetched {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = fresh(&cache) {
-            return Ok(c);
-        }
-        let fetched = self.fetch().await.map_err(error)?;
-        let credential = Arc::clone(&fetched.credential);
-        *cache = Some(fetched);
-        Ok(credential)
+        cached_or_fetched(&self.cache, self.fetch()).await
     }
 }
 
@@ -301,14 +319,12 @@ impl CredentialProcess {
                 self.command, o.version
             ));
         }
-        Ok(Cached {
-            credential: Arc::new(AwsCredential {
-                key_id: o.access_key_id,
-                secret_key: o.secret_access_key,
-                token: o.session_token,
-            }),
-            expires: o.expiration.as_deref().and_then(parse_time),
-        })
+        Ok(cached(
+            o.access_key_id,
+            o.secret_access_key,
+            o.session_token,
+            o.expiration.as_deref(),
+        ))
     }
 }
 
@@ -317,15 +333,8 @@ impl CredentialProvider for CredentialProcess {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> Fetched {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = fresh(&cache) {
-            return Ok(c);
-        }
         // Run where the request waits: a credential process is quick, and runs once an hour.
-        let fetched = self.run().map_err(error)?;
-        let credential = Arc::clone(&fetched.credential);
-        *cache = Some(fetched);
-        Ok(credential)
+        cached_or_fetched(&self.cache, async { self.run() }).await
     }
 }
 
@@ -382,14 +391,12 @@ impl Container {
             return Err(what(format!("answered {status}: {}", body.trim())));
         }
         let a: Answer = serde_json::from_str(&body).map_err(|e| what(e.to_string()))?;
-        Ok(Cached {
-            credential: Arc::new(AwsCredential {
-                key_id: a.access_key_id,
-                secret_key: a.secret_access_key,
-                token: a.token,
-            }),
-            expires: a.expiration.as_deref().and_then(parse_time),
-        })
+        Ok(cached(
+            a.access_key_id,
+            a.secret_access_key,
+            a.token,
+            a.expiration.as_deref(),
+        ))
     }
 }
 
@@ -398,14 +405,7 @@ impl CredentialProvider for Container {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> Fetched {
-        let mut cache = self.cache.lock().await;
-        if let Some(c) = fresh(&cache) {
-            return Ok(c);
-        }
-        let fetched = self.fetch().await.map_err(error)?;
-        let credential = Arc::clone(&fetched.credential);
-        *cache = Some(fetched);
-        Ok(credential)
+        cached_or_fetched(&self.cache, self.fetch()).await
     }
 }
 
