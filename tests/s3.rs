@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{gz, log_text, root};
-use support::{moto, Fault, Moto, Proxy};
+use support::{moto, moto_with_bucket, Fault, Moto, Proxy};
 
 /// The binary in `dir` with only the AWS settings a test gives: keys moto accepts, the
 /// endpoint, no instance metadata, and `dir/home` as home (without `.aws/` unless the test
@@ -58,17 +58,51 @@ fn as_local(report: &serde_json::Value, from: &str, to: &str) -> serde_json::Val
     v
 }
 
+/// Asserts that the run stopped with exit 2 and said each of `needles` (on stdout or stderr).
+fn assert_exit_2_saying(out: &Output, needles: &[&str]) {
+    let t = text(out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    for needle in needles {
+        assert!(t.contains(needle), "{needle} not in {t}");
+    }
+}
+
+/// `flowgate check --logs LOGS --today 2026-11-26` in `dir` against `endpoint`; the caller
+/// adds the reports and flags it needs.
+fn check(dir: &Path, endpoint: &str, logs: &str) -> Command {
+    let mut c = flowgate_s3(dir, endpoint);
+    c.args(["check", "--logs", logs, "--today", "2026-11-26"]);
+    c
+}
+
+/// A folder with the partner policy in `policies/`, where `check` looks by default.
+fn with_partner_policy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/partner.toml"), POLICY).unwrap();
+    dir
+}
+
+/// Puts `bytes` at `key` in `bucket`, and the same bytes at `dir/local/key`: the local copy
+/// whose verdicts the S3 run must give.
+fn put_with_local_copy(moto: &Moto, bucket: &str, dir: &Path, key: &str, bytes: &[u8]) {
+    moto.put(bucket, key, bytes);
+    let path = dir.join("local").join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
 #[test]
 fn the_fixtures_from_s3_give_the_local_copys_verdicts() {
-    let Some(moto) = moto() else { return };
-    moto.bucket("fixtures-copy");
+    let Some(moto) = moto_with_bucket("fixtures-copy") else {
+        return;
+    };
     moto.put_dir("fixtures-copy", "", &root().join("fixtures"));
     let dir = tempfile::tempdir().unwrap();
     let (local, remote) = (dir.path().join("local.json"), dir.path().join("s3.json"));
     let run = |logs: &str, report: &Path| {
-        flowgate_s3(root(), &moto.endpoint())
-            .args(["check", "--policies", "examples/spec-only", "--logs", logs])
-            .args(["--today", "2026-11-26", "--json"])
+        check(root(), &moto.endpoint(), logs)
+            .args(["--policies", "examples/spec-only", "--json"])
             .arg(report)
             .output()
             .unwrap()
@@ -142,16 +176,12 @@ max_gap = "30d"
 
 #[test]
 fn a_two_hour_window_fetches_only_the_objects_it_needs() {
-    let Some(moto) = moto() else { return };
-    moto.bucket("two-days");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
-    std::fs::write(dir.path().join("policies/partner.toml"), POLICY).unwrap();
+    let Some(moto) = moto_with_bucket("two-days") else {
+        return;
+    };
+    let dir = with_partner_policy();
     for (key, bytes) in two_days() {
-        moto.put("two-days", &key, &bytes);
-        let path = dir.path().join("local").join(&key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
+        put_with_local_copy(moto, "two-days", dir.path(), &key, &bytes);
     }
     let proxy = Proxy::start(moto.port, Vec::new());
     let window = [
@@ -161,16 +191,8 @@ fn a_two_hour_window_fetches_only_the_objects_it_needs() {
         "2026-11-02T09:00:00Z",
     ];
     let run = |logs: &str, report: &str| {
-        flowgate_s3(dir.path(), &proxy.endpoint())
-            .args([
-                "check",
-                "--logs",
-                logs,
-                "--today",
-                "2026-11-26",
-                "--json",
-                report,
-            ])
+        check(dir.path(), &proxy.endpoint(), logs)
+            .args(["--json", report])
             .args(window)
             .output()
             .unwrap()
@@ -228,31 +250,21 @@ fn a_two_hour_window_fetches_only_the_objects_it_needs() {
 #[test]
 fn a_missing_bucket_is_exit_2_naming_bucket_prefix_and_credentials() {
     let Some(moto) = moto() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
-    std::fs::write(dir.path().join("policies/partner.toml"), POLICY).unwrap();
-    let out = flowgate_s3(dir.path(), &moto.endpoint())
-        .args([
-            "check",
-            "--logs",
-            "s3://no-such-bucket/AWSLogs/",
-            "--today",
-            "2026-11-26",
-        ])
+    let dir = with_partner_policy();
+    let out = check(dir.path(), &moto.endpoint(), "s3://no-such-bucket/AWSLogs/")
         .args(["--junit", "junit.xml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let t = text(&out);
-    for needle in [
-        "s3://no-such-bucket/AWSLogs/",
-        "prefix `AWSLogs/` of bucket `no-such-bucket`",
-        "the bucket does not exist",
-        "NoSuchBucket",
-        "credentials: environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    ] {
-        assert!(t.contains(needle), "{needle} not in {t}");
-    }
+    assert_exit_2_saying(
+        &out,
+        &[
+            "s3://no-such-bucket/AWSLogs/",
+            "prefix `AWSLogs/` of bucket `no-such-bucket`",
+            "the bucket does not exist",
+            "NoSuchBucket",
+            "credentials: environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ],
+    );
     // Every report asked for is still written.
     assert!(std::fs::read_to_string(dir.path().join("junit.xml"))
         .unwrap()
@@ -269,16 +281,15 @@ fn no_credentials_is_exit_2_saying_what_was_tried() {
         .args(["inspect", "--logs", "s3://any-bucket/logs/"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let t = text(&out);
-    for needle in [
-        "prefix `logs/` of bucket `any-bucket`",
-        "no credentials",
-        "AWS_EC2_METADATA_DISABLED",
-        ".aws/credentials",
-    ] {
-        assert!(t.contains(needle), "{needle} not in {t}");
-    }
+    assert_exit_2_saying(
+        &out,
+        &[
+            "prefix `logs/` of bucket `any-bucket`",
+            "no credentials",
+            "AWS_EC2_METADATA_DISABLED",
+            ".aws/credentials",
+        ],
+    );
 }
 
 #[test]
@@ -293,15 +304,14 @@ fn credentials_s3_does_not_know_are_exit_2() {
         .args(["inspect", "--logs", "s3://guarded/AWSLogs/"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let t = text(&out);
-    for needle in [
-        "prefix `AWSLogs/` of bucket `guarded`",
-        "InvalidAccessKeyId",
-        "credentials: environment variables",
-    ] {
-        assert!(t.contains(needle), "{needle} not in {t}");
-    }
+    assert_exit_2_saying(
+        &out,
+        &[
+            "prefix `AWSLogs/` of bucket `guarded`",
+            "InvalidAccessKeyId",
+            "credentials: environment variables",
+        ],
+    );
 }
 
 /// Plain text of `n` records (no gzip), about 110 bytes a line: what a cut leaves readable.
@@ -316,27 +326,26 @@ fn plain_text(n: u64) -> Vec<u8> {
     log_text(HEADER, &refs).into_bytes()
 }
 
-/// A bucket with a gzip object and a plain one, and the same two files in `dir/local`.
-fn flaky_bucket(moto: &Moto, bucket: &str, dir: &Path) {
-    moto.bucket(bucket);
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(dir.join("policies/partner.toml"), POLICY).unwrap();
-    std::fs::create_dir_all(dir.join("local")).unwrap();
+/// A bucket with a gzip object and a plain one, and a folder with the partner policy and the
+/// same two files in `local/`; `None` as [`moto`].
+fn flaky_bucket(bucket: &str) -> Option<(&'static Moto, tempfile::TempDir)> {
+    let moto = moto_with_bucket(bucket)?;
+    let dir = with_partner_policy();
     let objects = [
         ("a.log.gz", gz(plain_text(50))),
         ("b.log", plain_text(1000)),
     ];
     for (key, bytes) in objects {
-        moto.put(bucket, key, &bytes);
-        std::fs::write(dir.join("local").join(key), bytes).unwrap();
+        put_with_local_copy(moto, bucket, dir.path(), key, &bytes);
     }
+    Some((moto, dir))
 }
 
 #[test]
 fn throttling_and_a_cut_connection_are_retried_to_the_same_verdicts() {
-    let Some(moto) = moto() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    flaky_bucket(moto, "flaky", dir.path());
+    let Some((moto, dir)) = flaky_bucket("flaky") else {
+        return;
+    };
     let proxy = Proxy::start(
         moto.port,
         vec![
@@ -358,16 +367,8 @@ fn throttling_and_a_cut_connection_are_retried_to_the_same_verdicts() {
         ],
     );
     let run = |logs: &str, report: &str| {
-        flowgate_s3(dir.path(), &proxy.endpoint())
-            .args([
-                "check",
-                "--logs",
-                logs,
-                "--today",
-                "2026-11-26",
-                "--json",
-                report,
-            ])
+        check(dir.path(), &proxy.endpoint(), logs)
+            .args(["--json", report])
             .output()
             .unwrap()
     };
@@ -393,9 +394,9 @@ fn throttling_and_a_cut_connection_are_retried_to_the_same_verdicts() {
 
 #[test]
 fn access_denied_is_exit_2_naming_the_bucket_prefix_credentials_or_object() {
-    let Some(moto) = moto() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    flaky_bucket(moto, "denied", dir.path());
+    let Some((moto, dir)) = flaky_bucket("denied") else {
+        return;
+    };
     // Denied listing: nothing can be read, and the run says whose credentials were refused.
     let proxy = Proxy::start(
         moto.port,
@@ -406,28 +407,20 @@ fn access_denied_is_exit_2_naming_the_bucket_prefix_credentials_or_object() {
             code: "AccessDenied",
         }],
     );
-    let out = flowgate_s3(dir.path(), &proxy.endpoint())
-        .args([
-            "check",
-            "--logs",
-            "s3://denied/AWSLogs/",
-            "--today",
-            "2026-11-26",
-        ])
+    let out = check(dir.path(), &proxy.endpoint(), "s3://denied/AWSLogs/")
         .args(["--junit", "junit.xml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let t = text(&out);
-    for needle in [
-        "s3://denied/AWSLogs/",
-        "prefix `AWSLogs/` of bucket `denied`",
-        "access denied",
-        "AccessDenied",
-        "credentials: environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    ] {
-        assert!(t.contains(needle), "{needle} not in {t}");
-    }
+    assert_exit_2_saying(
+        &out,
+        &[
+            "s3://denied/AWSLogs/",
+            "prefix `AWSLogs/` of bucket `denied`",
+            "access denied",
+            "AccessDenied",
+            "credentials: environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ],
+    );
     assert!(std::fs::read_to_string(dir.path().join("junit.xml"))
         .unwrap()
         .contains("s3://denied/AWSLogs/"));
@@ -444,8 +437,7 @@ fn access_denied_is_exit_2_naming_the_bucket_prefix_credentials_or_object() {
             code: "AccessDenied",
         }],
     );
-    let out = flowgate_s3(dir.path(), &proxy.endpoint())
-        .args(["check", "--logs", "s3://denied/", "--today", "2026-11-26"])
+    let out = check(dir.path(), &proxy.endpoint(), "s3://denied/")
         .args(["--json", "r.json"])
         .output()
         .unwrap();
@@ -467,19 +459,19 @@ fn access_denied_is_exit_2_naming_the_bucket_prefix_credentials_or_object() {
 
 /// A bucket of 64 small objects behind a proxy that answers each after 400 ms, so readers
 /// overlap and a run takes over a second: long enough for the progress line, which waits a
-/// second before it shows.
-fn slow_bucket(moto: &Moto, bucket: &str) -> Proxy {
-    moto.bucket(bucket);
+/// second before it shows. `None` as [`moto`].
+fn slow_bucket(bucket: &str) -> Option<Proxy> {
+    let moto = moto_with_bucket(bucket)?;
     for i in 0..64 {
         moto.put(bucket, &format!("o{i:02}.log"), &plain_text(3));
     }
-    Proxy::start(
+    Some(Proxy::start(
         moto.port,
         vec![Fault::Delay {
             path: format!("/{bucket}/"),
             millis: 400,
         }],
-    )
+    ))
 }
 
 /// Runs `command` on a terminal: under `script`, which gives it a pseudo-terminal and copies
@@ -508,8 +500,9 @@ fn on_a_terminal(command: &Command) -> Output {
 
 #[test]
 fn objects_are_read_sixteen_at_once_with_progress_on_a_terminal() {
-    let Some(moto) = moto() else { return };
-    let proxy = slow_bucket(moto, "busy");
+    let Some(proxy) = slow_bucket("busy") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     // The endpoint from AWS_ENDPOINT_URL_S3, which beats AWS_ENDPOINT_URL (nothing listens
     // on port 1).
@@ -533,8 +526,9 @@ fn objects_are_read_sixteen_at_once_with_progress_on_a_terminal() {
 
 #[test]
 fn suggest_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
-    let Some(moto) = moto() else { return };
-    let proxy = slow_bucket(moto, "busy-suggest");
+    let Some(proxy) = slow_bucket("busy-suggest") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut flowgate = flowgate_s3(dir.path(), &proxy.endpoint());
     flowgate.args([
@@ -558,8 +552,9 @@ fn suggest_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
 
 #[test]
 fn sample_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
-    let Some(moto) = moto() else { return };
-    let proxy = slow_bucket(moto, "busy-sample");
+    let Some(proxy) = slow_bucket("busy-sample") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let sample = |out: &str| {
         let mut c = flowgate_s3(dir.path(), &proxy.endpoint());
@@ -595,9 +590,9 @@ fn sample_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
 
 #[test]
 fn a_connection_cut_every_time_is_a_problem_naming_the_object() {
-    let Some(moto) = moto() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    flaky_bucket(moto, "cut", dir.path());
+    let Some((moto, dir)) = flaky_bucket("cut") else {
+        return;
+    };
     let proxy = Proxy::start(
         moto.port,
         vec![Fault::Cut {
@@ -606,17 +601,9 @@ fn a_connection_cut_every_time_is_a_problem_naming_the_object() {
             times: usize::MAX,
         }],
     );
-    let out = flowgate_s3(dir.path(), &proxy.endpoint())
+    let out = check(dir.path(), &proxy.endpoint(), "s3://cut/")
         .env("AWS_MAX_ATTEMPTS", "2")
-        .args([
-            "check",
-            "--logs",
-            "s3://cut/",
-            "--today",
-            "2026-11-26",
-            "--json",
-            "r.json",
-        ])
+        .args(["--json", "r.json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -636,22 +623,17 @@ fn a_connection_cut_every_time_is_a_problem_naming_the_object() {
     assert_eq!(proxy.gets("/cut/b.log"), 2);
 }
 
-/// A bucket with one object, for the credential tests.
-fn one_object(moto: &Moto, bucket: &str) {
-    moto.bucket(bucket);
-    moto.put(bucket, "logs/a.log", &plain_text(3));
-}
-
 /// `inspect` of `s3://bucket/logs/` through a proxy, without keys in the environment and with
-/// `home/.aws/config` and `credentials` as given; the requests the proxy saw.
+/// `home/.aws/config` and `credentials` as given; the requests the proxy saw. `None` as
+/// [`moto`].
 fn inspect_with_profile(
     bucket: &str,
     env: &[(&str, &str)],
     config: &str,
     credentials: &str,
-) -> (Output, Vec<support::Seen>) {
-    let moto = moto().unwrap();
-    one_object(moto, bucket);
+) -> Option<(Output, Vec<support::Seen>)> {
+    let moto = moto_with_bucket(bucket)?;
+    moto.put(bucket, "logs/a.log", &plain_text(3));
     let dir = tempfile::tempdir().unwrap();
     let aws = dir.path().join("home/.aws");
     std::fs::create_dir_all(&aws).unwrap();
@@ -665,20 +647,19 @@ fn inspect_with_profile(
         .args(["inspect", "--logs", &format!("s3://{bucket}/logs/")])
         .output()
         .unwrap();
-    (out, proxy.seen())
+    Some((out, proxy.seen()))
 }
 
 #[test]
 fn a_profiles_role_is_assumed_with_its_source_profiles_keys() {
-    if moto().is_none() {
-        return;
-    }
-    let (out, seen) = inspect_with_profile(
+    let Some((out, seen)) = inspect_with_profile(
         "roles",
         &[("AWS_PROFILE", "audit")],
         "[profile audit]\nrole_arn = arn:aws:iam::123456789012:role/flow-logs-reader\nsource_profile = base\n",
         "[base]\naws_access_key_id = AKIABASEPROFILE\naws_secret_access_key = base-secret\n",
-    );
+    ) else {
+        return;
+    };
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // STS was asked with the source profile's keys; S3 with the role's.
     let sts = seen
@@ -696,15 +677,14 @@ fn a_profiles_role_is_assumed_with_its_source_profiles_keys() {
 
 #[test]
 fn a_profiles_credential_process_gives_the_keys() {
-    if moto().is_none() {
-        return;
-    }
-    let (out, seen) = inspect_with_profile(
+    let Some((out, seen)) = inspect_with_profile(
         "process",
         &[("AWS_PROFILE", "tool")],
         "[profile tool]\ncredential_process = echo '{\"Version\": 1, \"AccessKeyId\": \"AKIAFROMPROCESS\", \"SecretAccessKey\": \"s\"}'\n",
         "",
-    );
+    ) else {
+        return;
+    };
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         seen.iter()
@@ -715,9 +695,6 @@ fn a_profiles_credential_process_gives_the_keys() {
 
 #[test]
 fn web_identity_from_the_environment_is_exchanged_with_sts() {
-    if moto().is_none() {
-        return;
-    }
     let token = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         token.path(),
@@ -725,7 +702,7 @@ fn web_identity_from_the_environment_is_exchanged_with_sts() {
     )
     .unwrap();
     let token_path = token.path().to_string_lossy().into_owned();
-    let (out, seen) = inspect_with_profile(
+    let Some((out, seen)) = inspect_with_profile(
         "oidc",
         &[
             ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_path),
@@ -736,7 +713,9 @@ fn web_identity_from_the_environment_is_exchanged_with_sts() {
         ],
         "",
         "",
-    );
+    ) else {
+        return;
+    };
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         seen.iter()
@@ -783,8 +762,9 @@ fn verdicts(report: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn a_sample_straight_from_s3_keeps_the_layout_and_every_verdict() {
-    let Some(moto) = moto() else { return };
-    moto.bucket("org-logs");
+    let Some(moto) = moto_with_bucket("org-logs") else {
+        return;
+    };
     moto.put_dir("org-logs", "prod/", &root().join("fixtures"));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sampled");
@@ -824,17 +804,8 @@ fn a_sample_straight_from_s3_keeps_the_layout_and_every_verdict() {
         "a local path: {manifest}"
     );
     let run = |logs: &Path, report: &str| {
-        let o = flowgate_s3(root(), &moto.endpoint())
-            .args([
-                "check",
-                "--policies",
-                "examples/spec-only",
-                "--today",
-                "2026-11-26",
-                "--logs",
-            ])
-            .arg(logs)
-            .arg("--json")
+        let o = check(root(), &moto.endpoint(), &logs.to_string_lossy())
+            .args(["--policies", "examples/spec-only", "--json"])
             .arg(dir.path().join(report))
             .output()
             .unwrap();
@@ -849,11 +820,10 @@ fn a_sample_straight_from_s3_keeps_the_layout_and_every_verdict() {
 
 #[test]
 fn parquet_cloudwatch_and_big_objects_from_s3_read_as_local_files() {
-    let Some(moto) = moto() else { return };
-    moto.bucket("kinds");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
-    std::fs::write(dir.path().join("policies/partner.toml"), POLICY).unwrap();
+    let Some(moto) = moto_with_bucket("kinds") else {
+        return;
+    };
+    let dir = with_partner_policy();
     let export: String = plain_text(20)
         .split(|&b| b == b'\n')
         .skip(1)
@@ -871,14 +841,11 @@ fn parquet_cloudwatch_and_big_objects_from_s3_read_as_local_files() {
         ("big/c.log", big),
     ];
     for (key, bytes) in &objects {
-        moto.put("kinds", key, bytes);
-        let path = dir.path().join("local").join(key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
+        put_with_local_copy(moto, "kinds", dir.path(), key, bytes);
     }
     let run = |logs: &str, report: &str| {
-        flowgate_s3(dir.path(), &moto.endpoint())
-            .args(["check", "--logs", logs, "--today", "2026-11-26", "--json", report])
+        check(dir.path(), &moto.endpoint(), logs)
+            .args(["--json", report])
             .args(["--log-format", "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status"])
             .output()
             .unwrap()
@@ -903,12 +870,9 @@ fn parquet_cloudwatch_and_big_objects_from_s3_read_as_local_files() {
 
 #[test]
 fn instance_metadata_and_container_credentials_sign_the_requests() {
-    if moto().is_none() {
-        return;
-    }
     let metadata = support::metadata_server();
     let imds = format!("http://127.0.0.1:{metadata}");
-    let (out, seen) = inspect_with_profile(
+    let Some((out, seen)) = inspect_with_profile(
         "instance",
         &[
             ("AWS_EC2_METADATA_DISABLED", "false"),
@@ -916,7 +880,9 @@ fn instance_metadata_and_container_credentials_sign_the_requests() {
         ],
         "",
         "",
-    );
+    ) else {
+        return;
+    };
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         seen.iter()
@@ -929,7 +895,8 @@ fn instance_metadata_and_container_credentials_sign_the_requests() {
         &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &container)],
         "",
         "",
-    );
+    )
+    .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         seen.iter()

@@ -29,6 +29,13 @@ pub fn moto() -> Option<&'static Moto> {
     MOTO.get_or_init(|| Moto::start(&[])).as_ref()
 }
 
+/// The suite's server with `bucket` created in it; `None` as [`moto`].
+pub fn moto_with_bucket(bucket: &str) -> Option<&'static Moto> {
+    let moto = moto()?;
+    moto.bucket(bucket);
+    Some(moto)
+}
+
 impl Moto {
     /// Starts `python3 -m moto.server` on a free port with `env`, and waits until it answers.
     /// The server reads its stdin in a thread and exits when it closes: the test binary holds
