@@ -102,33 +102,53 @@ pub struct RecordSide {
     pub basis: Basis,
 }
 
+/// How large the server rule's evidence grew over a run ([`sides`]): what bounds its memory
+/// besides the records that wait for a key (docs/server.md, "Determinism and memory").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EvidenceSize {
+    /// Distinct ends of the largest archive: the most a worker's table of ends held.
+    pub largest_archive_ends: usize,
+    /// The run's servers: ends with fan-in in some archive, or flagged as a server.
+    pub run_servers: usize,
+    /// Service ports: (protocol, port) with run's servers on two or more addresses.
+    pub service_ports: usize,
+}
+
 /// Decides the server of every OK record of `archives` by the check's rule, and hands each
 /// archive's decisions, in line order, to `visit` (from worker threads); returns what `visit`
 /// returned, in archive order. Two passes: the first gathers the run's servers, the second
 /// decides each archive's records once its own evidence is complete. This is what the truth
 /// test measures (`examples/truth.rs`); the check itself makes one pass and holds back only
-/// the records that need a key.
+/// the records that need a key. Also returns how large the evidence grew.
 pub fn sides<T: Send>(
     archives: &[Archive],
     plan: &ScanPlan<'_>,
     visit: impl Fn(usize, &[RecordSide]) -> T + Sync,
-) -> Result<Vec<T>, rayon::ThreadPoolBuildError> {
+) -> Result<(Vec<T>, EvidenceSize), rayon::ThreadPoolBuildError> {
     let work = || {
-        let run = archives
+        let (run, largest) = archives
             .par_iter()
             .map(|archive| {
                 let mut sink = EvidenceSink::new(plan, false);
                 scan_prepared(prepare(archive), archive, &plan.scan, &mut sink);
                 let mut run = server::RunEvidence::default();
                 sink.evidence.add_servers_to(&mut run);
-                run
+                (run, sink.evidence.len())
             })
-            .reduce(server::RunEvidence::default, |mut a, b| {
-                a.merge(b);
-                a
-            })
-            .seal();
-        archives
+            .reduce(
+                || (server::RunEvidence::default(), 0),
+                |(mut a, la), (b, lb)| {
+                    a.merge(b);
+                    (a, la.max(lb))
+                },
+            );
+        let run = run.seal();
+        let size = EvidenceSize {
+            largest_archive_ends: largest,
+            run_servers: run.len(),
+            service_ports: run.service_ports(),
+        };
+        let per = archives
             .par_iter()
             .enumerate()
             .map(|(index, archive)| {
@@ -153,7 +173,8 @@ pub fn sides<T: Send>(
                     .collect();
                 visit(index, &decided)
             })
-            .collect()
+            .collect();
+        (per, size)
     };
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = plan.threads {

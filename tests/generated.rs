@@ -89,6 +89,15 @@ fn records_are_keyed_to_the_right_server() {
     // elsewhere in the run, not by port ranges.
     let by = |b: &str| m.by_basis.get(b).map_or(0, |s| s.records);
     assert!(by("fan-in") + by("run") + by("service-port") > m.truth.records * 9 / 10);
+    // What bounds the rule's memory: an archive's ends and the run's servers, a few thousand,
+    // with the apps' 8080 among the service ports; not the records.
+    let e = m.evidence;
+    assert!(e.largest_archive_ends > 0 && e.run_servers > 0, "{e:?}");
+    assert!(e.service_ports > 0, "{e:?}");
+    assert!(
+        e.largest_archive_ends < 20_000 && e.run_servers < 20_000,
+        "{e:?}"
+    );
     // The format with flags is keyed right too, by the flags where they decide.
     let with_flags = measure::measure(&v5, &truth, None, Some(2)).unwrap();
     assert!(

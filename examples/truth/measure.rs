@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use flowgate::engine::server::{self, Basis, Side};
-use flowgate::engine::{sides, RecordSide, ScanPlan};
+use flowgate::engine::{sides, EvidenceSize, RecordSide, ScanPlan};
 use flowgate::flowlog::archive::{Archive, Source};
 use flowgate::flowlog::ScanOptions;
 
@@ -57,6 +57,8 @@ pub struct Measurement {
     pub flags: Score,
     /// A few records keyed to the wrong server: `archive:line (basis)`.
     pub wrong: Vec<String>,
+    /// How large the rule's evidence grew on `logs`.
+    pub evidence: EvidenceSize,
 }
 
 impl Measurement {
@@ -98,6 +100,11 @@ impl Measurement {
                 self.flags.percent()
             ));
         }
+        let e = &self.evidence;
+        out.push_str(&format!(
+            "evidence: largest archive {} distinct ends; run's servers {} ends, {} service ports\n",
+            e.largest_archive_ends, e.run_servers, e.service_ports
+        ));
         for w in &self.wrong {
             out.push_str(&format!("  wrong: {w}\n"));
         }
@@ -131,7 +138,7 @@ fn archives(logs: &Path) -> anyhow::Result<Vec<Archive>> {
 /// The flags' verdict per line (0 none, 1 src, 2 dst) of each archive, by key.
 fn flag_sides(logs: &Path, plan: &ScanPlan<'_>) -> anyhow::Result<BTreeMap<PathBuf, Vec<u8>>> {
     let archives = archives(logs)?;
-    let per = sides(&archives, plan, |_, decided| {
+    let (per, _) = sides(&archives, plan, |_, decided| {
         let mut by_line = vec![0u8; decided.last().map_or(0, |d| d.line as usize + 1)];
         for d in decided.iter().filter(|d| d.basis == Basis::Flags) {
             by_line[d.line as usize] = if d.side == Side::Src { 1 } else { 2 };
@@ -167,10 +174,13 @@ pub fn measure(
         None => BTreeMap::new(),
     };
     let archives = archives(logs)?;
-    let per = sides(&archives, &plan, |index, decided| {
+    let (per, evidence) = sides(&archives, &plan, |index, decided| {
         score(&archives[index], decided, truth, &flag_sides)
     })?;
-    let mut total = Measurement::default();
+    let mut total = Measurement {
+        evidence,
+        ..Measurement::default()
+    };
     for m in per {
         total = total.merge(m?);
     }

@@ -628,6 +628,20 @@ pub struct Servers {
 }
 
 impl Servers {
+    /// How many ends are servers of the run.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// How many (protocol, port) are service ports of the run.
+    pub fn service_ports(&self) -> usize {
+        self.ports.len()
+    }
+
     pub fn is_server(&self, end: &Endpoint) -> bool {
         self.ends.contains(end)
     }
@@ -883,6 +897,17 @@ mod tests {
         let server = ends(6, "10.0.0.1", 1956, "10.0.0.2", 7311).dst;
         assert!(run.is_server(&server));
         assert_eq!(run.len(), 1);
+        // One server on 7311 is no service port; a second address on it makes one.
+        assert_eq!(run.clone().seal().service_ports(), 0);
+        archive.clear();
+        archive.observe(
+            &read(&flow(6, "10.0.0.1", 2001, "10.0.0.3", 7311, Some(2))),
+            1,
+        );
+        archive.add_servers_to(&mut run);
+        let sealed = run.seal();
+        assert_eq!((sealed.len(), sealed.service_ports()), (2, 1));
+        assert!(sealed.is_service_port(&server));
     }
 
     impl Merge for u64 {
