@@ -8,13 +8,15 @@
 # decide), and the default format with the apps on 7311, a port no list of services knows.
 #
 # It is a measurement: every number it prints comes from this run. It exits 1 when a target of
-# the issue is missed or a command fails, 0 when all hold, 2 for bad arguments.
+# the issue is missed or a command fails, 0 when all hold, 2 for bad arguments. The `cost` part
+# (the rule's cost a record and its memory) is a measurement without a target: it prints
+# ratios to baselines measured in the same run and never makes the script exit 1 by itself.
 set -euo pipefail
 
 usage() {
     cat <<'EOF'
 usage: benches/server.sh [--days N] [--mb-per-day M] [--seed S] [--data DIR] [--keep] [--no-build]
-                         [--debug] [--skip truth,suggest,sample,sample-week]
+                         [--debug] [--skip truth,suggest,sample,sample-week,cost] [--rounds N]
 
   --days N         days of 5-minute files (default 7)
   --mb-per-day M   gzip megabytes per day (default 45, the benchmark's)
@@ -25,10 +27,11 @@ usage: benches/server.sh [--days N] [--mb-per-day M] [--seed S] [--data DIR] [--
   --no-build       use the binaries already built (default: cargo build --release first)
   --debug          use the debug build (for small archives; times are then not comparable)
   --skip LIST      leave out some parts, comma-separated
+  --rounds N       interleaved rounds of the cost part's CPU times (default 5)
 EOF
 }
 
-days=7 mb=45 seed=5 data="" keep=0 build=1 skip="" profile=release
+days=7 mb=45 seed=5 data="" keep=0 build=1 skip="" profile=release rounds=5
 start=2026-11-01
 today=2026-11-26
 while [[ $# -gt 0 ]]; do
@@ -41,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) build=0; shift ;;
     --debug) profile=debug; shift ;;
     --skip) skip=",$2,"; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "server.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -181,6 +185,80 @@ if wants sample-week; then
     peak=$(((sample_rss[1] > sample_rss[2] ? sample_rss[1] : sample_rss[2]) / 1024))
     verdict "sample of the week, memory" "$((peak < 256))" "peak $peak MiB (target < 256 MiB)"
     verdict "sample of the week, time" "$(awk -v r="$ratio" 'BEGIN {print (r <= 2)}')" "$ratio x check's time (target <= 2)"
+fi
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+cpu() { # cpu NAME COMMAND...: user + sys seconds of one run, appended to $work/cpu-NAME
+    local name=$1
+    shift
+    /usr/bin/time -f '%U %S' -o "$work/time" "$@" >/dev/null 2>"$work/err" || true
+    awk '{print $1 + $2}' "$work/time" | tail -n 1 >>"$work/cpu-$name"
+}
+# Instructions of a command under callgrind (one thread: the count does not depend on the
+# machine's load, which the CPU times below do).
+instructions() {
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind" "$@" >/dev/null 2>"$work/err" || true
+    awk '/^(summary|totals):/ {print $2; exit}' "$work/callgrind"
+}
+
+if wants cost; then
+    gen "$data/v5" --extra-fields "tcp-flags flow-direction"
+    v5day1=$(day_dir "$data/v5" 1)
+    echo
+    echo "== the rule's cost a record: instructions (callgrind, 1 thread) on 12:00-13:00 of day 1"
+    hour=("$day1"/*_20261101T12*.log.gz)
+    hour5=("$v5day1"/*_20261101T12*.log.gz)
+    lines=$(zcat "${hour[@]}" | wc -l)
+    records=$((lines - ${#hour[@]}))
+    echo "   ${#hour[@]} archives, $records records"
+    if command -v valgrind >/dev/null; then
+        i_inspect=$(instructions "$flowgate" inspect --logs "${hour[@]}" --threads 1)
+        i_servers=$(instructions "$flowgate" inspect --logs "${hour[@]}" --threads 1 --server-evidence)
+        i_check=$(instructions "$flowgate" check --policies "$policies" --logs "${hour[@]}" --threads 1 --today "$today")
+        i_check5=$(instructions "$flowgate" check --policies "$policies" --logs "${hour5[@]}" --threads 1 --today "$today")
+        awk -v r="$records" -v a="$i_inspect" -v b="$i_servers" -v c="$i_check" -v d="$i_check5" 'BEGIN {
+            printf "   inspect                        %13d instructions, %6.0f a record\n", a, a / r
+            printf "   inspect + server evidence      %13d instructions, %6.0f a record\n", b, b / r
+            printf "   check, 8 policies              %13d instructions, %6.0f a record\n", c, c / r
+            printf "   check, 8 policies, v5 + flags  %13d instructions, %6.0f a record\n", d, d / r
+            printf "   the server evidence: %.0f instructions a record, %.1f%% of the check'"'"'s; check default / v5 with flags: %.3f\n",
+                (b - a) / r, 100 * (b - a) / c, c / d
+        }'
+    else
+        echo "   valgrind is not installed (apt-get install valgrind): no instruction counts"
+    fi
+
+    echo
+    echo "== the rule's cost a record: CPU seconds (user + sys, median of $rounds interleaved rounds, 1 thread) on day 1"
+    day5=$v5day1
+    records=$(($(zcat "$day1"/*.log.gz | wc -l) - $(find "$day1" -name '*.log.gz' | wc -l)))
+    rm -f "$work"/cpu-*
+    for ((r = 1; r <= rounds; r++)); do
+        cpu inspect "$flowgate" inspect --logs "$day1" --threads 1
+        cpu servers "$flowgate" inspect --logs "$day1" --threads 1 --server-evidence
+        cpu check "$flowgate" check --policies "$policies" --logs "$day1" --threads 1 --today "$today"
+        cpu check5 "$flowgate" check --policies "$policies" --logs "$day5" --threads 1 --today "$today"
+    done
+    m_inspect=$(median <"$work/cpu-inspect") m_servers=$(median <"$work/cpu-servers")
+    m_check=$(median <"$work/cpu-check") m_check5=$(median <"$work/cpu-check5")
+    awk -v r="$records" -v a="$m_inspect" -v b="$m_servers" -v c="$m_check" -v d="$m_check5" 'BEGIN {
+        printf "   %d records; inspect %.2f s, inspect + server evidence %.2f s, check %.2f s, check of v5 + flags %.2f s\n", r, a, b, c, d
+        printf "   inspect + server evidence / inspect: %.3f (%.0f ns a record, %.1f%% of the check'"'"'s CPU)\n", b / a, 1e9 * (b - a) / r, 100 * (b - a) / c
+        printf "   check default format / check v5 with flags: %.3f\n", c / d
+    }'
+
+    echo
+    echo "== the rule's memory on the week: peak RSS at 2 threads"
+    timed "$flowgate" inspect --logs "$data/default" --threads 2
+    rss_inspect=$rss
+    timed "$flowgate" inspect --logs "$data/default" --threads 2 --server-evidence
+    rss_servers=$rss
+    timed "$flowgate" check --policies "$policies" --logs "$data/default" --threads 2 --today "$today"
+    rss_check=$rss
+    echo "   inspect $((rss_inspect / 1024)) MiB, inspect + server evidence $((rss_servers / 1024)) MiB (+$(((rss_servers - rss_inspect) / 1024)) MiB), check of 8 policies $((rss_check / 1024)) MiB"
+    if [[ -s $work/truth ]]; then
+        echo "   $(grep '^evidence:' "$work/truth") (the truth test's pass over the week)"
+    fi
 fi
 
 echo
