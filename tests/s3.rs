@@ -498,6 +498,24 @@ fn on_a_terminal(command: &Command) -> Output {
         .expect("`script` (util-linux) runs the command on a pseudo-terminal")
 }
 
+/// The counts and stages the progress line showed, in order: `12 objects fetched, …` is
+/// `(12, "objects fetched")`.
+fn progress_frames(terminal: &str) -> Vec<(u64, String)> {
+    terminal
+        .split(['\r', '\n'])
+        .filter_map(|frame| {
+            // A frame is `{spinner} {count} {stage}, {rate}/s [{elapsed}]`, after the escape
+            // sequence that cleared the line.
+            let (head, _) = frame.split_once(", ")?;
+            let mut words = head.rsplit(' ');
+            let stage_last = words.next()?;
+            let stage_first = words.next()?;
+            let count = words.next()?.parse().ok()?;
+            Some((count, format!("{stage_first} {stage_last}")))
+        })
+        .collect()
+}
+
 #[test]
 fn objects_are_read_sixteen_at_once_with_progress_on_a_terminal() {
     let Some(proxy) = slow_bucket("busy") else {
@@ -573,6 +591,15 @@ fn sample_from_s3_shows_progress_on_a_terminal_and_none_in_a_file() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     assert!(t.contains("objects fetched, "), "no progress line in {t}");
+    // Each stage counts up from where it starts, never showing another stage's count.
+    let frames = progress_frames(&t);
+    for pair in frames.windows(2) {
+        let ((a, stage_a), (b, stage_b)) = (&pair[0], &pair[1]);
+        assert!(
+            stage_a != stage_b || a <= b,
+            "{a} then {b} {stage_b}: {frames:?}"
+        );
+    }
     assert!(
         dir.path().join("on-terminal/MANIFEST.toml").is_file(),
         "{t}"

@@ -66,9 +66,16 @@ impl Progress {
                 stage.clone_into(&mut current);
                 self.done.store(0, Ordering::Relaxed);
                 if let Some(bar) = &self.bar {
-                    bar.set_message(stage.to_string());
+                    // Switched with drawing off: setting the count or the name draws the
+                    // line, which would show one stage's count under the other's name.
+                    let shown = !bar.is_hidden();
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
                     bar.set_position(0);
                     bar.reset_eta();
+                    bar.set_message(stage.to_string());
+                    if shown {
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    }
                 }
             }
         }
