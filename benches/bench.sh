@@ -5,6 +5,11 @@
 # interleaved round-robin so that load drifting on a shared machine hits all of them alike; the
 # report gives medians, peak RSS and the issue-6 ratios with their targets, all from this one run.
 #
+# It also times issue 21's four policy sets (`generate policy-sets`: one policy of 3 rules, 10
+# written by `flowgate suggest`, 100 single-host policies, 100 broad drafts that mostly fail) in
+# the same rounds, each as a multiple of the floor (libdeflate-gunzip when installed, else the
+# decompress-only pass) with its peak RSS, against issue 21's goals.
+#
 # With --deliveries it also writes the same records as Parquet (AWS's schema) and as Firehose
 # objects of CloudWatch Logs, and times the check on each against the gz text in the same rounds.
 #
@@ -17,7 +22,7 @@ usage() {
     cat <<'EOF'
 usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--extra-fields LIST] [--runs R]
                         [--data DIR] [--keep] [--no-build] [--no-generate] [--memory-scaling]
-                        [--deliveries]
+                        [--deliveries] [--no-policy-sets]
 
   --days N          days of 5-minute files in the archive (default 7)
   --mb-per-day M    gzip megabytes per day (default 45)
@@ -34,10 +39,12 @@ usage: benches/bench.sh [--days N] [--mb-per-day M] [--seed S] [--extra-fields L
   --memory-scaling  also time a 1-day archive of the same shape and compare peak RSS
   --deliveries      also write the archive's records as Parquet and as Firehose objects (in
                     DIR-parquet and DIR-firehose) and time the check on each against the text
+  --no-policy-sets  leave out issue 21's four policy sets (written afresh each run, set b by
+                    this build's `suggest` from the archive's first day)
 EOF
 }
 
-days=7 mb=45 seed=1 extra="" runs=5 data="" keep=0 build=1 generate=1 memscale=0 deliveries=0
+days=7 mb=45 seed=1 extra="" runs=5 data="" keep=0 build=1 generate=1 memscale=0 deliveries=0 sets=1
 start=2026-11-01 # first day of the archive
 today=2026-11-26 # waivers are judged against a fixed date, so results do not change with the calendar
 
@@ -54,6 +61,7 @@ while [[ $# -gt 0 ]]; do
     --no-generate) generate=0; shift ;;
     --memory-scaling) memscale=1; shift ;;
     --deliveries) deliveries=1; shift ;;
+    --no-policy-sets) sets=0; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -148,6 +156,22 @@ if [[ $deliveries == 1 ]]; then
     prepare_archive "$days" "$data-firehose" firehose
 fi
 
+# --- issue 21's policy sets ---------------------------------------------------------------------
+# Written afresh into the scratch directory: set b is what this build's `suggest` prints for the
+# archive's first day, so it follows the binary being measured.
+set_names=(set-a set-b set-c set-d)
+declare -A set_dir=([set-a]=set-a-one [set-b]=set-b-suggested [set-c]=set-c-hosts [set-d]=set-d-drafts)
+declare -A set_label=([set-a]="1 policy, 3 rules" [set-b]="10 policies by suggest" \
+    [set-c]="100 single-host policies" [set-d]="100 broad drafts")
+declare -A set_goal=([set-a]=1.5 [set-b]=2.0 [set-c]=2.0 [set-d]=4.0)
+declare -A set_policies=([set-a]=1 [set-b]=10 [set-c]=100 [set-d]=100)
+if [[ $sets == 1 ]]; then
+    [[ -x $generator ]] || die "no $generator: build first or drop --no-build"
+    echo "policy sets: $generator policy-sets --seed $seed --start $start --flowgate $flowgate --logs $data" >&2
+    set_summary=$("$generator" policy-sets --out "$scratch/sets" --seed "$seed" --start "$start" \
+        --flowgate "$flowgate" --logs "$data") || die "generate policy-sets failed"
+fi
+
 # --- the machine ---------------------------------------------------------------------------------
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
@@ -172,6 +196,9 @@ if [[ $deliveries == 1 ]]; then
     done
 fi
 echo "runs:       $runs of each command, interleaved round-robin; medians"
+if [[ $sets == 1 ]]; then
+    while IFS= read -r line; do echo "sets:       ${line#"$scratch/sets/"}"; done <<<"$set_summary"
+fi
 
 # --- the commands --------------------------------------------------------------------------------
 # Each command is a bash snippet run under /usr/bin/time; single commands `exec`, so the time and
@@ -219,6 +246,14 @@ add check1-1 "check, 1 policy, 1 thread" "0 1" "$(check policies 1)"
 add check1-n "check, 1 policy, $threads threads" "0 1" "$(check policies "$threads")"
 add check10-1 "check, 10 policies, 1 thread" "0 1" "$(check policies10 1)"
 add check10-n "check, 10 policies, $threads threads" "0 1" "$(check policies10 "$threads")"
+if [[ $sets == 1 ]]; then
+    # The human report, as a pipeline prints it: set d's JSON report is hundreds of MB, and
+    # writing it is the report's cost, not the check's (issue 21 measures the check).
+    for s in "${set_names[@]}"; do
+        add "$s" "${s}: ${set_label[$s]}, $threads threads" "0 1" \
+            "exec $(q "$flowgate") check --policies $(q "$scratch/sets/${set_dir[$s]}") --logs $(q "$logs") --threads $threads --today $today --format human --color never"
+    done
+fi
 if [[ $deliveries == 1 ]]; then
     # The same records and policies, delivered as Parquet and as Firehose objects.
     for delivery in parquet firehose; do
@@ -371,6 +406,24 @@ else
     echo "light parse: the readers DISAGREE (simd: ${light:-nothing}; std: see out.lightstd-1)"
     failed=1
 fi
+if [[ $sets == 1 ]]; then
+    # What each set's report says (round 1): policies judged, failing, and the distinct
+    # would-be-blocked conversations, in all and in the policy with the most. A set whose
+    # report does not name every policy is a wrong result.
+    echo
+    printf '%-8s %9s %8s %14s %12s\n' set policies failing conversations "most in one"
+    for s in "${set_names[@]}"; do
+        read -r judged failing convs most < <(awk '
+            /^(PASS|FAIL|ERROR) / {n++} /^(FAIL|ERROR) / {f++}
+            /^  would be blocked: [0-9]+ conversation/ {c = $4 + 0; t += c; if (c > m) m = c}
+            END {print n + 0, f + 0, t + 0, m + 0}' "$scratch/out.$s.1")
+        printf '%-8s %9s %8s %14s %12s\n' "$s" "$judged" "$failing" "$convs" "$most"
+        if [[ $judged != "${set_policies[$s]}" ]]; then
+            echo "$s: the report judged $judged policies, not ${set_policies[$s]} (a bug)"
+            failed=1
+        fi
+    done
+fi
 awk_count=$(cat "$scratch/out.zcat-awk.1")
 if [[ -n ${med[duckdb-n]:-} ]]; then
     duck_count=$(cat "$scratch/out.duckdb-n.1")
@@ -438,6 +491,9 @@ ratio "parts-n / check10/$n" parts-n check10-n
 ratio "zcat|awk / check10/$n" zcat-awk check10-n '>=' 8
 if [[ -n ${med[duckdb-n]:-} ]]; then
     ratio "duckdb/$n / check10/$n" duckdb-n check10-n
+    # Issue 21: DuckDB doing one policy's verdict (the retail line's, in SQL) stays at least
+    # 5 x slower than flowgate checking that policy.
+    ratio "duckdb/$n / check1/$n (one policy)" duckdb-n check1-n '>=' 5
 fi
 if [[ $deliveries == 1 ]]; then
     # Same records, so the time ratio is the ratio of cost per record.
@@ -456,6 +512,33 @@ row "peak RSS any flowgate run, MiB" "$(mib "$maxrss")" "< 64" "$(verdict "$(mib
 if [[ -n $records ]]; then
     for name in check10-n check10-1 floor-n floor-1; do
         row "records/s $name" "$(awk -v n="$records" -v t="${med[$name]}" 'BEGIN {printf "%.2fM", n / t / 1e6}')" "" "" ""
+    done
+fi
+
+# --- issue 21's policy sets -----------------------------------------------------------------------
+if [[ $sets == 1 ]]; then
+    # The floor of issue 21's table is libdeflate's; without it, flowgate's own decompress-only
+    # pass (a little slower, so the multiples come out a little lower).
+    base=floor-n
+    [[ -n ${med[libdeflate-n]:-} ]] && base=libdeflate-n
+    echo
+    echo "== issue 21: policy sets at $threads threads, x the floor ($base; per round alongside)"
+    row ratio value target verdict "per round"
+    for s in "${set_names[@]}"; do
+        ratio "$s / $base" "$s" "$base" '<=' "${set_goal[$s]}"
+    done
+    if [[ $base != floor-n ]]; then
+        for s in "${set_names[@]}"; do ratio "$s / floor-n (decompress-only)" "$s" floor-n; done
+    fi
+    # CPU seconds (user + sys, medians): on a machine with more runnable work than cores, a
+    # command's wall time is mostly waiting for a core, and its CPU time is the steadier figure.
+    for s in "${set_names[@]}"; do
+        row "$s / $base, CPU seconds" "$(div "${cpu[$s]}" "${cpu[$base]}")" "info" "" "${cpu[$s]} s / ${cpu[$base]} s"
+    done
+    for s in "${set_names[@]}"; do
+        target="" verdict=""
+        if [[ $s == set-d ]]; then target="< 256" verdict=$(verdict "$(mib "${rss[$s]}")" '<' 256); fi
+        row "peak RSS $s, MiB" "$(mib "${rss[$s]}")" "${target:-info}" "$verdict" ""
     done
 fi
 
