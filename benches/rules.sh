@@ -142,5 +142,5 @@ for n in $ladder; do
     [[ -n $old ]] && printf ' %14s' "$(slope "$o0" "$o")"
     echo
 done
-echo "records: $records; JSON reports ${old:+identical between the builds at every rung; }CPU seconds are medians of $runs"
+echo "records: $records; ${old:+JSON reports identical between the builds at every rung; }CPU seconds are medians of $runs"
 echo "load after: $(uptime | sed 's/.*load average/load average/')"
