@@ -112,7 +112,7 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-pub use crate::output::write_atomic;
+pub use crate::output::{write_atomic, write_atomic_with};
 
 /// Loads the policies for a command that needs nothing else (`lint`, `explain`); when they do
 /// not load, prints why to stderr (every diagnostic, or that no policy file was found) and
@@ -137,8 +137,13 @@ pub(crate) fn load_policies_or_report(paths: &[PathBuf]) -> Option<crate::policy
 /// Writes to stdout. A closed pipe (`flowgate check | head -1`) is what the reader wanted,
 /// not an error: the rest is dropped quietly and the exit status still tells the verdict.
 pub fn print(text: &str) -> io::Result<()> {
+    print_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// [`print`], the text written by `write` as it is made.
+pub fn print_with(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }

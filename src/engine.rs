@@ -6,6 +6,7 @@
 //! in whatever order they finish. The merge is order-independent (see `tally`), so the report
 //! is the same at any thread count. This is the only module that knows about threads.
 
+pub mod conversations;
 pub mod coverage;
 pub mod hours;
 pub mod server;

@@ -146,7 +146,15 @@ pub(crate) fn conversation_cells(c: &Conversation, server_by: bool) -> Vec<Strin
 /// could read as green, half a sample archive). Missing parent directories are created: a
 /// passing check must not turn into a failure because `reports/` does not exist yet.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+    write_atomic_with(path, |f| std::io::Write::write_all(f, contents))
+}
+
+/// [`write_atomic`], the contents written by `write` as they are made (a large JSON report
+/// goes to its file without being held in memory whole).
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
@@ -158,7 +166,7 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
+        write(&mut f)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -226,6 +234,7 @@ pub(crate) fn align(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
 /// in the report's order, then a line saying how many more there are and where to find them.
 pub(crate) fn conversation_table(
     conversations: &[Conversation],
+    total: u64,
     max: usize,
     more: &str,
 ) -> Vec<String> {
@@ -255,14 +264,27 @@ pub(crate) fn conversation_table(
     }
     let numbers = if server_by { [4, 5, 6] } else { [3, 4, 5] };
     let mut lines = align(&rows, &numbers);
-    let hidden = conversations.len() - shown.len();
+    let hidden = total.saturating_sub(shown.len() as u64);
     if hidden > 0 {
         lines.push(format!(
             "... and {} ({more})",
-            count(hidden as u64, "more conversation", "more conversations")
+            count(hidden, "more conversation", "more conversations")
         ));
     }
     lines
+}
+
+/// Where the conversations a writer leaves out can be read: the JSON report, unless
+/// `--max-conversations` cut its listing too.
+pub(crate) fn more_conversations(
+    p: &crate::report::PolicyReport,
+    json: &'static str,
+) -> &'static str {
+    if p.conversations_not_listed.is_some() {
+        "--max-conversations cut the listing; the totals count every one"
+    } else {
+        json
+    }
 }
 
 /// `archive:line: message` (`archive: row N: message` for Parquet, `event N` for CloudWatch)
@@ -285,11 +307,7 @@ pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
 pub(crate) fn blocked_count(p: &crate::report::PolicyReport) -> String {
     format!(
         "{} ({})",
-        count(
-            p.conversations.len() as u64,
-            "conversation",
-            "conversations"
-        ),
+        count(p.conversations_total(), "conversation", "conversations"),
         count(p.counts.would_block, "record", "records")
     )
 }

@@ -12,6 +12,7 @@ pub mod service;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -198,10 +199,17 @@ pub struct PolicyReport {
     /// First `start` and last `end` of the records in scope.
     pub in_scope_first: Option<u64>,
     pub in_scope_last: Option<u64>,
-    /// Would-be-blocked conversations, most records first, then by key. Uncapped.
-    pub conversations: Vec<Conversation>,
-    /// The same conversations grouped by protocol and server port, most records first.
+    /// The would-be-blocked conversations grouped by protocol and server port, most records
+    /// first: what a reviewer reads before the conversations (and what a million of them
+    /// usually come down to). Always over every conversation, listed or not.
     pub services: Vec<service::Service>,
+    /// Would-be-blocked conversations, most records first, then by key: every one, unless
+    /// `--max-conversations` cut the list ([`PolicyReport::conversations_not_listed`]).
+    pub conversations: Vec<Conversation>,
+    /// What `--max-conversations` left out of `conversations` (those with the fewest
+    /// records): the totals stay exact. Absent when every conversation is listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversations_not_listed: Option<NotListed>,
     pub allows: Vec<AllowUse>,
     pub waivers: Vec<WaiverUse>,
     /// The policy's `[[expect]]`s in file order, each run without logs; one that does not
@@ -215,6 +223,50 @@ pub struct PolicyReport {
     /// the policy's timelines. Not in the JSON document, which lists every conversation.
     #[serde(skip)]
     pub blocked_hours: BTreeMap<(Option<u8>, Option<u16>), Hours>,
+}
+
+/// The conversations a listing left out, summed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NotListed {
+    pub conversations: u64,
+    pub records: u64,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl PolicyReport {
+    /// Would-be-blocked conversations in all, listed or not.
+    pub fn conversations_total(&self) -> u64 {
+        self.conversations.len() as u64
+            + self.conversations_not_listed.map_or(0, |n| n.conversations)
+    }
+
+    /// Keeps the first `max` conversations (the most records) and sums the rest into
+    /// [`PolicyReport::conversations_not_listed`].
+    pub fn list_conversations(&mut self, max: usize) {
+        if self.conversations.len() <= max {
+            return;
+        }
+        let mut left = self.conversations_not_listed.unwrap_or_default();
+        for c in self.conversations.drain(max..) {
+            left.conversations += 1;
+            left.records += c.records;
+            left.packets = left.packets.saturating_add(c.packets);
+            left.bytes = left.bytes.saturating_add(c.bytes);
+        }
+        self.conversations.shrink_to_fit();
+        self.conversations_not_listed = Some(left);
+    }
+}
+
+impl Report {
+    /// `--max-conversations`: every policy lists at most `max` conversations, the totals
+    /// (counts, services, what was left out) stay exact.
+    pub fn list_conversations(&mut self, max: usize) {
+        for p in &mut self.policies {
+            p.list_conversations(max);
+        }
+    }
 }
 
 /// A would-be-blocked conversation: records grouped by (protocol, client, server, server port).
@@ -232,7 +284,7 @@ pub struct Conversation {
     /// The smallest (archive, line) holding one of its records.
     pub example: Location,
     /// Name of the expired waiver that would have covered it, if any.
-    pub expired_waiver: Option<String>,
+    pub expired_waiver: Option<Arc<str>>,
     /// How its server was decided (the strongest way over its records): read from tcp-flags,
     /// fixed by the protocol, or inferred from the run's evidence (docs/server.md).
     pub server_by: crate::engine::server::Basis,
@@ -241,7 +293,9 @@ pub struct Conversation {
 /// A place in the evidence.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Location {
-    pub archive: String,
+    /// Shared by every conversation whose example is in the archive: a run with a million
+    /// conversations holds each archive's name once, not a million times.
+    pub archive: Arc<str>,
     /// The line, row or event (see `unit`), from 1; 0 when not known (`check
     /// --sql-results`: a SQL engine names a record's object, not its row).
     pub line: u64,

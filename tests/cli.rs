@@ -1328,3 +1328,72 @@ fn an_empty_policy_file_is_an_error_naming_it() {
         }
     }
 }
+
+/// `--max-conversations N` lists the N conversations with the most records in every report;
+/// the counts, the services and the sums of those left out stay what the full listing gives.
+/// The JSON document is the same streamed to stdout and written to a file.
+#[test]
+fn max_conversations_cuts_the_listing_and_keeps_the_totals() {
+    let r = Repo::empty();
+    r.policy("retail", RETAIL);
+    // Five blocked conversations (ssh to five partner hosts) of 5, 4, 3, 2 and 1 records.
+    let mut records = Vec::new();
+    for host in 1..=5u16 {
+        for i in 0..(6 - host) {
+            records.push(rec(
+                ("10.0.1.10", 40000 + 10 * host + i),
+                (&format!("10.20.50.{host}"), 22),
+                6,
+                T0 + 60 * u64::from(i),
+                "ACCEPT",
+                "2",
+            ));
+        }
+    }
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    r.archive(
+        "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2025/11/02/a.log.gz",
+        &records,
+    );
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--today", "2026-11-26", "--logs", "logs"];
+        args.extend(extra);
+        r.output(&args)
+    };
+    let full = check(&["--json", "full.json"]);
+    assert_eq!(full.status.code(), Some(1));
+    let cut = check(&["--max-conversations", "2", "--json", "cut.json"]);
+    assert_eq!(cut.status.code(), Some(1));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(r.path(name)).unwrap()).unwrap()
+    };
+    let (full_doc, cut_doc) = (read("full.json"), read("cut.json"));
+    let (f, c) = (policy(&full_doc, "retail"), policy(&cut_doc, "retail"));
+    let listed = f["conversations"].as_array().unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(f.get("conversations_not_listed").is_none());
+    assert_eq!(c["conversations"].as_array().unwrap()[..], listed[..2]);
+    assert_eq!(
+        c["conversations_not_listed"],
+        serde_json::json!({"conversations": 3, "records": 6, "packets": 18, "bytes": 1080})
+    );
+    assert_eq!(c["counts"], f["counts"]);
+    assert_eq!(c["services"], f["services"]);
+    assert_eq!(c["services"][0]["conversations"], 5);
+    // The human report counts every conversation and says why the rest are not listed.
+    let human = String::from_utf8(cut.stdout).unwrap();
+    assert!(
+        human.contains("would be blocked: 5 conversations (15 records)"),
+        "{human}"
+    );
+    assert!(
+        human.contains("... and 3 more conversations (--max-conversations cut the listing"),
+        "{human}"
+    );
+    // Streamed to stdout, the same bytes as the file.
+    let stdout = check(&["--max-conversations", "2", "--format", "json"]);
+    assert_eq!(stdout.stdout, std::fs::read(r.path("cut.json")).unwrap());
+    // Listing nothing would hide the conversations: refused.
+    let zero = check(&["--max-conversations", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+}

@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::Args;
 
 use super::progress::Progress;
-use super::{parse_date, parse_time, print, write_atomic, CommonArgs};
+use super::{
+    parse_date, parse_time, print, print_with, write_atomic, write_atomic_with, CommonArgs,
+};
 use crate::check::{Check, Error};
 use crate::output::{self, Format as OutputFormat};
 use crate::report::EXIT_INTERRUPTED;
@@ -37,6 +39,11 @@ pub struct CheckArgs {
     /// GITHUB_ACTIONS=true, else human].
     #[arg(long, value_parser = parse_format)]
     pub format: Option<OutputFormat>,
+    /// List at most N conversations per policy in every report (those with the most
+    /// records); the counts, services and the sums of those left out stay exact [default:
+    /// every conversation].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_conversations: Option<u64>,
     /// Worker threads [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -113,7 +120,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     }
     // A run that cannot be trusted still writes every report asked for: the policies that
     // did not load, or the evidence that is not there, become the report's findings.
-    let report = match check.load_policies() {
+    let mut report = match check.load_policies() {
         Err(e) => check.unscanned_report(&e),
         Ok(policies) => {
             let cancel = catch_interrupt();
@@ -129,6 +136,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             }
         }
     };
+    if let Some(max) = args.max_conversations {
+        report.list_conversations(usize::try_from(max).unwrap_or(usize::MAX));
+    }
     write_reports(&args, &report)?;
     let format = args.format.unwrap_or_else(|| {
         if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
@@ -139,7 +149,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     });
     let text = match format {
         OutputFormat::Human => output::human::render(&report, args.color.enabled()),
-        OutputFormat::Json => output::json::render(&report),
+        OutputFormat::Json => {
+            print_with(|out| output::json::write(&report, out))?;
+            return Ok(report.exit_code());
+        }
         OutputFormat::Github => {
             let mut t = output::human::render(&report, false);
             t.push_str(&output::github::render(&report));
@@ -158,7 +171,7 @@ fn write_reports(args: &CheckArgs, report: &crate::report::Report) -> anyhow::Re
             .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
     }
     if let Some(path) = &args.json {
-        write_atomic(path, output::json::render(report).as_bytes())
+        write_atomic_with(path, |f| output::json::write(report, f))
             .with_context(|| format!("cannot write JSON report {}", path.display()))?;
     }
     if let Some(path) = &args.sarif {

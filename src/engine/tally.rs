@@ -6,14 +6,16 @@
 //! problems kept, the run's servers and the violations whose server waits for the run's
 //! evidence (see `server`), never with the number of records.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::conversations::{max_opt, min_opt, Conversations};
+pub use super::conversations::{ConversationKey, ConversationStats};
 use super::coverage::Coverage;
 use super::hours::{Hours, HOUR};
-use super::server::{Basis, Merge, Pending, RunEvidence, Side};
+use super::server::{Merge, Pending, RunEvidence};
 use crate::flowlog::{Field, Kind, Problem};
 
 /// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
@@ -89,91 +91,14 @@ pub struct PolicyTally {
     pub counts: Counts,
     pub allow_hits: Vec<u64>,
     pub waiver_hits: Vec<u64>,
-    pub conversations: HashMap<ConversationKey, ConversationStats>,
+    /// Would-be-blocked conversations, packed (see `conversations`).
+    pub conversations: Conversations,
     /// Would-be-blocked records per service (protocol, server port) and hour of their start.
     pub blocked_hours: BTreeMap<(Option<u8>, Option<u16>), Hours>,
     pub in_scope_first: Option<u64>,
     pub in_scope_last: Option<u64>,
     /// (archive index, field, policy key): archives this policy could not be judged against.
     pub field_errors: BTreeSet<(usize, Field, &'static str)>,
-}
-
-/// DESIGN.md's conversation: (protocol, client, server, server port).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConversationKey {
-    pub protocol: Option<u8>,
-    pub client: Option<IpAddr>,
-    pub server: Option<IpAddr>,
-    pub server_port: Option<u16>,
-}
-
-impl ConversationKey {
-    /// The conversation of a record whose server is `side`, given its (src, dst) addresses as
-    /// the policy sees them and its (src, dst) ports.
-    pub fn new(
-        protocol: Option<u8>,
-        (src, dst): (Option<IpAddr>, Option<IpAddr>),
-        side: Side,
-        (src_port, dst_port): (Option<u16>, Option<u16>),
-    ) -> ConversationKey {
-        match side {
-            Side::Src => ConversationKey {
-                protocol,
-                client: dst,
-                server: src,
-                server_port: src_port,
-            },
-            Side::Dst => ConversationKey {
-                protocol,
-                client: src,
-                server: dst,
-                server_port: dst_port,
-            },
-        }
-    }
-}
-
-/// Sums over the records of one conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConversationStats {
-    pub records: u64,
-    pub packets: u64,
-    pub bytes: u64,
-    pub first_start: Option<u64>,
-    pub last_end: Option<u64>,
-    /// Smallest (archive index, line); archives are indexed in sorted path order.
-    pub example: (usize, u64),
-    /// Smallest index of an expired waiver that matched one of its records.
-    pub expired_waiver: Option<usize>,
-    /// The strongest way the server of one of its records was decided.
-    pub basis: Basis,
-}
-
-fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    }
-}
-
-fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    a.max(b)
-}
-
-impl ConversationStats {
-    pub fn merge(&mut self, o: &ConversationStats) {
-        self.records += o.records;
-        self.packets = self.packets.saturating_add(o.packets);
-        self.bytes = self.bytes.saturating_add(o.bytes);
-        self.first_start = min_opt(self.first_start, o.first_start);
-        self.last_end = max_opt(self.last_end, o.last_end);
-        self.example = self.example.min(o.example);
-        self.expired_waiver = match (self.expired_waiver, o.expired_waiver) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.basis = self.basis.min(o.basis);
-    }
 }
 
 /// Violations waiting for their server (see `server::Pending`): their sums, and the hours
@@ -229,10 +154,7 @@ impl PolicyTally {
 
     /// Adds records to their conversation.
     pub fn add_conversation(&mut self, key: ConversationKey, stats: ConversationStats) {
-        self.conversations
-            .entry(key)
-            .and_modify(|c| c.merge(&stats))
-            .or_insert(stats);
+        self.conversations.add(key, &stats);
     }
 
     /// Adds would-be-blocked records to their conversation and their service's hours.
@@ -267,12 +189,7 @@ impl PolicyTally {
         for (a, b) in self.waiver_hits.iter_mut().zip(o.waiver_hits) {
             *a += b;
         }
-        for (k, v) in o.conversations {
-            self.conversations
-                .entry(k)
-                .and_modify(|mine| mine.merge(&v))
-                .or_insert(v);
-        }
+        self.conversations.merge(o.conversations);
         for (k, v) in o.blocked_hours {
             self.blocked_hours.entry(k).or_default().merge(v);
         }
@@ -339,6 +256,7 @@ impl Tally {
 
 #[cfg(test)]
 mod tests {
+    use super::super::server::Basis;
     use super::*;
 
     fn stats(records: u64, example: (usize, u64), start: u64) -> ConversationStats {
@@ -391,6 +309,7 @@ mod tests {
         assert_eq!(hours, [(hour, 2), (hour + 1, 1)]);
         assert_eq!(p.blocked_hours.len(), 1);
         let (key, c) = p.conversations.iter().next().unwrap();
+        assert_eq!(p.conversations.len(), 1);
         assert_eq!(
             (key.server, key.server_port, c.records),
             (dst, Some(7311), 3)

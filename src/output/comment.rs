@@ -95,7 +95,7 @@ fn blocks(report: &Report) -> Vec<String> {
     for p in report
         .policies
         .iter()
-        .filter(|p| p.status != Status::Pass && !p.conversations.is_empty())
+        .filter(|p| p.status != Status::Pass && p.conversations_total() > 0)
     {
         let (list, summary) = match &report.diff {
             None => (

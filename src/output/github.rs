@@ -188,12 +188,14 @@ fn blocked_message(p: &PolicyReport) -> String {
             let _ = write!(m, ", waiver \"{}\" expired", clean_line(w));
         }
     }
-    let hidden = p.conversations.len().saturating_sub(TOP_CONVERSATIONS);
+    let hidden = p
+        .conversations_total()
+        .saturating_sub(p.conversations.len().min(TOP_CONVERSATIONS) as u64);
     if hidden > 0 {
         let _ = write!(
             m,
             "\nand {}",
-            count(hidden as u64, "more conversation", "more conversations")
+            count(hidden, "more conversation", "more conversations")
         );
     }
     m

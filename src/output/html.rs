@@ -291,16 +291,13 @@ fn policy(report: &Report, p: &PolicyReport, i: usize, out: &mut String) {
     if let Some(prov) = &report.provenance {
         let _ = write!(out, "<p class=\"note\">{}.</p>", esc(&prov.sample_note()));
     }
-    if !p.conversations.is_empty() {
-        let records: u64 = p.conversations.iter().map(|c| c.records).sum();
+    if p.conversations_total() > 0 {
+        let records: u64 = p.conversations.iter().map(|c| c.records).sum::<u64>()
+            + p.conversations_not_listed.map_or(0, |n| n.records);
         let _ = write!(
             out,
             "<h3>Would be blocked: {} ({})</h3>",
-            count(
-                p.conversations.len() as u64,
-                "conversation",
-                "conversations"
-            ),
+            count(p.conversations_total(), "conversation", "conversations"),
             count(records, "record", "records")
         );
         out.push_str(&policy_timelines(report, p));
@@ -724,7 +721,7 @@ pub fn render(report: &Report) -> String {
                 num(p.counts.in_scope),
                 num(p.counts.allowed),
                 num(p.counts.would_block),
-                num(p.conversations.len() as u64)
+                num(p.conversations_total())
             );
         }
         out.push_str("</tbody></table></section>\n");

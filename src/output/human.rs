@@ -10,7 +10,8 @@
 use std::fmt::Write;
 
 use super::{
-    align, blocked_count, clean_line, clean_text, conversation_table, count, verdict, when,
+    align, blocked_count, clean_line, clean_text, conversation_table, count, more_conversations,
+    verdict, when,
 };
 use crate::report::diff::{Diff, PolicyDiff};
 use crate::report::finding::Severity;
@@ -136,7 +137,7 @@ fn policy(
         );
     }
 
-    if !p.conversations.is_empty() {
+    if p.conversations_total() > 0 {
         let _ = writeln!(
             out,
             "\n  {}: {}",
@@ -144,7 +145,13 @@ fn policy(
             blocked_count(p)
         );
         services_lines(out, &p.services);
-        let table = conversation_table(&p.conversations, MAX_CONVERSATIONS, "see --json for all");
+        let more = more_conversations(p, "see --json for all");
+        let table = conversation_table(
+            &p.conversations,
+            p.conversations_total(),
+            MAX_CONVERSATIONS,
+            more,
+        );
         push_indented(out, "    ", table);
     }
 
@@ -380,7 +387,12 @@ fn change(out: &mut String, d: &Diff, style: &Style) {
             );
             services_lines(out, &services(list));
             // Fewer than in the state below, which lists every blocked conversation again.
-            let table = conversation_table(list, MAX_CHANGE_CONVERSATIONS, "see --json for all");
+            let table = conversation_table(
+                list,
+                list.len() as u64,
+                MAX_CHANGE_CONVERSATIONS,
+                "see --json for all",
+            );
             push_indented(out, "    ", table);
         }
         if p.rules_added.is_empty() && p.rules_removed.is_empty() {

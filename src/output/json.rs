@@ -6,6 +6,8 @@
 //! layout is documented field by field in `docs/outputs.md`. serde_json escapes control
 //! characters in strings, so data needs no cleaning here.
 
+use std::io::{self, Write};
+
 use serde::Serialize;
 
 use crate::report::{Report, JSON_SCHEMA_VERSION};
@@ -20,15 +22,26 @@ struct Document<'a> {
 
 /// The report as pretty-printed JSON, ending in a newline.
 pub fn render(report: &Report) -> String {
+    let mut bytes = Vec::new();
+    write(report, &mut bytes).expect("writing to memory cannot fail");
+    // serde_json writes UTF-8 only.
+    String::from_utf8(bytes).expect("serde_json writes UTF-8")
+}
+
+/// [`render`]'s bytes, written to `out` as they are made: a run with a million
+/// conversations has a JSON document of hundreds of megabytes, which need not be held in
+/// memory on its way to a file (`--json`) or the terminal.
+pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let doc = Document {
         schema_version: JSON_SCHEMA_VERSION,
         tool: "flowgate",
         report,
     };
-    // Serialising plain data with string keys cannot fail.
-    let mut text = serde_json::to_string_pretty(&doc).expect("the report serialises");
-    text.push('\n');
-    text
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    // Serialising plain data with string keys fails only when writing does.
+    serde_json::to_writer_pretty(&mut out, &doc).map_err(io::Error::from)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 #[cfg(test)]

@@ -21,7 +21,10 @@ use junit_report::{
     TestSuiteBuilder,
 };
 
-use super::{blocked_count, clean_line, clean_text, conversation_table, count, problem_line};
+use super::{
+    blocked_count, clean_line, clean_text, conversation_table, count, more_conversations,
+    problem_line,
+};
 use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, RunSummary};
 
 /// Conversations listed in a failure body; the JSON report has all of them.
@@ -137,7 +140,7 @@ fn join(message: &str, detail: &str) -> String {
 
 fn traffic_case(cases: &mut Cases, p: &PolicyReport) {
     const NAME: &str = "no traffic would be blocked";
-    if p.conversations.is_empty() && p.counts.would_block == 0 {
+    if p.conversations_total() == 0 && p.counts.would_block == 0 {
         let out = format!(
             "{} in scope: {} allowed, {} already rejected, {} waived",
             count(p.counts.in_scope, "record", "records"),
@@ -161,8 +164,9 @@ fn traffic_case(cases: &mut Cases, p: &PolicyReport) {
     }
     let table = conversation_table(
         &p.conversations,
+        p.conversations_total(),
         MAX_CONVERSATIONS,
-        "see the JSON report for all",
+        more_conversations(p, "see the JSON report for all"),
     )
     .join("\n");
     cases.failure(NAME, "would-block", &message, &table);

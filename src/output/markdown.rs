@@ -65,7 +65,7 @@ pub(crate) fn policy_row(p: &PolicyReport) -> String {
         p.counts.in_scope.to_string(),
         p.counts.allowed.to_string(),
         p.counts.would_block.to_string(),
-        p.conversations.len().to_string(),
+        p.conversations_total().to_string(),
     ])
 }
 

@@ -45,7 +45,7 @@ pub fn conversation(i: u64, records: u64) -> Conversation {
         first_start: Some(T0 + 60 * i),
         last_end: Some(T0 + 86_400 + 120 * i),
         example: Location {
-            archive: ARCHIVE.to_string(),
+            archive: ARCHIVE.into(),
             line: 2 + i * 31,
             unit: crate::flowlog::Unit::Line,
         },
@@ -101,6 +101,7 @@ fn passing_policy() -> PolicyReport {
         in_scope_first: Some(T0 + 120),
         in_scope_last: Some(T0 + 2 * 86_400),
         conversations: vec![],
+        conversations_not_listed: None,
         services: vec![],
         allows: vec![AllowUse {
             name: "sftp to exchange".into(),
@@ -154,6 +155,7 @@ fn failing_policy() -> PolicyReport {
         in_scope_last: Some(T0 + 3 * 86_400 - 60),
         services: crate::report::service::services(&conversations),
         conversations,
+        conversations_not_listed: None,
         allows: vec![
             AllowUse {
                 name: "settlement API".into(),

@@ -24,7 +24,7 @@ use crate::report::finding::Severity;
 use crate::report::{DemandKind, DemandStatus, Origin, PolicyReport, Report, Status};
 use crate::text::{clean_line, clean_text};
 
-use super::{blocked_count, count, problem_line};
+use super::{blocked_count, count, more_conversations, problem_line};
 
 /// The rules' descriptions: one `## \`code\`` section each.
 const DIAGNOSTICS_MD: &str = include_str!("../../docs/diagnostics.md");
@@ -411,11 +411,14 @@ fn blocked_message(p: &PolicyReport) -> String {
         }
         lines.push(line);
     }
-    let hidden = p.conversations.len().saturating_sub(TOP_CONVERSATIONS);
+    let hidden = p
+        .conversations_total()
+        .saturating_sub(p.conversations.len().min(TOP_CONVERSATIONS) as u64);
     if hidden > 0 {
+        let whole = more_conversations(p, "the JSON report lists every one");
         lines.push(format!(
-            "and {} (the JSON report lists every one)",
-            count(hidden as u64, "more conversation", "more conversations")
+            "and {} ({whole})",
+            count(hidden, "more conversation", "more conversations")
         ));
     }
     lines.join("\n")
@@ -455,7 +458,7 @@ fn policy_results(p: &PolicyReport, out: &mut Vec<Draft>) {
                 .message(lines.join("\n")),
         );
     }
-    if !p.conversations.is_empty() || p.counts.would_block > 0 {
+    if p.conversations_total() > 0 || p.counts.would_block > 0 {
         out.push(
             Draft::at_policy(p, "would-block", Level::Error, p.line, "")
                 .message(blocked_message(p)),

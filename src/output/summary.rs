@@ -48,11 +48,15 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
     for c in shown {
         blocks.push(conversation_row(c, columns));
     }
-    let hidden = p.conversations.len() - shown.len();
+    let hidden = p.conversations_total() - shown.len() as u64;
     if hidden > 0 {
+        let whole = match p.conversations_not_listed {
+            None => "the JSON report lists every one",
+            Some(_) => "--max-conversations cut the listing; the totals count every one",
+        };
         blocks.push(format!(
-            "\nand {}; the JSON report lists every one.\n",
-            count(hidden as u64, "more conversation", "more conversations")
+            "\nand {}; {whole}.\n",
+            count(hidden, "more conversation", "more conversations")
         ));
     }
 }
@@ -280,7 +284,7 @@ fn blocks(report: &Report) -> Vec<String> {
     for p in report
         .policies
         .iter()
-        .filter(|p| p.status != Status::Pass && !p.conversations.is_empty())
+        .filter(|p| p.status != Status::Pass && p.conversations_total() > 0)
     {
         conversations(&mut blocks, p);
     }

@@ -156,9 +156,16 @@ fn policy_report(
             .get(i)
             .map_or_else(|| format!("archive #{i}"), |a| a.display.clone())
     };
+    // Each archive's name once, shared by the conversations whose example it holds.
+    let mut names: std::collections::HashMap<usize, std::sync::Arc<str>> = Default::default();
+    let waiver_names: Vec<std::sync::Arc<str>> = policy
+        .waivers
+        .iter()
+        .map(|w| w.rule.name.as_str().into())
+        .collect();
     let mut conversations: Vec<Conversation> = pt
         .conversations
-        .into_iter()
+        .drain()
         .map(|(k, s)| Conversation {
             protocol: k.protocol,
             client: k.client,
@@ -170,14 +177,14 @@ fn policy_report(
             first_start: s.first_start,
             last_end: s.last_end,
             example: Location {
-                archive: archive_name(s.example.0),
+                archive: names
+                    .entry(s.example.0)
+                    .or_insert_with(|| archive_name(s.example.0).into())
+                    .clone(),
                 line: s.example.1,
                 unit: kinds.get(&s.example.0).map_or(Unit::Line, |k| k.unit()),
             },
-            expired_waiver: s
-                .expired_waiver
-                .and_then(|w| policy.waivers.get(w))
-                .map(|w| w.rule.name.clone()),
+            expired_waiver: s.expired_waiver.and_then(|w| waiver_names.get(w)).cloned(),
             server_by: s.basis,
         })
         .collect();
@@ -271,6 +278,7 @@ fn policy_report(
         in_scope_first: pt.in_scope_first,
         in_scope_last: pt.in_scope_last,
         conversations,
+        conversations_not_listed: None,
         allows,
         waivers,
         // Filled in by the check, which runs them (`policy::expect`).

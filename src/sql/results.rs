@@ -702,7 +702,7 @@ fn build(rows: &[Row], policies: &PolicySet, r: &Reader<'_>) -> Result<SqlRun, R
             expired_waiver,
             basis,
         };
-        if tally.policies[i].conversations.insert(key, stats).is_some() {
+        if !tally.policies[i].conversations.insert_new(key, &stats) {
             return Err(r.bad(row, "client", "the same conversation twice".into()));
         }
     }
