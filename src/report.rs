@@ -232,6 +232,8 @@ pub struct NotListed {
     pub records: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// How many of them only an expired waiver would have covered.
+    pub expired_waiver: u64,
 }
 
 impl PolicyReport {
@@ -239,6 +241,22 @@ impl PolicyReport {
     pub fn conversations_total(&self) -> u64 {
         self.conversations.len() as u64
             + self.conversations_not_listed.map_or(0, |n| n.conversations)
+    }
+
+    /// Would-be-blocked conversations, listed or not, that only an expired waiver would have
+    /// covered.
+    pub fn expired_waiver_conversations(&self) -> u64 {
+        let listed = self.conversations.iter();
+        listed.filter(|c| c.expired_waiver.is_some()).count() as u64
+            + self
+                .conversations_not_listed
+                .map_or(0, |n| n.expired_waiver)
+    }
+
+    /// Would-be-blocked records, listed or not.
+    pub fn conversation_records(&self) -> u64 {
+        self.conversations.iter().map(|c| c.records).sum::<u64>()
+            + self.conversations_not_listed.map_or(0, |n| n.records)
     }
 
     /// Keeps the first `max` conversations (the most records) and sums the rest into
@@ -253,6 +271,7 @@ impl PolicyReport {
             left.records += c.records;
             left.packets = left.packets.saturating_add(c.packets);
             left.bytes = left.bytes.saturating_add(c.bytes);
+            left.expired_waiver += u64::from(c.expired_waiver.is_some());
         }
         self.conversations.shrink_to_fit();
         self.conversations_not_listed = Some(left);

@@ -1362,7 +1362,18 @@ fn max_conversations_cuts_the_listing_and_keeps_the_totals() {
     };
     let full = check(&["--json", "full.json"]);
     assert_eq!(full.status.code(), Some(1));
-    let cut = check(&["--max-conversations", "2", "--json", "cut.json"]);
+    let cut = check(&[
+        "--max-conversations",
+        "2",
+        "--json",
+        "cut.json",
+        "--junit",
+        "cut.xml",
+        "--pr-comment",
+        "cut.md",
+        "--html",
+        "cut.html",
+    ]);
     assert_eq!(cut.status.code(), Some(1));
     let read = |name: &str| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(r.path(name)).unwrap()).unwrap()
@@ -1375,7 +1386,7 @@ fn max_conversations_cuts_the_listing_and_keeps_the_totals() {
     assert_eq!(c["conversations"].as_array().unwrap()[..], listed[..2]);
     assert_eq!(
         c["conversations_not_listed"],
-        serde_json::json!({"conversations": 3, "records": 6, "packets": 18, "bytes": 1080})
+        serde_json::json!({"conversations": 3, "records": 6, "packets": 18, "bytes": 1080, "expired_waiver": 0})
     );
     assert_eq!(c["counts"], f["counts"]);
     assert_eq!(c["services"], f["services"]);
@@ -1390,6 +1401,23 @@ fn max_conversations_cuts_the_listing_and_keeps_the_totals() {
         human.contains("... and 3 more conversations (--max-conversations cut the listing"),
         "{human}"
     );
+    // Every writer counts the conversations not listed too.
+    let text = |name: &str| std::fs::read_to_string(r.path(name)).unwrap();
+    let junit = text("cut.xml");
+    assert!(
+        junit.contains("5 conversations (15 records) would be blocked"),
+        "{junit}"
+    );
+    assert!(junit.contains("... and 3 more conversations"), "{junit}");
+    let comment = text("cut.md");
+    assert!(
+        comment.contains("retail: 5 conversations (15 records) would be blocked"),
+        "{comment}"
+    );
+    assert!(comment.contains("\nand 3 more conversations;"), "{comment}");
+    assert!(comment.contains("| 5 | 15 |"), "{comment}");
+    let html = text("cut.html");
+    assert!(html.contains("the first 2 of 5 conversations"), "{html}");
     // Streamed to stdout, the same bytes as the file.
     let stdout = check(&["--max-conversations", "2", "--format", "json"]);
     assert_eq!(stdout.stdout, std::fs::read(r.path("cut.json")).unwrap());

@@ -13,7 +13,8 @@
 //! left out and where to find it.
 
 use super::markdown::{blocked_tables, change_blocks, details, md, policy_row, POLICIES_HEADER};
-use super::{blocked_count, count, verdict};
+use super::{blocked_count, count, more_conversations, verdict};
+use crate::report::service::services;
 use crate::report::{Report, Status};
 
 /// The first line of every comment flowgate writes: an HTML comment, invisible on GitHub.
@@ -97,9 +98,12 @@ fn blocks(report: &Report) -> Vec<String> {
         .iter()
         .filter(|p| p.status != Status::Pass && p.conversations_total() > 0)
     {
-        let (list, summary) = match &report.diff {
+        let more = more_conversations(p, "the JSON report lists every one");
+        let (list, services, total, summary) = match &report.diff {
             None => (
                 p.conversations.clone(),
+                p.services.clone(),
+                p.conversations_total(),
                 format!("{}: {} would be blocked", md(&p.name), blocked_count(p)),
             ),
             Some(d) => {
@@ -115,21 +119,38 @@ fn blocks(report: &Report) -> Vec<String> {
                     .filter(|c| !new.contains(c))
                     .cloned()
                     .collect();
+                // The newly blocked are never cut (they are few and whole in the diff) and
+                // are all among the policy's conversations: the rest is exact.
+                let total = p.conversations_total().saturating_sub(new.len() as u64);
                 let summary = format!(
                     "{}: {} would be blocked before and after this pull request",
                     md(&p.name),
-                    count(before.len() as u64, "conversation", "conversations")
+                    count(total, "conversation", "conversations")
                 );
-                (before, summary)
+                let grouped = services(&before);
+                (before, grouped, total, summary)
             }
         };
-        if list.is_empty() {
+        if total == 0 {
             continue;
         }
-        blocks.push(details(
-            &summary,
-            &blocked_tables(&list, TOP_CONVERSATIONS, "the JSON report lists every one"),
+        let mut body = String::new();
+        if report.diff.is_some() && p.conversations_not_listed.is_some() {
+            // Grouping the conversations blocked before needs them all; the cut listing
+            // has only some of them.
+            body.push_str(&format!(
+                "_The services below group the {} listed; --max-conversations cut the listing._\n\n",
+                count(list.len() as u64, "conversation", "conversations")
+            ));
+        }
+        body.push_str(&blocked_tables(
+            &services,
+            &list,
+            total,
+            TOP_CONVERSATIONS,
+            more,
         ));
+        blocks.push(details(&summary, &body));
     }
     // The timelines, folded: when the blocked traffic happens, what time the evidence covers.
     let timelines = super::mermaid::failing_blocks(report, "####").concat();
@@ -271,6 +292,42 @@ mod tests {
         let hostile = render(&sample::hostile_expectations_report(), LIMIT);
         assert!(
             !hostile.contains("<script>") && !hostile.contains('\x1b') && !hostile.contains('\r')
+        );
+    }
+
+    /// `--max-conversations` cut the listing: the summary, the services and "and N more" count
+    /// every conversation.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let whole = sample::trusted_report();
+        let mut report = whole.clone();
+        report.list_conversations(3);
+        let text = render(&report, LIMIT);
+        assert!(text.contains("<details><summary>retail-dedicated-line: 25 conversations (700 records) would be blocked</summary>"), "{text}");
+        assert!(
+            text.contains("\nand 22 more conversations; --max-conversations cut the listing; the totals count every one.\n"),
+            "{text}"
+        );
+        let services = crate::output::markdown::services_table(&whole.policies[1].services);
+        assert!(text.contains(&services), "{text}");
+    }
+
+    /// With `--base`, the conversations blocked before and after are every conversation
+    /// less the newly blocked ones (which the diff holds whole), not the listed ones less them.
+    #[test]
+    fn a_cut_listing_with_a_base_keeps_the_exact_counts() {
+        let mut report = sample::report_with_diff();
+        // The first three are newly blocked; two of the 22 blocked before are listed.
+        report.list_conversations(5);
+        let text = render(&report, LIMIT);
+        assert!(
+            text.contains("retail-dedicated-line: 22 conversations would be blocked before and after this pull request"),
+            "{text}"
+        );
+        assert!(text.contains("_The services below group the 2 conversations listed; --max-conversations cut the listing._"), "{text}");
+        assert!(
+            text.contains("\nand 20 more conversations; --max-conversations cut the listing"),
+            "{text}"
         );
     }
 }

@@ -627,4 +627,17 @@ mod tests {
             || l.starts_with("::warning ")
             || l.starts_with("flowgate: ")));
     }
+
+    /// `--max-conversations` cut the listing: the annotation counts every conversation.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let mut report = sample::report();
+        report.list_conversations(2);
+        let text = render(&report);
+        assert!(
+            text.contains("25 conversations (700 records) would be blocked:"),
+            "{text}"
+        );
+        assert!(text.contains("and 23 more conversations"), "{text}");
+    }
 }

@@ -105,27 +105,31 @@ fn head(cols: &[(&str, bool)]) -> String {
 }
 
 /// `showing the first 1,000 of 100,000 conversations, most records first; ...` when capped.
-fn cap_note(shown: usize, total: usize, what: &str) -> String {
-    if shown < total {
+fn cap_note(shown: usize, total: u64, what: &str, whole: &str) -> String {
+    if (shown as u64) < total {
         format!(
-            "<p class=\"note\">This table shows the first {} of {} {what}, most records first; the JSON report (<code>--json</code>) lists every one. Sorting and filters apply to the rows shown.</p>",
+            "<p class=\"note\">This table shows the first {} of {} {what}, most records first; {whole}. Sorting and filters apply to the rows shown.</p>",
             thousands(shown as u64),
-            thousands(total as u64)
+            thousands(total)
         )
     } else {
         String::new()
     }
 }
 
-/// The conversation table with its filter form; `id` names the table.
-fn conversations(list: &[Conversation], id: &str) -> String {
+/// Where a capped table's rows can all be read.
+const JSON_LISTS_EVERY_ONE: &str = "the JSON report (<code>--json</code>) lists every one";
+
+/// The conversation table with its filter form; `id` names the table. `total` counts the
+/// conversations listed or not (`--max-conversations`), `whole` says where to read them all.
+fn conversations(list: &[Conversation], total: u64, whole: &str, id: &str) -> String {
     let shown = &list[..list.len().min(ROWS)];
     let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
     let mut out = format!(
         "<form class=\"filter\" data-table=\"{id}\" data-client=\"1\" data-server=\"2\" data-port=\"3\"><label>client <input name=\"client\" type=\"search\" autocomplete=\"off\"></label><label>server <input name=\"server\" type=\"search\" autocomplete=\"off\"></label><label>port <input name=\"port\" type=\"search\" inputmode=\"numeric\" autocomplete=\"off\"></label><output>{n} of {n} rows shown</output></form>",
         n = shown.len()
     );
-    out.push_str(&cap_note(shown.len(), list.len(), "conversations"));
+    out.push_str(&cap_note(shown.len(), total, "conversations", whole));
     let mut cols = vec![
         ("protocol", false),
         ("client", false),
@@ -172,7 +176,12 @@ fn conversations(list: &[Conversation], id: &str) -> String {
 
 fn services(list: &[Service], id: &str) -> String {
     let shown = &list[..list.len().min(ROWS)];
-    let mut out = cap_note(shown.len(), list.len(), "services");
+    let mut out = cap_note(
+        shown.len(),
+        list.len() as u64,
+        "services",
+        JSON_LISTS_EVERY_ONE,
+    );
     let _ = write!(
         out,
         "<div class=\"wrap\"><table class=\"sortable\" id=\"{id}\">{}<tbody>",
@@ -292,8 +301,7 @@ fn policy(report: &Report, p: &PolicyReport, i: usize, out: &mut String) {
         let _ = write!(out, "<p class=\"note\">{}.</p>", esc(&prov.sample_note()));
     }
     if p.conversations_total() > 0 {
-        let records: u64 = p.conversations.iter().map(|c| c.records).sum::<u64>()
-            + p.conversations_not_listed.map_or(0, |n| n.records);
+        let records = p.conversation_records();
         let _ = write!(
             out,
             "<h3>Would be blocked: {} ({})</h3>",
@@ -304,8 +312,11 @@ fn policy(report: &Report, p: &PolicyReport, i: usize, out: &mut String) {
         out.push_str("<h4>Services</h4>");
         out.push_str(&services(&p.services, &format!("services-{i}")));
         out.push_str("<h4>Conversations</h4>");
+        let whole = super::more_conversations(p, JSON_LISTS_EVERY_ONE);
         out.push_str(&conversations(
             &p.conversations,
+            p.conversations_total(),
+            whole,
             &format!("conversations-{i}"),
         ));
     }
@@ -527,7 +538,12 @@ fn change(d: &Diff, out: &mut String) {
                 count(records, "record", "records")
             );
             let id = format!("change-{i}-{}", what.replace(' ', "-"));
-            out.push_str(&conversations(list, &id));
+            out.push_str(&conversations(
+                list,
+                list.len() as u64,
+                JSON_LISTS_EVERY_ONE,
+                &id,
+            ));
         }
     }
     let removed: Vec<String> = changed
@@ -822,5 +838,22 @@ mod tests {
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report()));
+    }
+
+    /// `--max-conversations` cut the listing: the heading and the table's note count every
+    /// conversation and say why the rest are not there.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let mut report = sample::report();
+        report.list_conversations(2);
+        let html = render(&report);
+        assert!(
+            html.contains("<h3>Would be blocked: 25 conversations (700 records)</h3>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("This table shows the first 2 of 25 conversations, most records first; --max-conversations cut the listing; the totals count every one."),
+            "{html}"
+        );
     }
 }

@@ -627,4 +627,17 @@ mod tests {
         let hostile = render(&sample::hostile_expectations_report(), false);
         assert!(!hostile.contains('\x1b') && !hostile.contains('\r'));
     }
+
+    /// `--max-conversations` cut the listing: the report counts every conversation.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let mut report = sample::report();
+        report.list_conversations(2);
+        let text = render(&report, false);
+        assert!(text.contains("25 conversations (700 records)"), "{text}");
+        assert!(
+            text.contains("... and 23 more conversations (--max-conversations cut the listing"),
+            "{text}"
+        );
+    }
 }

@@ -152,11 +152,7 @@ fn traffic_case(cases: &mut Cases, p: &PolicyReport) {
         return;
     }
     let mut message = format!("{} would be blocked", blocked_count(p));
-    let expired = p
-        .conversations
-        .iter()
-        .filter(|c| c.expired_waiver.is_some())
-        .count();
+    let expired = p.expired_waiver_conversations();
     if expired > 0 {
         message.push_str(&format!(
             "; {expired} of them only because a waiver expired"
@@ -815,5 +811,26 @@ mod tests {
             2
         );
         assert!(doc.descendants().all(|n| n.tag_name().name() != "script"));
+    }
+
+    /// `--max-conversations` cut the listing: the counts are of every conversation, the
+    /// expired waiver's among them though it is not listed.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let mut report = sample::report();
+        // The third conversation, the one an expired waiver would have covered, is cut.
+        report.list_conversations(2);
+        let xml = render(&report);
+        assert!(
+            xml.contains(
+                "25 conversations (700 records) would be blocked; \
+                 1 of them only because a waiver expired"
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("... and 23 more conversations (--max-conversations cut the listing"),
+            "{xml}"
+        );
     }
 }

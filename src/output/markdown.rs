@@ -123,23 +123,26 @@ pub(crate) fn conversation_row(c: &Conversation, columns: Columns) -> String {
     row(&cells)
 }
 
-/// The first `max` conversations as one table, and a line saying how many more there are.
-pub(crate) fn conversation_table(list: &[Conversation], max: usize, more: &str) -> String {
+/// The first `max` conversations as one table, and a line saying how many more there are of
+/// `total` (the conversations listed or not: `--max-conversations` may have cut `list`).
+pub(crate) fn conversation_table(
+    list: &[Conversation],
+    total: u64,
+    max: usize,
+    more: &str,
+) -> String {
     let shown = &list[..list.len().min(max)];
     let columns = Columns::of(shown);
     let mut out = conversation_header(columns);
     for c in shown {
         out.push_str(&conversation_row(c, columns));
     }
-    if list.len() > shown.len() {
+    let hidden = total.saturating_sub(shown.len() as u64);
+    if hidden > 0 {
         let _ = write!(
             out,
             "\nand {}; {more}.\n",
-            count(
-                (list.len() - shown.len()) as u64,
-                "more conversation",
-                "more conversations"
-            )
+            count(hidden, "more conversation", "more conversations")
         );
     }
     out
@@ -182,8 +185,16 @@ and {}.",
 }
 
 /// Services, then conversations: what a reviewer reads about traffic that would be blocked.
-pub(crate) fn blocked_tables(list: &[Conversation], max: usize, more: &str) -> String {
-    services_table(&services(list)) + &conversation_table(list, max, more)
+/// `services` and `total` are over every conversation, `list` may be cut
+/// (`--max-conversations`).
+pub(crate) fn blocked_tables(
+    services: &[Service],
+    list: &[Conversation],
+    total: u64,
+    max: usize,
+    more: &str,
+) -> String {
+    services_table(services) + &conversation_table(list, total, max, more)
 }
 
 /// A `<details>` block: a one-line summary, then Markdown that GitHub renders inside it (it
@@ -283,7 +294,13 @@ pub(crate) fn change_blocks(d: &Diff, subject: &str, level: &str, max: usize) ->
             );
             blocks.push(details(
                 &summary,
-                &blocked_tables(list, max, "the JSON report lists every one"),
+                &blocked_tables(
+                    &services(list),
+                    list,
+                    list.len() as u64,
+                    max,
+                    "the JSON report lists every one",
+                ),
             ));
         }
     }

@@ -1164,4 +1164,20 @@ mod tests {
             "flowgate finding `expect-failed`"
         );
     }
+
+    /// `--max-conversations` cut the listing: the result counts every conversation.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let mut report = sample::report();
+        report.list_conversations(2);
+        let text = render(&report, &root());
+        assert!(
+            text.contains("25 conversations (700 records) would be blocked:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("and 23 more conversations (--max-conversations cut the listing"),
+            "{text}"
+        );
+    }
 }

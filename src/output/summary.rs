@@ -394,4 +394,20 @@ mod tests {
         let hostile = render(&sample::hostile_expectations_report(), MIB);
         assert!(!hostile.contains("<script>") && !hostile.contains('\x1b'));
     }
+
+    /// `--max-conversations` cut the listing: the summary counts every conversation.
+    #[test]
+    fn a_cut_listing_keeps_the_exact_counts() {
+        let mut report = sample::report();
+        report.list_conversations(2);
+        let text = render(&report, 1 << 20);
+        assert!(
+            text.contains("25 conversations (700 records) would be blocked."),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nand 23 more conversations; --max-conversations cut the listing"),
+            "{text}"
+        );
+    }
 }
