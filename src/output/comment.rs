@@ -12,6 +12,8 @@
 //! and, when they do not all fit, ends at a block boundary with a note saying how much was
 //! left out and where to find it.
 
+use std::borrow::Cow;
+
 use super::markdown::{blocked_tables, change_blocks, details, md, policy_row, POLICIES_HEADER};
 use super::{blocked_count, count, more_conversations, verdict};
 use crate::report::service::services;
@@ -101,8 +103,8 @@ fn blocks(report: &Report) -> Vec<String> {
         let more = more_conversations(p, "the JSON report lists every one");
         let (list, services, total, summary) = match &report.diff {
             None => (
-                p.conversations.clone(),
-                p.services.clone(),
+                Cow::Borrowed(p.conversations.as_slice()),
+                Cow::Borrowed(p.services.as_slice()),
                 p.conversations_total(),
                 format!("{}: {} would be blocked", md(&p.name), blocked_count(p)),
             ),
@@ -128,7 +130,7 @@ fn blocks(report: &Report) -> Vec<String> {
                     count(total, "conversation", "conversations")
                 );
                 let grouped = services(&before);
-                (before, grouped, total, summary)
+                (Cow::Owned(before), Cow::Owned(grouped), total, summary)
             }
         };
         if total == 0 {

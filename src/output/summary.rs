@@ -13,7 +13,7 @@ use std::fmt::Write;
 use super::markdown::{
     conversation_header, conversation_row, md, policy_row, services_table, Columns, POLICIES_HEADER,
 };
-use super::{blocked_count, count, problem_line, verdict};
+use super::{blocked_count, count, more_conversations, problem_line, verdict};
 use crate::report::{DemandStatus, Effect, Finding, Origin, PolicyReport, Report, Status};
 
 /// Conversations shown per failing policy.
@@ -50,10 +50,7 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
     }
     let hidden = p.conversations_total() - shown.len() as u64;
     if hidden > 0 {
-        let whole = match p.conversations_not_listed {
-            None => "the JSON report lists every one",
-            Some(_) => "--max-conversations cut the listing; the totals count every one",
-        };
+        let whole = more_conversations(p, "the JSON report lists every one");
         blocks.push(format!(
             "\nand {}; {whole}.\n",
             count(hidden, "more conversation", "more conversations")
