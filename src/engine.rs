@@ -64,6 +64,7 @@ pub fn run(
         .collect();
     let classifier = Classifier::new(policies, plan.today);
     let required: Vec<_> = policies.iter().map(Policy::required_fields).collect();
+    let gathered = tally::Gathered::new(policies.len());
     let work = || {
         archives
             .par_iter()
@@ -79,6 +80,7 @@ pub fn run(
                         plan,
                     };
                     scan_one(&job, index, archive, &mut tally);
+                    gathered.take_from(&mut tally);
                     on_archive();
                     tally
                 },
@@ -90,6 +92,7 @@ pub fn run(
         builder = builder.num_threads(n.max(1));
     }
     let mut tally = builder.build()?.install(work);
+    gathered.give_to(&mut tally);
     tally.settle_run();
     Ok(tally)
 }
@@ -462,11 +465,8 @@ fn settle_archive(
     waiting.settle_archive(
         evidence,
         &mut tally.undecided,
-        |side, basis, ends, (i, src, dst), mut waiting| {
-            let ports = (Some(ends.src.port), Some(ends.dst.port));
-            let key = ConversationKey::new(Some(ends.src.protocol), (src, dst), side, ports);
-            waiting.stats.basis = basis;
-            policies[i].add_blocked(key, waiting);
+        |side, basis, ends, key, waiting| {
+            tally::settle(policies, side, basis, &ends, &key, waiting);
         },
     );
     evidence.add_servers_to(&mut tally.servers);
@@ -502,6 +502,7 @@ fn scan_part(
         hour: HourRun::default(),
         evidence,
         waiting: Pending::default(),
+        shared: [0; 2],
         gather: job.plan.server_evidence || !job.policies.is_empty(),
     };
     let stats = read(&mut worker);
@@ -557,6 +558,9 @@ struct Worker<'a, 't> {
     evidence: ArchiveEvidence,
     /// Violations whose server this archive's evidence (or the run's) decides.
     waiting: Pending<WaitingKey, Waiting>,
+    /// The policies for which the current record waits in one shared entry
+    /// ([`WaitingKey::Shared`]), added once its policies are judged.
+    shared: [u64; 2],
     /// Whether to gather the evidence at all (see [`ScanPlan::server_evidence`]).
     gather: bool,
 }
@@ -598,16 +602,7 @@ impl Worker<'_, '_> {
             Verdict::Violation { expired_waiver } => {
                 pt.counts.would_block += 1;
                 let endpoints = policy.endpoints(flow);
-                let mut stats = ConversationStats {
-                    records: 1,
-                    packets: flow.packets.unwrap_or(0),
-                    bytes: flow.bytes.unwrap_or(0),
-                    first_start: flow.start,
-                    last_end: flow.end,
-                    example: (self.index, line),
-                    expired_waiver,
-                    basis: Basis::LowerPort,
-                };
+                let mut stats = violation((self.index, line), flow, expired_waiver);
                 match (reading.decided, reading.ends) {
                     (Some((side, basis)), _) => {
                         stats.basis = basis;
@@ -626,14 +621,56 @@ impl Worker<'_, '_> {
                         pt.add_conversation(key, stats);
                     }
                     (None, Some(ends)) => {
-                        let waiting = Waiting::one(stats);
-                        self.waiting
-                            .add(ends, (i, endpoints.0, endpoints.1), waiting);
+                        let own = endpoints == (flow.src, flow.dst);
+                        match WaitingKey::shared_bit(i) {
+                            Some([a, b]) if own && expired_waiver.is_none() => {
+                                self.shared[0] |= a;
+                                self.shared[1] |= b;
+                            }
+                            _ => {
+                                let key = WaitingKey::One(Box::new((i, endpoints.0, endpoints.1)));
+                                self.waiting.add(ends, key, Waiting::one(stats));
+                            }
+                        }
                     }
                     (None, None) => unreachable!("server::read decides what has no ends"),
                 }
             }
         }
+    }
+}
+
+/// The sums of one would-be-blocked record at `example` (its basis is set once its server
+/// is known).
+#[inline]
+fn violation(
+    example: (usize, u64),
+    flow: &Flow<'_>,
+    expired_waiver: Option<usize>,
+) -> ConversationStats {
+    ConversationStats {
+        records: 1,
+        packets: flow.packets.unwrap_or(0),
+        bytes: flow.bytes.unwrap_or(0),
+        first_start: flow.start,
+        last_end: flow.end,
+        example,
+        expired_waiver,
+        basis: Basis::LowerPort,
+    }
+}
+
+impl Worker<'_, '_> {
+    /// The current record waits once for every policy in `shared`.
+    #[inline(never)]
+    fn wait_shared(&mut self, line: u64, flow: &Flow<'_>, reading: &Reading) {
+        let bits = std::mem::take(&mut self.shared);
+        let Some(ends) = reading.ends else {
+            unreachable!("only a record with ends waits")
+        };
+        let stats = violation((self.index, line), flow, None);
+        self.waiting
+            .add(ends, WaitingKey::Shared(bits), Waiting::one(stats));
     }
 }
 
@@ -723,6 +760,9 @@ impl Sink for Worker<'_, '_> {
                 candidates &= candidates - 1;
                 self.judge(i, line, flow, &reading);
             }
+        }
+        if self.shared != [0; 2] {
+            self.wait_shared(line, flow, &reading);
         }
     }
 

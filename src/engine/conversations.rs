@@ -116,9 +116,10 @@ struct Key {
     flags: u8,
 }
 
-/// [`ConversationStats`] in 64 bytes: the `Option`s as flags and sentinels.
+/// [`ConversationStats`] in 64 bytes: the `Option`s as flags and sentinels. Also what a
+/// violation waiting for its server keeps (`tally::Waiting`).
 #[derive(Clone, Copy, Debug)]
-struct Sums {
+pub(crate) struct Sums {
     records: u64,
     packets: u64,
     bytes: u64,
@@ -140,7 +141,7 @@ const HAS_START: u8 = 1;
 const HAS_END: u8 = 2;
 
 impl Sums {
-    fn pack(s: &ConversationStats) -> Sums {
+    pub(crate) fn pack(s: &ConversationStats) -> Sums {
         let small = |n: usize, none: u32| u32::try_from(n).ok().filter(|&n| n != none);
         Sums {
             records: s.records,
@@ -164,7 +165,7 @@ impl Sums {
         }
     }
 
-    fn unpack(&self) -> ConversationStats {
+    pub(crate) fn unpack(&self) -> ConversationStats {
         ConversationStats {
             records: self.records,
             packets: self.packets,
@@ -183,8 +184,13 @@ impl Sums {
         }
     }
 
+    /// Sets how the server of these records was decided.
+    pub(crate) fn set_basis(&mut self, basis: Basis) {
+        self.basis = basis;
+    }
+
     /// [`ConversationStats::merge`], on the packed form.
-    fn merge(&mut self, o: &Sums) {
+    pub(crate) fn merge(&mut self, o: &Sums) {
         self.records += o.records;
         self.packets = self.packets.saturating_add(o.packets);
         self.bytes = self.bytes.saturating_add(o.bytes);
@@ -231,6 +237,12 @@ impl Conversations {
     pub fn add(&mut self, key: ConversationKey, stats: &ConversationStats) {
         let key = self.pack(key);
         self.add_packed(key, Sums::pack(stats));
+    }
+
+    /// Adds packed sums to their conversation.
+    pub(crate) fn add_sums(&mut self, key: ConversationKey, sums: &Sums) {
+        let key = self.pack(key);
+        self.add_packed(key, *sums);
     }
 
     /// Adds a conversation that must not be here yet; false (and nothing added) if it is.

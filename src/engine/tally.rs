@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::conversations::{max_opt, min_opt, Conversations};
+use super::conversations::{max_opt, min_opt, Conversations, Sums};
 pub use super::conversations::{ConversationKey, ConversationStats};
 use super::coverage::Coverage;
 use super::hours::{Hours, HOUR};
@@ -64,9 +64,51 @@ pub struct Tally {
     pub(crate) scratch: super::server::ArchiveEvidence,
 }
 
-/// What a violation waiting for its server is kept by besides its two ends: the policy and
-/// the (src, dst) addresses the policy reports (the packet addresses for some scopes).
-pub type WaitingKey = (usize, Option<IpAddr>, Option<IpAddr>);
+/// What a violation waiting for its server is kept by besides its two ends: the policies it
+/// counts for, and the (src, dst) addresses they report.
+///
+/// A record that a hundred broad drafts would block waits once for all of them, not once per
+/// policy: where the policies see the record's own addresses (the ends') and no expired
+/// waiver marks it, the same sums are theirs, so one entry with a bit per policy holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WaitingKey {
+    /// Bit `i` (of 128) for policy `i`: policies below [`SHARED_POLICIES`] that report the
+    /// ends' addresses, with no expired waiver matched.
+    Shared([u64; 2]),
+    /// One policy (any other case) and the (src, dst) addresses it reports. Boxed: rare, and
+    /// every key is as wide as the widest variant.
+    One(Box<(usize, Option<IpAddr>, Option<IpAddr>)>),
+}
+
+/// Policies whose waiting violations can share one entry ([`WaitingKey::Shared`]); the
+/// others wait one policy to an entry, which counts the same.
+pub const SHARED_POLICIES: usize = 128;
+
+impl WaitingKey {
+    /// `Some(bits)` with bit `i` set for policy `i` (below [`SHARED_POLICIES`]).
+    pub fn shared_bit(i: usize) -> Option<[u64; 2]> {
+        let mut bits = [0; 2];
+        *bits.get_mut(i / 64)? |= 1 << (i % 64);
+        Some(bits)
+    }
+
+    /// The policies and the (src, dst) addresses each reports, for a violation between
+    /// `ends`.
+    pub fn each(
+        &self,
+        ends: &super::server::Ends,
+    ) -> impl Iterator<Item = (usize, Option<IpAddr>, Option<IpAddr>)> + '_ {
+        let own = (Some(ends.src.addr), Some(ends.dst.addr));
+        let (bits, one) = match self {
+            WaitingKey::Shared(bits) => (*bits, None),
+            WaitingKey::One(one) => ([0; 2], Some(**one)),
+        };
+        let shared = (0..SHARED_POLICIES)
+            .filter(move |&i| bits[i / 64] >> (i % 64) & 1 != 0)
+            .map(move |i| (i, own.0, own.1));
+        shared.chain(one)
+    }
+}
 
 /// What CloudWatch Logs deliveries said about where their records came from.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -101,11 +143,12 @@ pub struct PolicyTally {
     pub field_errors: BTreeSet<(usize, Field, &'static str)>,
 }
 
-/// Violations waiting for their server (see `server::Pending`): their sums, and the hours
-/// they started in, which join their service's timeline once the server is known.
+/// Violations waiting for their server (see `server::Pending`): their sums, packed (80 bytes
+/// in all), and the hours they started in, which join their service's timeline once the
+/// server is known.
 #[derive(Clone, Debug)]
 pub struct Waiting {
-    pub stats: ConversationStats,
+    sums: Sums,
     pub hours: StartHours,
 }
 
@@ -113,6 +156,8 @@ pub struct Waiting {
 /// ports), so most wait as one record, or a few in one hour: those are kept inline, and only
 /// records spread over hours take a map. (Before, every waiting violation held a map of its
 /// own, a 192-byte node: with a hundred failing drafts, most of the memory of the check.)
+/// 16 bytes: the hour as 32 bits inline (hours since 1970 fit until the year 490,000; a later
+/// one takes the map), the map boxed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum StartHours {
     /// No record with a start.
@@ -120,10 +165,10 @@ pub enum StartHours {
     None,
     /// `records` started in `hour`.
     One {
-        hour: u64,
+        hour: u32,
         records: u64,
     },
-    Many(Hours),
+    Many(Box<Hours>),
 }
 
 impl StartHours {
@@ -132,13 +177,16 @@ impl StartHours {
             return;
         }
         match self {
-            StartHours::None => *self = StartHours::One { hour, records: n },
-            StartHours::One { hour: h, records } if *h == hour => *records += n,
+            StartHours::None => match u32::try_from(hour) {
+                Ok(hour) => *self = StartHours::One { hour, records: n },
+                Err(_) => *self = StartHours::Many(Box::new([(hour, n)].into_iter().collect())),
+            },
+            StartHours::One { hour: h, records } if u64::from(*h) == hour => *records += n,
             StartHours::One { hour: h, records } => {
                 let mut many = Hours::default();
-                many.add(*h, *records);
+                many.add(u64::from(*h), *records);
                 many.add(hour, n);
-                *self = StartHours::Many(many);
+                *self = StartHours::Many(Box::new(many));
             }
             StartHours::Many(many) => many.add(hour, n),
         }
@@ -148,7 +196,7 @@ impl StartHours {
     pub fn merge(&mut self, other: StartHours) {
         match other {
             StartHours::None => {}
-            StartHours::One { hour, records } => self.add(hour, records),
+            StartHours::One { hour, records } => self.add(u64::from(hour), records),
             StartHours::Many(many) => {
                 for (hour, n) in many.iter() {
                     self.add(hour, n);
@@ -158,11 +206,15 @@ impl StartHours {
     }
 
     /// Adds these hours to `hours`.
-    pub fn add_to(self, hours: &mut Hours) {
+    pub fn add_to(&self, hours: &mut Hours) {
         match self {
             StartHours::None => {}
-            StartHours::One { hour, records } => hours.add(hour, records),
-            StartHours::Many(many) => hours.merge(many),
+            StartHours::One { hour, records } => hours.add(u64::from(*hour), *records),
+            StartHours::Many(many) => {
+                for (hour, n) in many.iter() {
+                    hours.add(hour, n);
+                }
+            }
         }
     }
 
@@ -178,13 +230,26 @@ impl Waiting {
         if let Some(s) = stats.first_start {
             hours.add(s / HOUR, 1);
         }
-        Waiting { stats, hours }
+        Waiting {
+            sums: Sums::pack(&stats),
+            hours,
+        }
+    }
+
+    /// The sums of the records waiting.
+    pub fn stats(&self) -> ConversationStats {
+        self.sums.unpack()
+    }
+
+    /// Records how their server was decided.
+    pub fn set_basis(&mut self, basis: super::server::Basis) {
+        self.sums.set_basis(basis);
     }
 }
 
 impl Merge for Waiting {
     fn merge(&mut self, other: Waiting) {
-        self.stats.merge(&other.stats);
+        self.sums.merge(&other.sums);
         self.hours.merge(other.hours);
     }
 }
@@ -220,7 +285,7 @@ impl PolicyTally {
     }
 
     /// Adds would-be-blocked records to their conversation and their service's hours.
-    pub fn add_blocked(&mut self, key: ConversationKey, waiting: Waiting) {
+    pub fn add_blocked(&mut self, key: ConversationKey, waiting: &Waiting) {
         if !waiting.hours.is_empty() {
             waiting.hours.add_to(
                 self.blocked_hours
@@ -228,7 +293,7 @@ impl PolicyTally {
                     .or_default(),
             );
         }
-        self.add_conversation(key, waiting.stats);
+        self.conversations.add_sums(key, &waiting.sums);
     }
 
     /// Notes a record in scope at `[start, end]`.
@@ -259,6 +324,65 @@ impl PolicyTally {
         self.in_scope_first = min_opt(self.in_scope_first, o.in_scope_first);
         self.in_scope_last = max_opt(self.in_scope_last, o.in_scope_last);
         self.field_errors.extend(o.field_errors);
+    }
+}
+
+/// The run's would-be-blocked conversations and waiting violations, shared by the workers:
+/// each hands over what it gathered at the end of every archive ([`Gathered::take_from`]).
+///
+/// Kept in each worker's tally until the end of the run, the same conversation was held once
+/// per worker (a week's services recur every day, so nearly all of them), and the merge of
+/// the workers' tallies held both and the merged copy at once: with a hundred failing drafts,
+/// the check's peak. Here the run holds each once, and a worker only its current archive's.
+/// A lock per policy, so two workers handing over rarely wait for each other; additions
+/// commute, so the order of hand-overs changes no count.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    conversations: Vec<std::sync::Mutex<Conversations>>,
+    undecided: std::sync::Mutex<Pending<WaitingKey, Waiting>>,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A worker that panicked while holding it fails the run anyway.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Gathered {
+    /// For `policies` policies.
+    pub fn new(policies: usize) -> Gathered {
+        Gathered {
+            conversations: (0..policies).map(|_| Default::default()).collect(),
+            undecided: Default::default(),
+        }
+    }
+
+    /// Moves a worker's conversations and waiting violations here.
+    pub fn take_from(&self, tally: &mut Tally) {
+        for (pt, shared) in tally.policies.iter_mut().zip(&self.conversations) {
+            if !pt.conversations.is_empty() {
+                let mine = std::mem::take(&mut pt.conversations);
+                lock(shared).merge(mine);
+            }
+        }
+        if !tally.undecided.is_empty() {
+            let mine = std::mem::take(&mut tally.undecided);
+            lock(&self.undecided).merge(mine);
+        }
+    }
+
+    /// Once every worker is done: everything gathered, into the run's merged tally.
+    pub fn give_to(self, tally: &mut Tally) {
+        for (pt, shared) in tally.policies.iter_mut().zip(self.conversations) {
+            let shared = shared
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            pt.conversations.merge(shared);
+        }
+        let undecided = self
+            .undecided
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tally.undecided.merge(undecided);
     }
 }
 
@@ -308,12 +432,26 @@ impl Tally {
         let undecided = std::mem::take(&mut self.undecided);
         let servers = std::mem::take(&mut self.servers).seal();
         let policies = &mut self.policies;
-        undecided.settle_run(&servers, |side, basis, ends, (i, src, dst), mut waiting| {
-            let ports = (Some(ends.src.port), Some(ends.dst.port));
-            let key = ConversationKey::new(Some(ends.src.protocol), (src, dst), side, ports);
-            waiting.stats.basis = basis;
-            policies[i].add_blocked(key, waiting);
+        undecided.settle_run(&servers, |side, basis, ends, key, waiting| {
+            settle(policies, side, basis, &ends, &key, waiting);
         });
+    }
+}
+
+/// A waiting violation whose server is decided joins the conversations of its policies.
+pub fn settle(
+    policies: &mut [PolicyTally],
+    side: super::server::Side,
+    basis: super::server::Basis,
+    ends: &super::server::Ends,
+    key: &WaitingKey,
+    mut waiting: Waiting,
+) {
+    let ports = (Some(ends.src.port), Some(ends.dst.port));
+    waiting.set_basis(basis);
+    for (i, src, dst) in key.each(ends) {
+        let key = ConversationKey::new(Some(ends.src.protocol), (src, dst), side, ports);
+        policies[i].add_blocked(key, &waiting);
     }
 }
 
@@ -362,7 +500,7 @@ mod tests {
             let w = Waiting::one(stats(1, (0, 1), start));
             tally.undecided.add(
                 super::super::server::Ends { src: lb, dst: app },
-                (0, src, dst),
+                WaitingKey::One(Box::new((0, src, dst))),
                 w,
             );
         }
@@ -378,6 +516,87 @@ mod tests {
             (dst, Some(7311), 3)
         );
         assert_eq!(c.basis, Basis::Run);
+    }
+
+    /// A violation that waits once for several policies counts for each as if it had waited
+    /// for each alone; one of another policy's, with its own addresses, beside it; and the
+    /// run's store of conversations gives back what the workers handed over.
+    #[test]
+    fn a_shared_wait_counts_for_each_policy() {
+        use super::super::server::Ends;
+        let end = |addr: &str, port| super::super::server::Endpoint {
+            protocol: 17,
+            addr: addr.parse().unwrap(),
+            port,
+        };
+        let ends = [
+            Ends {
+                src: end("10.0.0.1", 40000),
+                dst: end("10.0.9.9", 8125),
+            },
+            Ends {
+                src: end("2600:1f18::1", 40000),
+                dst: end("10.0.9.9", 8125),
+            },
+        ];
+        let bits = |is: &[usize]| {
+            let mut b = [0u64; 2];
+            for &i in is {
+                let [x, y] = WaitingKey::shared_bit(i).unwrap();
+                b = [b[0] | x, b[1] | y];
+            }
+            b
+        };
+        assert_eq!(WaitingKey::shared_bit(SHARED_POLICIES), None);
+        let shape = vec![(0, 0); 130];
+        let gathered = Gathered::new(shape.len());
+        let mut shared = Tally::new(&shape);
+        let mut alone = Tally::new(&shape);
+        for (n, e) in ends.iter().enumerate() {
+            let (src, dst) = (Some(e.src.addr), Some(e.dst.addr));
+            let nat = Some("10.1.1.1".parse().unwrap());
+            for start in [1_000, 5_000 + n as u64] {
+                let w = || Waiting::one(stats(1, (n, start), start));
+                let policies = [0, 63, 64, 127];
+                let mut worker = Tally::new(&shape);
+                worker
+                    .undecided
+                    .add(*e, WaitingKey::Shared(bits(&policies)), w());
+                worker
+                    .undecided
+                    .add(*e, WaitingKey::One(Box::new((129, nat, dst))), w());
+                gathered.take_from(&mut worker);
+                assert!(worker.undecided.is_empty());
+                for i in policies {
+                    let key = WaitingKey::One(Box::new((i, src, dst)));
+                    alone.undecided.add(*e, key, w());
+                }
+                let key = WaitingKey::One(Box::new((129, nat, dst)));
+                alone.undecided.add(*e, key, w());
+            }
+        }
+        gathered.give_to(&mut shared);
+        shared.settle_run();
+        alone.settle_run();
+        for (i, (a, b)) in shared.policies.iter().zip(&alone.policies).enumerate() {
+            let sorted = |t: &PolicyTally| {
+                let mut v: Vec<_> = t.conversations.iter().collect();
+                v.sort_by_key(|(k, _)| *k);
+                v
+            };
+            assert_eq!(sorted(a), sorted(b), "policy {i}");
+            assert_eq!(a.blocked_hours, b.blocked_hours, "policy {i}");
+            // Policy 129 reports one client (the translated address) for both flows.
+            let want = match i {
+                0 | 63 | 64 | 127 => 2,
+                129 => 1,
+                _ => 0,
+            };
+            assert_eq!(a.conversations.len(), want, "policy {i}");
+        }
+        let (key, c) = shared.policies[129].conversations.iter().next().unwrap();
+        assert_eq!(key.client, Some("10.1.1.1".parse().unwrap()));
+        assert_eq!((c.records, c.basis), (4, Basis::PortRange));
     }
 
     /// The inline hours count what a map of hours counts, whatever the order of the adds
