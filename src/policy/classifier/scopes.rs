@@ -236,6 +236,11 @@ impl Scopes {
     /// Fills `candidates` with the policies whose scope holds `flow` (seen through `ends`, per
     /// view) and `peer_dst` with the policies whose peer end (if any) is dst. `interface` is
     /// `flow.interface` hashed with `id_hash`, which the caller computes anyway.
+    ///
+    /// Compiled once per common width (up to 64 and up to 128 policies) so that the row
+    /// indices are constants and the loops over words disappear: written for any width, the
+    /// bounds checks and loop counters of its per-slot reads cost ~250 instructions a record,
+    /// more than the table walks themselves (docs/performance.md).
     #[inline]
     pub fn lookup(
         &self,
@@ -245,20 +250,40 @@ impl Scopes {
         candidates: &mut [u64],
         peer_dst: &mut [u64],
     ) {
-        let words = self.words;
-        candidates.copy_from_slice(&self.all);
+        match self.words {
+            1 => self.lookup_words::<1>(flow, ends, interface, candidates, peer_dst),
+            2 => self.lookup_words::<2>(flow, ends, interface, candidates, peer_dst),
+            _ => self.lookup_words::<0>(flow, ends, interface, candidates, peer_dst),
+        }
+    }
+
+    /// [`Scopes::lookup`] for rows of `N` words (`self.words`, when `N` is 0).
+    #[inline(never)]
+    fn lookup_words<const N: usize>(
+        &self,
+        flow: &Flow<'_>,
+        ends: &[Ends; 2],
+        interface: Option<u64>,
+        candidates: &mut [u64],
+        peer_dst: &mut [u64],
+    ) {
+        let words = if N == 0 { self.words } else { N };
+        let candidates = &mut candidates[..words];
+        let peer_dst = &mut peer_dst[..words];
+        candidates.copy_from_slice(&self.all[..words]);
         let and = |out: &mut [u64], row: &[u64]| {
-            for (o, r) in out.iter_mut().zip(row) {
-                *o &= r;
+            let row = &row[..words];
+            for w in 0..words {
+                out[w] &= row[w];
             }
         };
         if let Some(t) = &self.protocols {
             let p = flow.protocol.map_or(256, usize::from);
-            and(candidates, &t[p * words..][..words]);
+            and(candidates, &t[p * words..]);
         }
         if let Some(t) = &self.directions {
             let d = flow.direction.map_or(2, |d| usize::from(direction_bit(d)));
-            and(candidates, &t[d * words..][..words]);
+            and(candidates, &t[d * words..]);
         }
         for (kind, index) in &self.ids {
             let id = match kind {
@@ -272,36 +297,16 @@ impl Scopes {
         if candidates.iter().all(|&c| c == 0) {
             return;
         }
-        let addr = |v: usize, end: usize| -> &[u64] {
-            match &self.addrs[v] {
-                Some(t) if t.reads[end] => {
-                    let a = if end == SRC { ends[v].0 } else { ends[v].1 };
-                    match a {
-                        None => &t.none,
-                        Some(Ip::V4(a)) => t.v4.get(a),
-                        Some(Ip::V6(a)) => t.v6.get(a),
-                    }
-                }
-                _ => &self.ones,
-            }
-        };
-        let port = |end: usize| -> &[u64] {
-            match &self.ports {
-                Some(t) if t.reads[end] => {
-                    let p = if end == SRC {
-                        flow.src_port
-                    } else {
-                        flow.dst_port
-                    };
-                    p.map_or(&t.none, |p| t.ports.get(p))
-                }
-                _ => &self.ones,
-            }
-        };
-        let (s, d) = (addr(0, SRC), addr(0, DST));
-        let (sp, dp) = (port(SRC), port(DST));
+        // Each row cut to its `SLOTS * words` words once (a constant length for `N` > 0), so
+        // that reading a slot needs no bounds check of its own.
+        let slots = SLOTS * words;
+        let s = &self.addr_row(0, SRC, ends)[..slots];
+        let d = &self.addr_row(0, DST, ends)[..slots];
+        let sp = &self.port_row(flow, SRC)[..slots];
+        let dp = &self.port_row(flow, DST)[..slots];
         if self.addrs[1].is_some() {
-            let (ps, pd) = (addr(1, SRC), addr(1, DST));
+            let ps = &self.addr_row(1, SRC, ends)[..slots];
+            let pd = &self.addr_row(1, DST, ends)[..slots];
             for w in 0..words {
                 let at = |row: &[u64], slot: usize| row[slot * words + w];
                 let s = |slot| at(s, slot) & at(ps, slot);
@@ -330,6 +335,38 @@ impl Scopes {
                     peer_dst,
                 );
             }
+        }
+    }
+
+    /// The row of view `v`'s address at `end` (SRC or DST) of the record seen as `ends`.
+    #[inline(always)]
+    fn addr_row(&self, v: usize, end: usize, ends: &[Ends; 2]) -> &[u64] {
+        match &self.addrs[v] {
+            Some(t) if t.reads[end] => {
+                let a = if end == SRC { ends[v].0 } else { ends[v].1 };
+                match a {
+                    None => &t.none,
+                    Some(Ip::V4(a)) => t.v4.get(a),
+                    Some(Ip::V6(a)) => t.v6.get(a),
+                }
+            }
+            _ => &self.ones,
+        }
+    }
+
+    /// The row of the record's port at `end` (SRC or DST).
+    #[inline(always)]
+    fn port_row(&self, flow: &Flow<'_>, end: usize) -> &[u64] {
+        match &self.ports {
+            Some(t) if t.reads[end] => {
+                let p = if end == SRC {
+                    flow.src_port
+                } else {
+                    flow.dst_port
+                };
+                p.map_or(&t.none, |p| t.ports.get(p))
+            }
+            _ => &self.ones,
         }
     }
 }
