@@ -37,6 +37,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::flowlog::Flow;
+use table::WordTable;
+
+mod table;
 
 /// Which end of a record is the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -262,31 +265,6 @@ impl Hasher for EndpointHasher {
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<EndpointHasher>>;
 pub type FastSet<K> = HashSet<K, BuildHasherDefault<EndpointHasher>>;
 
-/// A hasher for one-word keys ([`word`]): one multiply, its high half folded into the low
-/// half (the table indexes by the low bits).
-#[derive(Default, Clone, Copy)]
-pub struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, x: u64) {
-        let m = (x ^ (x >> 32) ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = m ^ (m >> 29);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type WordMap<V> = HashMap<u64, V, BuildHasherDefault<WordHasher>>;
-
 /// An IPv4 end as one word (protocol, port, address): nearly every record's ends are, and the
 /// table of an archive's ends is touched twice per record, so its entries stay 16 bytes.
 #[inline]
@@ -382,7 +360,7 @@ impl Lines {
 }
 
 /// What one archive showed about one end.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Seen<W> {
     /// The port of the first remote end it talked to.
     first_remote_port: u16,
@@ -402,11 +380,8 @@ impl ArchiveEvidence<()> {
             mine.fan_in |= theirs.fan_in || mine.first_remote_port != theirs.first_remote_port;
             mine.flagged |= theirs.flagged;
         };
-        for (end, theirs) in other.seen4 {
-            self.seen4
-                .entry(end)
-                .and_modify(|mine| fold(mine, theirs))
-                .or_insert(theirs);
+        for (end, &theirs) in other.seen4.iter() {
+            self.seen4.upsert(end, |mine| fold(mine, theirs), || theirs);
         }
         for (end, theirs) in other.seen6 {
             self.seen6
@@ -422,29 +397,27 @@ impl ArchiveEvidence<()> {
 /// check).
 #[derive(Debug)]
 pub struct ArchiveEvidence<W = ()> {
-    seen4: WordMap<Seen<W>>,
+    seen4: WordTable<Seen<W>>,
     seen6: FastMap<Endpoint, Seen<W>>,
 }
 
 impl<W> Default for ArchiveEvidence<W> {
     fn default() -> Self {
         ArchiveEvidence {
-            seen4: WordMap::default(),
+            seen4: WordTable::default(),
             seen6: FastMap::default(),
         }
     }
 }
 
-impl<W> ArchiveEvidence<W> {
+impl<W: Witness> ArchiveEvidence<W> {
     fn get(&self, end: &Endpoint) -> Option<&Seen<W>> {
         match word(end) {
-            Some(w) => self.seen4.get(&w),
+            Some(w) => self.seen4.get(w),
             None => self.seen6.get(end),
         }
     }
-}
 
-impl<W: Witness> ArchiveEvidence<W> {
     /// Counts the OK record on `line` of the archive, given its [`read`]ing.
     #[inline]
     pub fn observe(&mut self, reading: &Reading, line: u64) {
@@ -459,7 +432,7 @@ impl<W: Witness> ArchiveEvidence<W> {
         self.see(ends.dst, ends.src.port, flagged == Some(Side::Dst), line);
     }
 
-    #[inline]
+    #[inline(always)]
     fn see(&mut self, end: Endpoint, remote_port: u16, flagged: bool, line: u64) {
         let update = |s: &mut Seen<W>| {
             if !s.fan_in && s.first_remote_port != remote_port {
@@ -484,9 +457,7 @@ impl<W: Witness> ArchiveEvidence<W> {
             }
         };
         match word(&end) {
-            Some(w) => {
-                self.seen4.entry(w).and_modify(update).or_insert_with(new);
-            }
+            Some(w) => self.seen4.upsert(w, update, new),
             None => {
                 self.seen6.entry(end).and_modify(update).or_insert_with(new);
             }
@@ -507,7 +478,7 @@ impl<W: Witness> ArchiveEvidence<W> {
             .seen4
             .iter()
             .filter(move |(_, s)| server(s))
-            .map(|(w, s)| (unword(*w), &s.lines));
+            .map(|(w, s)| (unword(w), &s.lines));
         let v6 = self
             .seen6
             .iter()
