@@ -112,9 +112,9 @@ impl Oriented {
     }
 
     /// Whether the record, with `src` and `dst` the addresses the policy matches on, meets
-    /// every key. Cheap tests first (bits, then addresses, which tell rules apart most often,
-    /// then ports, then string ids); always inlined, as the loop over a leaf's rules is the
-    /// whole of the work for most policies.
+    /// every key. Cheap tests first (bits, then ports, then addresses, then string ids);
+    /// always inlined, as the loop over a leaf's rules is the whole of the work for most
+    /// policies.
     #[inline(always)]
     pub fn matches(&self, src: Option<Ip>, dst: Option<Ip>, f: &Flow<'_>) -> bool {
         if let Some(set) = &self.protocol {
@@ -132,16 +132,10 @@ impl Oriented {
                 return false;
             }
         }
-        if let Some(set) = &self.src {
-            if !src.is_some_and(|a| set.contains(a)) {
-                return false;
-            }
-        }
-        if let Some(set) = &self.dst {
-            if !dst.is_some_and(|a| set.contains(a)) {
-                return false;
-            }
-        }
+        // Ports before addresses: a port set is a few ranges, an address set can be thousands
+        // (`suggest` writes a rule per service, each with the same long list of networks, so
+        // the port is what tells its rules apart): set b's judgments cost ~400 instructions
+        // with the addresses first.
         if let Some(set) = &self.src_port {
             if !f.src_port.is_some_and(|p| set.contains(p)) {
                 return false;
@@ -149,6 +143,16 @@ impl Oriented {
         }
         if let Some(set) = &self.dst_port {
             if !f.dst_port.is_some_and(|p| set.contains(p)) {
+                return false;
+            }
+        }
+        if let Some(set) = &self.src {
+            if !src.is_some_and(|a| set.contains(a)) {
+                return false;
+            }
+        }
+        if let Some(set) = &self.dst {
+            if !dst.is_some_and(|a| set.contains(a)) {
                 return false;
             }
         }
