@@ -422,7 +422,7 @@ fn scan_one(job: &Job<'_>, index: usize, archive: &Archive, tally: &mut Tally) {
                     Default::default(),
                 )
             };
-            let (parts, evidence, waiting) = (0..log.row_groups())
+            let (parts, evidence, mut waiting) = (0..log.row_groups())
                 .into_par_iter()
                 .fold(empty, |(mut part, mut evidence, mut waiting), group| {
                     let (e, w) =
@@ -440,16 +440,17 @@ fn scan_one(job: &Job<'_>, index: usize, archive: &Archive, tally: &mut Tally) {
                 });
             let mine = std::mem::take(tally);
             *tally = mine.merge(parts);
-            settle_archive(tally, &evidence, waiting);
+            settle_archive(tally, &evidence, &mut waiting);
         }
         prepared => {
             let evidence = std::mem::take(&mut tally.scratch);
-            let (mut evidence, waiting) = scan_part(job, index, tally, true, evidence, |w| {
+            let (mut evidence, mut waiting) = scan_part(job, index, tally, true, evidence, |w| {
                 scan_prepared(prepared, archive, &job.plan.scan, w)
             });
-            settle_archive(tally, &evidence, waiting);
+            settle_archive(tally, &evidence, &mut waiting);
             evidence.clear();
             tally.scratch = evidence;
+            tally.scratch_waiting = waiting;
         }
     }
 }
@@ -459,7 +460,7 @@ fn scan_one(job: &Job<'_>, index: usize, archive: &Archive, tally: &mut Tally) {
 fn settle_archive(
     tally: &mut Tally,
     evidence: &ArchiveEvidence,
-    mut waiting: Pending<WaitingKey, Waiting>,
+    waiting: &mut Pending<WaitingKey, Waiting>,
 ) {
     let policies = &mut tally.policies;
     waiting.settle_archive(
@@ -484,6 +485,8 @@ fn scan_part(
     evidence: ArchiveEvidence,
     read: impl FnOnce(&mut Worker<'_, '_>) -> ScanStats,
 ) -> (ArchiveEvidence, Pending<WaitingKey, Waiting>) {
+    // Empty; kept from the worker's last archive with its memory, as `evidence` is.
+    let waiting = std::mem::take(&mut tally.scratch_waiting);
     let mut worker = Worker {
         policies: job.policies,
         classifier: job.classifier,
@@ -501,7 +504,7 @@ fn scan_part(
         recent: Box::new(std::array::from_fn(|i| i as u64 ^ 1)),
         hour: HourRun::default(),
         evidence,
-        waiting: Pending::default(),
+        waiting,
         shared: [0; 2],
         gather: job.plan.server_evidence || !job.policies.is_empty(),
     };

@@ -62,6 +62,9 @@ pub struct Tally {
     /// The worker's per-archive table of ends, kept empty between archives so that it is
     /// not grown anew for each (never merged).
     pub(crate) scratch: super::server::ArchiveEvidence,
+    /// The worker's per-archive table of waiting violations, kept empty between archives
+    /// for the same reason (never merged).
+    pub(crate) scratch_waiting: Pending<WaitingKey, Waiting>,
 }
 
 /// What a violation waiting for its server is kept by besides its two ends: the policies it
@@ -342,6 +345,10 @@ pub struct Gathered {
     undecided: std::sync::Mutex<Pending<WaitingKey, Waiting>>,
 }
 
+/// Entries (conversations and waiting violations) a worker sums on its own before it hands
+/// them to the run's [`Gathered`]: ~5 MiB.
+pub const WORKER_HOLDS: usize = 1 << 16;
+
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A worker that panicked while holding it fails the run anyway.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -356,8 +363,24 @@ impl Gathered {
         }
     }
 
-    /// Moves a worker's conversations and waiting violations here.
+    /// Moves a worker's conversations and waiting violations here once they hold more than
+    /// [`WORKER_HOLDS`] entries: a worker's next archives mostly repeat its conversations, so
+    /// they are summed in its own small tables first, and the run's are locked a few times
+    /// per hundred archives, not once per archive. What a worker still holds at the end joins
+    /// the run's through the merge of the workers' tallies.
     pub fn take_from(&self, tally: &mut Tally) {
+        let held: usize = tally.undecided.len()
+            + tally
+                .policies
+                .iter()
+                .map(|p| p.conversations.len())
+                .sum::<usize>();
+        if held > WORKER_HOLDS {
+            self.take_all(tally);
+        }
+    }
+
+    fn take_all(&self, tally: &mut Tally) {
         for (pt, shared) in tally.policies.iter_mut().zip(&self.conversations) {
             if !pt.conversations.is_empty() {
                 let mine = std::mem::take(&mut pt.conversations);
@@ -565,8 +588,15 @@ mod tests {
                 worker
                     .undecided
                     .add(*e, WaitingKey::One(Box::new((129, nat, dst))), w());
-                gathered.take_from(&mut worker);
-                assert!(worker.undecided.is_empty());
+                // One worker hands over, the other's tally is merged at the end.
+                if n == 0 {
+                    gathered.take_all(&mut worker);
+                    assert!(worker.undecided.is_empty());
+                } else {
+                    gathered.take_from(&mut worker);
+                    assert_eq!(worker.undecided.len(), 2);
+                    shared = shared.merge(worker);
+                }
                 for i in policies {
                     let key = WaitingKey::One(Box::new((i, src, dst)));
                     alone.undecided.add(*e, key, w());
