@@ -600,6 +600,9 @@ impl Worker<'_, '_> {
                 self.judge(i, line, flow, reading);
             }
         }
+        if self.shared != [0; 2] {
+            self.wait_shared(line, flow, reading);
+        }
     }
 
     /// Steps 2-6 of the verdict of policy `i` for an OK record, folded into its tally.
@@ -792,9 +795,6 @@ impl Sink for Worker<'_, '_> {
         let candidates = self.look.candidates().iter().zip(&self.enabled);
         if candidates.fold(0, |any, (c, e)| any | c & e) != 0 {
             self.judge_candidates(line, flow, &reading);
-        }
-        if self.shared != [0; 2] {
-            self.wait_shared(line, flow, &reading);
         }
     }
 
