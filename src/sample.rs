@@ -10,8 +10,11 @@
 //! archive's header, its pinned records and the records outside the scopes whose seeded coin
 //! falls below the rate into the same key layout under `--out`, gzip when the input was gzip
 //! (Parquet stays Parquet, a CloudWatch delivery the same delivery: `copy`), ids
-//! pseudonymised on request ([`pseudonym`]). Then the sample is read back and every kept
-//! record in scope decided again from the sample alone (`verify`); more witnesses are kept
+//! pseudonymised on request ([`pseudonym`]). At rate 0 a sample is its pinned records alone,
+//! and the survey holds their lines (`held`), so most archives are written from memory, not
+//! read a second time; the samples are the same bytes either way. Then the sample is read
+//! back and every kept record in scope decided again from the sample alone (`verify`); more
+//! witnesses are kept
 //! until each is keyed as in the input. A [`manifest::Manifest`] beside the archives says what
 //! the sample stands for, and for which scopes.
 //!
@@ -24,6 +27,7 @@
 mod copy;
 mod evidence;
 mod fetch;
+mod held;
 pub mod key;
 pub mod pseudonym;
 mod survey;
@@ -41,7 +45,7 @@ use crate::policy::{Classifier, Policy, PolicySet};
 use crate::source::discover;
 use pseudonym::Pseudonymiser;
 use survey::{Pinned, Reading, Survey};
-use write::{write_archive, ArchiveJob, Written};
+use write::{make_held, write_archive, write_file, ArchiveJob, Written};
 
 /// What to sample and how.
 #[derive(Clone, Debug)]
@@ -187,6 +191,9 @@ pub struct Outcome {
     pub passes: u32,
     /// Rounds that kept more witnesses after reading the sample back.
     pub repairs: u32,
+    /// Sample archives written from the lines the survey held, without reading their input
+    /// again (at rate 0; see `held`).
+    pub from_memory: u64,
 }
 
 /// One archive to sample.
@@ -233,6 +240,16 @@ pub fn sample_with(
     opts: &SampleOptions,
     on_archive: &(dyn Fn(Pass) + Sync),
 ) -> Result<Outcome, Error> {
+    sample_holding(opts, on_archive, true)
+}
+
+/// [`sample_with`]; `hold: false` reads every archive again to write its sample, as the
+/// samples written from memory must equal (the tests compare the two).
+fn sample_holding(
+    opts: &SampleOptions,
+    on_archive: &(dyn Fn(Pass) + Sync),
+    hold: bool,
+) -> Result<Outcome, Error> {
     let scopes = if opts.policies.is_empty() {
         Scopes::everything()
     } else {
@@ -263,15 +280,25 @@ pub fn sample_with(
     if let Some(n) = opts.threads {
         pool = pool.num_threads(n.max(1));
     }
-    pool.build()?
-        .install(|| run(opts, &inputs, &scopes, pseudonymiser.as_ref(), on_archive))
+    pool.build()?.install(|| {
+        run(
+            opts,
+            &inputs,
+            &scopes,
+            pseudonymiser.as_ref(),
+            hold,
+            on_archive,
+        )
+    })
 }
 
+/// Makes the sample; `hold`: the survey may hold lines to write samples from.
 fn run(
     opts: &SampleOptions,
     inputs: &[Input],
     scopes: &Scopes,
     pseudonymiser: Option<&Pseudonymiser>,
+    hold: bool,
     on_archive: &(dyn Fn(Pass) + Sync),
 ) -> Result<Outcome, Error> {
     let scan = ScanOptions {
@@ -284,12 +311,18 @@ fn run(
         scan: &scan,
     };
     let surveyed = || on_archive(Pass::Survey);
-    let (survey, servers) = Survey::run(inputs, opts.seed, reading, pseudonymiser, &surveyed);
+    let requested = key::threshold(opts.rate);
+    // At rate 0 a sample is the pinned records alone, which the survey can hold: most
+    // archives are then written without being read again. Pseudonyms are written as the
+    // archive is read again.
+    let hold = hold && requested == Some(0) && pseudonymiser.is_none();
+    let (mut survey, servers) =
+        Survey::run(inputs, opts.seed, reading, pseudonymiser, hold, &surveyed);
+    let held = survey.take_held();
     let truth = verify::Truth::new(&survey, &servers);
     let mut pinned = survey.pinned(&servers);
     let kinds: Vec<Option<Kind>> = survey.archives.iter().map(|a| a.kind).collect();
     let input_bytes: u64 = inputs.iter().map(|i| i.bytes).sum();
-    let requested = key::threshold(opts.rate);
     let mut threshold = requested;
     if let Some(cap) = opts.max_bytes {
         // First guess: the sample compresses as well as its input did.
@@ -318,7 +351,11 @@ fn run(
         reading,
         seed: opts.seed,
         kinds: &kinds,
+        held: &held,
         pseudonymiser,
+        io: &rayon::ThreadPoolBuilder::new()
+            .num_threads(IO_THREADS)
+            .build()?,
     };
     while passes < MAX_PASSES {
         passes += 1;
@@ -452,6 +489,7 @@ fn run(
         problems_total: survey.problems_total,
         passes,
         repairs,
+        from_memory: written.from_memory.iter().filter(|&&m| m).count() as u64,
     })
 }
 
@@ -466,8 +504,21 @@ struct Writing<'a> {
     seed: u64,
     /// What each archive is, so its sample is of the same kind.
     kinds: &'a [Option<Kind>],
+    /// The lines the survey held of each archive, to write its sample at rate 0 from.
+    held: &'a [Option<held::Held>],
     pseudonymiser: Option<&'a Pseudonymiser>,
+    /// Threads that write and sync the samples made in memory (see [`IO_THREADS`]).
+    io: &'a rayon::ThreadPool,
 }
+
+/// Threads that write and sync sample archives made in memory. Syncing a file waits for the
+/// disk (a few milliseconds each on the machines measured, one file per input archive), not
+/// for a core: several in flight at once let the disk take them together. The samples are
+/// made (compressed) on the run's worker threads, so `--threads` still bounds the CPU.
+const IO_THREADS: usize = 8;
+
+/// Archives made in memory before their files are written: bounds the memory of a batch.
+const IO_BATCH: usize = 256;
 
 impl Writing<'_> {
     /// Writes every archive's sample into `staging`, calling `on_archive` after each.
@@ -485,6 +536,7 @@ impl Writing<'_> {
             totals: Written::default(),
             each: vec![Written::default(); self.inputs.len()],
             lines: vec![Vec::new(); self.inputs.len()],
+            from_memory: vec![false; self.inputs.len()],
         };
         self.some(&every, pinned, threshold, staging, &mut all, on_archive)?;
         Ok(all)
@@ -501,40 +553,72 @@ impl Writing<'_> {
         all: &mut WrittenAll,
         on_archive: &(dyn Fn() + Sync),
     ) -> Result<(), Error> {
-        let results: Vec<(usize, Written, Vec<u64>)> = which
-            .par_iter()
-            .map(|&i| {
-                let input = &self.inputs[i];
-                let destination = staging.join(&input.destination);
-                let _ = std::fs::remove_file(&destination);
-                let job = ArchiveJob {
-                    archive: &input.archive,
-                    salt: key::archive_salt(self.seed, &input.key),
-                    pinned: &pinned[i],
-                    threshold,
-                    destination: destination.clone(),
-                    pseudonymiser: self.pseudonymiser.cloned(),
-                    kind: self.kinds[i],
-                    log_format: self.reading.scan.log_format.as_ref(),
-                    since: self.reading.since,
-                    until: self.reading.until,
-                    // Records in scope are kept for their combinations, not by rate: a
-                    // record by rate would need its own witnesses.
-                    scopes: self.reading.scopes,
-                };
-                let written = write_archive(job, self.reading.scan);
-                on_archive();
-                written
-                    .map(|(w, lines)| (i, w, lines))
-                    .map_err(|source| Error::Write {
-                        path: destination.display().to_string(),
-                        source,
+        let mut results: Vec<(usize, Written, Vec<u64>, bool)> = Vec::with_capacity(which.len());
+        for batch in which.chunks(IO_BATCH) {
+            let made: Vec<(usize, PathBuf, write::Made)> = batch
+                .par_iter()
+                .map(|&i| {
+                    let input = &self.inputs[i];
+                    let destination = staging.join(&input.destination);
+                    let _ = std::fs::remove_file(&destination);
+                    let job = ArchiveJob {
+                        archive: &input.archive,
+                        salt: key::archive_salt(self.seed, &input.key),
+                        pinned: &pinned[i],
+                        threshold,
+                        destination: destination.clone(),
+                        pseudonymiser: self.pseudonymiser.cloned(),
+                        kind: self.kinds[i],
+                        log_format: self.reading.scan.log_format.as_ref(),
+                        since: self.reading.since,
+                        until: self.reading.until,
+                        // Records in scope are kept for their combinations, not by rate: a
+                        // record by rate would need its own witnesses.
+                        scopes: self.reading.scopes,
+                        held: self.held.get(i).and_then(Option::as_ref),
+                    };
+                    // From the lines the survey held, else by reading the archive again.
+                    let made = match make_held(&job) {
+                        Ok(Some(made)) => Ok(made),
+                        Ok(None) => {
+                            write_archive(job, self.reading.scan).map(|(written, lines)| {
+                                write::Made {
+                                    written,
+                                    lines,
+                                    file: None,
+                                    from_memory: false,
+                                }
+                            })
+                        }
+                        Err(e) => Err(e),
+                    };
+                    on_archive();
+                    made.map(|m| (i, destination.clone(), m))
+                        .map_err(|source| Error::Write {
+                            path: destination.display().to_string(),
+                            source,
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            self.io.install(|| {
+                made.par_iter()
+                    .filter_map(|(_, path, m)| Some((path, m.file.as_deref()?)))
+                    .try_for_each(|(path, bytes)| {
+                        write_file(path, bytes).map_err(|source| Error::Write {
+                            path: path.display().to_string(),
+                            source,
+                        })
                     })
-            })
-            .collect::<Result<_, _>>()?;
-        for (i, w, lines) in results {
+            })?;
+            results.extend(
+                made.into_iter()
+                    .map(|(i, _, m)| (i, m.written, m.lines, m.from_memory)),
+            );
+        }
+        for (i, w, lines, from_memory) in results {
             all.each[i] = w;
             all.lines[i] = lines;
+            all.from_memory[i] = from_memory;
         }
         all.totals = Written::default();
         all.archives = 0;
@@ -613,6 +697,8 @@ struct WrittenAll {
     each: Vec<Written>,
     /// Per input, the input lines of the records written, in order.
     lines: Vec<Vec<u64>>,
+    /// Per input, whether its sample was written from the lines the survey held.
+    from_memory: Vec<bool>,
 }
 
 /// Finds the archives under each `--logs` root and where each goes below `--out`.
@@ -830,6 +916,128 @@ mod tests {
             relative_path(Path::new("x.log"), false, Path::new("x.log")),
             PathBuf::from("x.log")
         );
+    }
+
+    const V2: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+    const V5: &str = "version interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status tcp-flags";
+
+    /// An archive of `n` records in the default format, from `t` on, a client in 10.1.0.0/16
+    /// or in 10.9.0.0/16 (outside the policy's scope) talking to a few servers.
+    fn archive(n: u32, t: u64, seed: u32) -> Vec<String> {
+        let mut lines = vec![V2.to_string()];
+        for i in 0..n {
+            let k = i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 7;
+            let net = if k % 3 == 0 { 9 } else { 1 };
+            let start = t + u64::from(k % 290);
+            lines.push(format!(
+                "2 123456789012 eni-{} 10.{net}.0.{} 10.2.0.{} {} {} 6 3 180 {start} {} ACCEPT OK",
+                k % 2,
+                k % 7,
+                k % 4,
+                40000 + k % 5000,
+                [443, 5432, 8080][(k % 3) as usize],
+                start + 30,
+            ));
+        }
+        lines
+    }
+
+    fn gzip(text: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Every file below `dir`, by its path below it, with its bytes.
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                    out.push((rel, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The samples written from the lines the survey held are the samples written by reading
+    /// every archive again, byte for byte (manifest included); archives that cannot be
+    /// written from memory (two headers; pseudonyms) take the second way.
+    #[test]
+    fn a_sample_written_from_memory_equals_one_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("full/AWSLogs/1/vpcflowlogs/r/2026/11/01");
+        std::fs::create_dir_all(&logs).unwrap();
+        let t = 1_793_491_200;
+        for i in 0..4u32 {
+            let text = archive(400, t + 300 * u64::from(i), i).join("\n") + "\n";
+            std::fs::write(logs.join(format!("a{i}.log.gz")), gzip(&text)).unwrap();
+        }
+        // Plain text, with a NODATA record and a blank line.
+        let mut plain = archive(50, t, 9);
+        plain.insert(
+            3,
+            format!("2 123456789012 eni-3 - - - - - - - {t} {} - NODATA", t + 60),
+        );
+        plain.insert(5, String::new());
+        std::fs::write(logs.join("plain.log"), plain.join("\n") + "\n").unwrap();
+        // Two formats in one archive.
+        let mut two = archive(60, t + 600, 5);
+        two.push(V5.to_string());
+        for i in 0..30u64 {
+            two.push(format!(
+                "5 eni-1 10.1.0.{} 10.2.0.1 {} 443 6 3 180 {} {} ACCEPT OK 2",
+                i % 5,
+                41000 + i,
+                t + 700 + i,
+                t + 720 + i
+            ));
+        }
+        std::fs::write(logs.join("two.log.gz"), gzip(&(two.join("\n") + "\n"))).unwrap();
+        let policy = dir.path().join("p.toml");
+        std::fs::write(&policy, "[scope]\npeer = [\"10.1.0.0/16\"]\n").unwrap();
+
+        let run = |name: &str, hold: bool, pseudonymise: Option<&str>| {
+            let opts = SampleOptions {
+                logs: vec![dir.path().join("full")],
+                out: dir.path().join(name),
+                rate: 0.0,
+                seed: 3,
+                policies: vec![policy.clone()],
+                pseudonymise: pseudonymise.map(String::from),
+                threads: Some(2),
+                ..SampleOptions::default()
+            };
+            let outcome = sample_holding(&opts, &|_| {}, hold).unwrap();
+            (outcome, files(&opts.out))
+        };
+        let (held, from_memory) = run("held", true, None);
+        let (read, read_again) = run("read", false, None);
+        assert_eq!(
+            from_memory.len(),
+            7,
+            "{:?}",
+            from_memory.iter().map(|f| &f.0).collect::<Vec<_>>()
+        );
+        assert_eq!(from_memory, read_again);
+        // All but the archive of two formats were written from memory.
+        assert_eq!(held.from_memory, 5);
+        assert_eq!(read.from_memory, 0);
+        assert!(held.manifest.output.kept_evidence > 0 && held.manifest.output.nodata == 1);
+
+        let (pseudo, pseudonymised) = run("pseudo-held", true, Some("secret"));
+        let (_, pseudonymised_read) = run("pseudo-read", false, Some("secret"));
+        assert_eq!(pseudo.from_memory, 0);
+        assert_eq!(pseudonymised, pseudonymised_read);
+        assert_ne!(pseudonymised, from_memory);
     }
 
     #[test]

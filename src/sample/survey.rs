@@ -11,8 +11,17 @@
 //! representatives and rate-kept records overlap, so the lossless part adds as little as it
 //! can. Sizes are summed into a histogram over the coin, so the second pass can be planned to
 //! fit `--max-bytes` without a third read.
+//!
+//! At rate 0 the survey also holds the lines of what it pins (`held`): each archive's records
+//! in a worker's arena while it is read, then the evidence and window lines, each
+//! representative's line (replaced in place when a record with a smaller coin takes over), the
+//! lines of the records waiting for the run's servers, and the witnesses' lines. What waits
+//! is nearly all of distinct connections and can become a representative whichever end turns
+//! out to be the server, so it is all held (bounded by `UNDECIDED_LIMIT`; past it, an archive
+//! where such a record wins is read again).
 
 use super::evidence::Evidence;
+use super::held::{Arena, Held, HeldLine, Span, Store, Stored};
 use super::key::{archive_salt, combination, partial, record_hash, Combination, Partial};
 use super::pseudonym::Pseudonymiser;
 use super::{Input, Scopes};
@@ -54,7 +63,7 @@ pub enum Why {
 }
 
 /// A combination's representative: the record with the smallest (coin, archive, line).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Representative {
     pub coin: u64,
     pub archive: u32,
@@ -62,6 +71,9 @@ pub struct Representative {
     pub bytes: u64,
     /// Its two ends, when the evidence decided its server (their witnesses are kept).
     pub ends: Option<Ends>,
+    /// Its line, while the survey holds lines (see `held`); moved into its archive's held
+    /// lines at the end of the run.
+    pub text: Option<Vec<u8>>,
 }
 
 impl Representative {
@@ -88,6 +100,8 @@ struct Undecided {
     archive: u32,
     /// Bytes written for it (a line is at most 512 KiB).
     bytes: u32,
+    /// Its line in the worker's arena, when it is held.
+    span: Option<Span>,
 }
 
 impl Undecided {
@@ -98,6 +112,7 @@ impl Undecided {
             line: self.line,
             bytes: u64::from(self.bytes),
             ends: Some(self.ends),
+            text: None,
         }
     }
 }
@@ -131,6 +146,9 @@ pub struct ArchiveSurvey {
     pub latest: Option<(u64, Pinned)>,
     /// What the archive is, by its content (none when it could not be opened).
     pub kind: Option<Kind>,
+    /// The lines its sample may hold, when the run holds lines and the archive is plain text
+    /// (see `held`); the representatives' lines join at the end of the run.
+    pub held: Option<Held>,
 }
 
 impl ArchiveSurvey {
@@ -162,8 +180,15 @@ pub struct Survey {
     pub witnesses: FastMap<Endpoint, ServerWitness>,
     /// Records in scope whose archive did not decide their server, each on its own: they are
     /// nearly all of distinct connections, so a list (merged by concatenation) holds them in
-    /// the least memory.
-    undecided: Vec<Undecided>,
+    /// the least memory. With their lines when the survey holds lines (in `undecided_lines`).
+    undecided: Vec<(Undecided, Option<Stored>)>,
+    /// The lines of the undecided records, in a few large buffers: one allocation per record
+    /// would cost more than the line.
+    undecided_lines: Store,
+    /// Whether the survey holds lines (see `held`).
+    hold: bool,
+    /// The lines of each server's witnesses (`witnesses`), when held.
+    witness_texts: FastMap<Endpoint, Vec<HeldLine>>,
     /// Bytes of all records by coin bucket.
     pub histogram: Vec<u64>,
     pub first_start: Option<u64>,
@@ -180,8 +205,10 @@ struct Scratch {
     /// Records in scope whose server the archive's evidence (or the run's) decides: few of
     /// them repeat in one archive, so a list, not a map.
     waiting: Vec<Undecided>,
-    /// The archive's representatives.
-    local: FastMap<Combination, Representative>,
+    /// The archive's representatives, with their lines in `arena` when held.
+    local: FastMap<Combination, (Representative, Option<Span>)>,
+    /// The lines of the archive's records in scope, when the run holds lines.
+    arena: Arena,
     /// This worker's copy of the pseudonymiser, when the sample is pseudonymised: the
     /// combinations are of the ids as the sample will hold them, so the sample can be checked
     /// against them.
@@ -204,6 +231,10 @@ struct Part {
 /// Problems kept in full; the rest are counted.
 const PROBLEMS_KEPT: usize = 1000;
 
+/// Bytes of lines held for records waiting for the run's servers at most; beyond, they wait
+/// without their line, and an archive where one wins is read again when written.
+const UNDECIDED_LIMIT: usize = 128 << 20;
+
 /// What each pass reads: the scopes sampled and the window.
 #[derive(Clone, Copy)]
 pub struct Reading<'a> {
@@ -214,12 +245,15 @@ pub struct Reading<'a> {
 }
 
 impl Survey {
-    fn empty(archives: usize) -> Survey {
+    fn empty(archives: usize, hold: bool) -> Survey {
         Survey {
             archives: vec![ArchiveSurvey::default(); archives],
             representatives: FastMap::default(),
             witnesses: FastMap::default(),
             undecided: Vec::new(),
+            hold,
+            undecided_lines: Store::default(),
+            witness_texts: FastMap::default(),
             histogram: vec![0; BUCKETS],
             first_start: None,
             last_end: None,
@@ -229,19 +263,21 @@ impl Survey {
     }
 
     /// Reads every input, in parallel (calling `on_archive` after each), and decides the
-    /// servers the archives left open.
+    /// servers the archives left open. With `hold`, it also keeps the lines a sample at rate 0
+    /// writes, where it can (`ArchiveSurvey::held`).
     pub fn run(
         inputs: &[Input],
         seed: u64,
         reading: Reading<'_>,
         pseudonymiser: Option<&Pseudonymiser>,
+        hold: bool,
         on_archive: &(dyn Fn() + Sync),
     ) -> (Survey, Servers) {
         use rayon::prelude::*;
         // One survey for the run, not one per worker: its tables (a representative per
         // combination, a witness per server) are as large for a part of the run as for all of
         // it, since combinations repeat day after day.
-        let shared = std::sync::Mutex::new(Survey::empty(inputs.len()));
+        let shared = std::sync::Mutex::new(Survey::empty(inputs.len(), hold));
         let scratch = || Scratch {
             pseudonymiser: pseudonymiser.cloned(),
             ..Scratch::default()
@@ -250,7 +286,7 @@ impl Survey {
             .par_iter()
             .enumerate()
             .for_each_init(scratch, |scratch, (index, input)| {
-                survey_one(index, input, seed, reading, scratch, &shared);
+                survey_one(index, input, seed, reading, hold, scratch, &shared);
                 on_archive();
             });
         let mut survey = shared.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -262,16 +298,48 @@ impl Survey {
         let servers = run.seal();
         let undecided = std::mem::take(&mut survey.undecided);
         let representatives = &mut survey.representatives;
-        for u in undecided {
+        let lines = std::mem::take(&mut survey.undecided_lines);
+        for (u, text) in undecided {
             let (side, _) = servers.decide(&u.ends);
             let port = u.ends.server(side).port;
-            add_representative(
-                representatives,
-                combination(u.partial, side, Some(port)),
-                u.rep(),
-            );
+            let c = combination(u.partial, side, Some(port));
+            offer(representatives, c, u.rep(), || text.map(|t| lines.get(t)));
+        }
+        drop(lines);
+        if survey.hold {
+            let archives = &mut survey.archives;
+            for r in survey.representatives.values_mut() {
+                let held = archives[r.archive as usize].held.as_mut();
+                if let (Some(held), Some(bytes)) = (held, r.text.take()) {
+                    held.push(HeldLine {
+                        line: r.line,
+                        status: LogStatus::Ok,
+                        bytes: bytes.into(),
+                    });
+                }
+            }
+            for (end, lines) in std::mem::take(&mut survey.witness_texts) {
+                let Some(w) = survey.witnesses.get(&end) else {
+                    continue;
+                };
+                if let Some(held) = archives[w.archive as usize].held.as_mut() {
+                    for l in lines {
+                        held.push(l);
+                    }
+                }
+            }
+            for a in archives.iter_mut() {
+                if let Some(held) = &mut a.held {
+                    held.seal();
+                }
+            }
         }
         (survey, servers)
+    }
+
+    /// Takes the lines held for each archive (see `ArchiveSurvey::held`), in input order.
+    pub fn take_held(&mut self) -> Vec<Option<Held>> {
+        self.archives.iter_mut().map(|a| a.held.take()).collect()
     }
 
     /// Every pinned record (evidence, window, representatives, and the witnesses that keep
@@ -391,18 +459,75 @@ pub fn run_witnesses(ends: &Ends, servers: &Servers) -> Vec<Endpoint> {
     out
 }
 
-fn add_representative(
+/// Makes `v` the representative of `k` if it comes first, with the line `text` gives (asked
+/// only then). A representative is replaced a few times a combination as the run goes on:
+/// the new line goes into the old one's buffer.
+fn offer<'t>(
     map: &mut FastMap<Combination, Representative>,
     k: Combination,
-    v: Representative,
+    mut v: Representative,
+    text: impl FnOnce() -> Option<&'t [u8]>,
 ) {
-    map.entry(k).and_modify(|mine| mine.merge(v)).or_insert(v);
+    use std::collections::hash_map::Entry;
+    match map.entry(k) {
+        Entry::Occupied(mut e) => {
+            if v.order() < e.get().order() {
+                let mut buffer = e.get_mut().text.take().unwrap_or_default();
+                v.text = text().map(|t| {
+                    buffer.clear();
+                    buffer.extend_from_slice(t);
+                    buffer
+                });
+                e.insert(v);
+            }
+        }
+        Entry::Vacant(e) => {
+            v.text = text().map(<[u8]>::to_vec);
+            e.insert(v);
+        }
+    }
 }
 
-fn add_witness(map: &mut FastMap<Endpoint, ServerWitness>, end: Endpoint, w: ServerWitness) {
-    map.entry(end)
-        .and_modify(|mine| *mine = (*mine).min(w))
-        .or_insert(w);
+/// An archive's representative, with its line in the worker's arena when held.
+fn add_local(
+    map: &mut FastMap<Combination, (Representative, Option<Span>)>,
+    k: Combination,
+    v: Representative,
+    span: Option<Span>,
+) {
+    use std::collections::hash_map::Entry;
+    match map.entry(k) {
+        Entry::Occupied(mut e) => {
+            if v.order() < e.get().0.order() {
+                e.insert((v, span));
+            }
+        }
+        Entry::Vacant(e) => {
+            e.insert((v, span));
+        }
+    }
+}
+
+/// Makes `w` the witness of `end` if it comes first; returns whether it did.
+fn add_witness(
+    map: &mut FastMap<Endpoint, ServerWitness>,
+    end: Endpoint,
+    w: ServerWitness,
+) -> bool {
+    use std::collections::hash_map::Entry;
+    match map.entry(end) {
+        Entry::Occupied(mut e) => {
+            let wins = w < *e.get();
+            if wins {
+                e.insert(w);
+            }
+            wins
+        }
+        Entry::Vacant(e) => {
+            e.insert(w);
+            true
+        }
+    }
 }
 
 fn bucket_of(coin: u64) -> usize {
@@ -421,6 +546,7 @@ fn survey_one(
     input: &Input,
     seed: u64,
     reading: Reading<'_>,
+    hold: bool,
     scratch: &mut Scratch,
     shared: &std::sync::Mutex<Survey>,
 ) {
@@ -428,9 +554,11 @@ fn survey_one(
         servers,
         waiting,
         local,
+        arena,
         pseudonymiser,
         part,
     } = scratch;
+    arena.clear();
     let mut sink = SurveySink {
         index: index as u32,
         salt: archive_salt(seed, &input.key),
@@ -443,36 +571,80 @@ fn survey_one(
         waiting,
         local,
         pseudonymiser: pseudonymiser.as_mut(),
+        hold: hold.then(|| Holding {
+            arena: std::mem::take(&mut *arena),
+            plain: true,
+            header: None,
+            records_seen: false,
+        }),
     };
     let stats = scan_archive(&input.archive, reading.scan, &mut sink);
     let mut a = sink.archive;
     a.lines = stats.lines;
     a.records = stats.records;
     a.problems = stats.problems;
+    // The archive is written from memory only when it reads as plain text: its one header
+    // before every record, no problem (the writer passes over a bad line as the reader did,
+    // but a plain archive has none to pass over).
+    let holding = sink.hold.take();
+    if let Some(h) = &holding {
+        let plain = h.plain && !h.arena.full && stats.problems == 0;
+        if plain && a.kind == Some(Kind::Text) {
+            a.held = h.held(&a);
+        }
+    }
+    // Lines are held only for an archive whose sample can be written from them.
+    let held_arena: Option<&Arena> = holding
+        .as_ref()
+        .filter(|_| a.held.is_some())
+        .map(|h| &h.arena);
+    let text = |span: Option<Span>| -> Option<&[u8]> { Some(held_arena?.get(span?)) };
     let mut undecided = Vec::new();
     for u in waiting.drain(..) {
         match servers.decide(&u.ends) {
             Some(side) => {
                 let port = u.ends.server(side).port;
-                add_representative(local, combination(u.partial, side, Some(port)), u.rep());
+                add_local(
+                    local,
+                    combination(u.partial, side, Some(port)),
+                    u.rep(),
+                    u.span,
+                );
             }
             None => undecided.push(u),
         }
     }
-    let mut survey = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
+    let survey = &mut *guard;
     // Records of one archive repeat their combinations: the run's map, large and touched at
     // random, sees each of them once.
-    for (k, v) in local.drain() {
-        add_representative(&mut survey.representatives, k, v);
+    for (k, (v, span)) in local.drain() {
+        offer(&mut survey.representatives, k, v, || text(span));
     }
     for (end, lines) in servers.servers() {
         let w = ServerWitness {
             archive: index as u32,
             lines: *lines,
         };
-        add_witness(&mut survey.witnesses, end, w);
+        if add_witness(&mut survey.witnesses, end, w) && survey.hold {
+            // The witness lines of the archive that is now the end's witness, or none.
+            let held: Option<Vec<HeldLine>> = lines
+                .witnesses()
+                .into_iter()
+                .map(|l| held_arena?.line(l))
+                .collect();
+            match held {
+                Some(h) => survey.witness_texts.insert(end, h),
+                None => survey.witness_texts.remove(&end),
+            };
+        }
     }
-    survey.undecided.extend(undecided);
+    for u in undecided {
+        let stored = text(u.span)
+            .filter(|t| survey.undecided_lines.bytes + t.len() <= UNDECIDED_LIMIT)
+            .map(|t| survey.undecided_lines.push(t));
+        survey.undecided.push((u, stored));
+    }
     for (bucket, size) in part.sizes.drain(..) {
         survey.histogram[usize::from(bucket)] += u64::from(size);
     }
@@ -484,8 +656,33 @@ fn survey_one(
     survey.problems.sort();
     survey.problems.truncate(PROBLEMS_KEPT);
     survey.archives[index] = a;
-    drop(survey);
+    drop(guard);
     servers.clear();
+    if let Some(h) = holding {
+        *arena = h.arena;
+    }
+}
+
+/// What an archive's survey holds of its lines, for a sample written from memory.
+struct Holding {
+    /// Its records: the worker's arena, lent for the archive.
+    arena: Arena,
+    /// No header after a record, and at most one.
+    plain: bool,
+    header: Option<Box<[u8]>>,
+    records_seen: bool,
+}
+
+impl Holding {
+    /// The archive's held lines but its representatives' and witnesses': evidence and
+    /// window. None when one is not in the arena.
+    fn held(&self, a: &ArchiveSurvey) -> Option<Held> {
+        let mut held = Held::new(self.header.clone());
+        for p in a.evidence.iter().chain(&a.window_lines()) {
+            held.push(self.arena.line(p.line)?);
+        }
+        Some(held)
+    }
 }
 
 struct SurveySink<'s, 'r> {
@@ -501,8 +698,10 @@ struct SurveySink<'s, 'r> {
     /// Records in scope whose server this archive's evidence (or the run's) decides.
     waiting: &'s mut Vec<Undecided>,
     /// This archive's representatives.
-    local: &'s mut FastMap<Combination, Representative>,
+    local: &'s mut FastMap<Combination, (Representative, Option<Span>)>,
     pseudonymiser: Option<&'s mut Pseudonymiser>,
+    /// The lines held, when the run holds them.
+    hold: Option<Holding>,
 }
 
 impl Sink for SurveySink<'_, '_> {
@@ -516,6 +715,12 @@ impl Sink for SurveySink<'_, '_> {
             self.archive.header_bytes += bytes.len() as u64 + 1;
             self.last_header = Some(bytes.to_vec());
         }
+        if let Some(h) = &mut self.hold {
+            if h.records_seen || h.header.is_some() {
+                h.plain = false;
+            }
+            h.header = Some(bytes.into());
+        }
     }
 
     fn record(&mut self, _archive: &Archive, _line: u64, _flow: &Flow<'_>) {
@@ -523,6 +728,9 @@ impl Sink for SurveySink<'_, '_> {
     }
 
     fn record_line(&mut self, _archive: &Archive, line: u64, bytes: &[u8], flow: &Flow<'_>) {
+        if let Some(h) = &mut self.hold {
+            h.records_seen = true;
+        }
         // A record outside --since/--until is not part of the input the sample stands for.
         if !in_window(flow, self.reading.since, self.reading.until) {
             return;
@@ -545,6 +753,11 @@ impl Sink for SurveySink<'_, '_> {
         self.part
             .sizes
             .push((bucket_of(coin) as u16, bytes.len() as u32 + 1));
+        // Any record may be pinned when the archive or the run ends.
+        let span = self
+            .hold
+            .as_mut()
+            .and_then(|h| h.arena.keep(line, bytes, flow.status));
         if self.evidence.keep(flow) {
             a.evidence.push(pin);
         }
@@ -583,8 +796,9 @@ impl Sink for SurveySink<'_, '_> {
                     line,
                     bytes: size,
                     ends: None,
+                    text: None,
                 };
-                add_representative(self.local, combination(partial, side, port), rep);
+                add_local(self.local, combination(partial, side, port), rep, span);
             }
             (None, Some(ends)) => self.waiting.push(Undecided {
                 ends,
@@ -593,6 +807,7 @@ impl Sink for SurveySink<'_, '_> {
                 line,
                 archive: self.index,
                 bytes: size as u32,
+                span,
             }),
             (None, None) => unreachable!("server::read decides what has no ends"),
         }

@@ -400,7 +400,8 @@ mod tests {
             until: None,
             scan: &scan,
         };
-        let (survey, servers) = Survey::run(&inputs, 7, reading, None, &|| {});
+        let (mut survey, servers) = Survey::run(&inputs, 7, reading, None, true, &|| {});
+        let held = survey.take_held();
         let truth = Truth::new(&survey, &servers);
         let mut pinned = survey.pinned(&servers);
         assert!(pinned.iter().flatten().any(|p| p.why == Why::Witness));
@@ -414,7 +415,12 @@ mod tests {
             reading,
             seed: 7,
             kinds: &kinds,
+            held: &held,
             pseudonymiser: None,
+            io: &rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
         };
         let staged = out.join("staged");
         let all = write.all(&pinned, Some(0), &staged, &|| {}).unwrap();
