@@ -17,8 +17,8 @@
 //! representative's line (replaced in place when a record with a smaller coin takes over), the
 //! lines of the records waiting for the run's servers, and the witnesses' lines. What waits
 //! is nearly all of distinct connections and can become a representative whichever end turns
-//! out to be the server, so it is all held (bounded by `UNDECIDED_LIMIT`; past it, an archive
-//! where such a record wins is read again).
+//! out to be the server, so it is all held. What the run holds is bounded (`HELD_LIMIT`):
+//! past it, lines are not held, and an archive whose pinned line is not held is read again.
 
 use super::evidence::Evidence;
 use super::held::{Arena, Held, HeldLine, Span, Store, Stored};
@@ -185,6 +185,9 @@ pub struct Survey {
     /// The lines of the undecided records, in a few large buffers: one allocation per record
     /// would cost more than the line.
     undecided_lines: Store,
+    /// Bytes of the representatives' and the waiting records' lines held, against
+    /// [`HELD_LIMIT`].
+    held_bytes: usize,
     /// Whether the survey holds lines (see `held`).
     hold: bool,
     /// The lines of each server's witnesses (`witnesses`), when held.
@@ -231,9 +234,10 @@ struct Part {
 /// Problems kept in full; the rest are counted.
 const PROBLEMS_KEPT: usize = 1000;
 
-/// Bytes of lines held for records waiting for the run's servers at most; beyond, they wait
-/// without their line, and an archive where one wins is read again when written.
-const UNDECIDED_LIMIT: usize = 128 << 20;
+/// Bytes of representatives' and waiting records' lines the run holds at most; beyond, they
+/// are not held, and an archive whose sample needs one is read again when written. The
+/// benchmark's week cut for eight policies holds about 60 MiB.
+const HELD_LIMIT: usize = 128 << 20;
 
 /// What each pass reads: the scopes sampled and the window.
 #[derive(Clone, Copy)]
@@ -253,6 +257,7 @@ impl Survey {
             undecided: Vec::new(),
             hold,
             undecided_lines: Store::default(),
+            held_bytes: 0,
             witness_texts: FastMap::default(),
             histogram: vec![0; BUCKETS],
             first_start: None,
@@ -303,7 +308,8 @@ impl Survey {
             let (side, _) = servers.decide(&u.ends);
             let port = u.ends.server(side).port;
             let c = combination(u.partial, side, Some(port));
-            offer(representatives, c, u.rep(), || text.map(|t| lines.get(t)));
+            let text = || text.map(|t| lines.get(t));
+            offer(representatives, c, u.rep(), text, &mut survey.held_bytes);
         }
         drop(lines);
         if survey.hold {
@@ -460,32 +466,36 @@ pub fn run_witnesses(ends: &Ends, servers: &Servers) -> Vec<Endpoint> {
 }
 
 /// Makes `v` the representative of `k` if it comes first, with the line `text` gives (asked
-/// only then). A representative is replaced a few times a combination as the run goes on:
-/// the new line goes into the old one's buffer.
+/// only then), while `held` (bytes of lines held) stays within [`HELD_LIMIT`]. A
+/// representative is replaced a few times a combination as the run goes on: the new line goes
+/// into the old one's buffer.
 fn offer<'t>(
     map: &mut FastMap<Combination, Representative>,
     k: Combination,
     mut v: Representative,
     text: impl FnOnce() -> Option<&'t [u8]>,
+    held: &mut usize,
 ) {
     use std::collections::hash_map::Entry;
-    match map.entry(k) {
+    let (old, slot) = match map.entry(k) {
         Entry::Occupied(mut e) => {
-            if v.order() < e.get().order() {
-                let mut buffer = e.get_mut().text.take().unwrap_or_default();
-                v.text = text().map(|t| {
-                    buffer.clear();
-                    buffer.extend_from_slice(t);
-                    buffer
-                });
-                e.insert(v);
+            if v.order() >= e.get().order() {
+                return;
             }
+            let old = e.get_mut().text.take();
+            (old, e.into_mut())
         }
-        Entry::Vacant(e) => {
-            v.text = text().map(<[u8]>::to_vec);
-            e.insert(v);
-        }
-    }
+        Entry::Vacant(e) => (None, e.insert(v.clone())),
+    };
+    *held -= old.as_ref().map_or(0, Vec::len);
+    v.text = text().filter(|t| *held + t.len() <= HELD_LIMIT).map(|t| {
+        let mut buffer = old.unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(t);
+        buffer
+    });
+    *held += v.text.as_ref().map_or(0, Vec::len);
+    *slot = v;
 }
 
 /// An archive's representative, with its line in the worker's arena when held.
@@ -619,7 +629,13 @@ fn survey_one(
     // Records of one archive repeat their combinations: the run's map, large and touched at
     // random, sees each of them once.
     for (k, (v, span)) in local.drain() {
-        offer(&mut survey.representatives, k, v, || text(span));
+        offer(
+            &mut survey.representatives,
+            k,
+            v,
+            || text(span),
+            &mut survey.held_bytes,
+        );
     }
     for (end, lines) in servers.servers() {
         let w = ServerWitness {
@@ -641,8 +657,11 @@ fn survey_one(
     }
     for u in undecided {
         let stored = text(u.span)
-            .filter(|t| survey.undecided_lines.bytes + t.len() <= UNDECIDED_LIMIT)
-            .map(|t| survey.undecided_lines.push(t));
+            .filter(|t| survey.held_bytes + t.len() <= HELD_LIMIT)
+            .map(|t| {
+                survey.held_bytes += t.len();
+                survey.undecided_lines.push(t)
+            });
         survey.undecided.push((u, stored));
     }
     for (bucket, size) in part.sizes.drain(..) {
