@@ -27,7 +27,7 @@ use super::pseudonym::Pseudonymiser;
 use super::{Input, Scopes};
 use crate::engine::in_window;
 use crate::engine::server::{
-    self, ArchiveEvidence, Endpoint, Ends, FastMap, Lines, Merge, RunEvidence, Servers, Side,
+    self, ArchiveEvidence, Endpoint, Ends, FastMap, Lines, RunEvidence, Servers, Side,
 };
 use crate::flowlog::{
     scan_archive, Archive, Flow, Format, Kind, LogStatus, Problem, ScanOptions, Sink,
@@ -79,14 +79,6 @@ pub struct Representative {
 impl Representative {
     fn order(&self) -> (u64, u32, u64) {
         (self.coin, self.archive, self.line)
-    }
-}
-
-impl Merge for Representative {
-    fn merge(&mut self, other: Representative) {
-        if other.order() < self.order() {
-            *self = other;
-        }
     }
 }
 
