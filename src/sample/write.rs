@@ -316,12 +316,17 @@ pub fn make_held(job: &ArchiveJob<'_>) -> io::Result<Option<Made>> {
 
 /// Writes a sample archive made in memory and syncs it to disk, as [`write_archive`] does.
 pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Creates a sample archive's file, and the folders above it.
+fn create(path: &Path) -> io::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut file = File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    File::create(path)
 }
 
 /// The gzip encoder of every sample archive. It writes no time and no name: same input, same
@@ -339,10 +344,7 @@ enum Output<W: Write> {
 
 impl Output<BufWriter<File>> {
     fn create(path: &Path, gzip: bool) -> io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+        let file = BufWriter::with_capacity(256 * 1024, create(path)?);
         Ok(if gzip {
             Output::Gzip(Box::new(encoder(file)))
         } else {
