@@ -677,6 +677,18 @@ impl Worker<'_, '_> {
             (None, None) => unreachable!("server::read decides what has no ends"),
         }
     }
+
+    /// The current record waits once for every policy in `shared`.
+    #[inline(never)]
+    fn wait_shared(&mut self, line: u64, flow: &Flow<'_>, reading: &Reading) {
+        let bits = std::mem::take(&mut self.shared);
+        let Some(ends) = reading.ends else {
+            unreachable!("only a record with ends waits")
+        };
+        let stats = violation((self.index, line), flow, None);
+        self.waiting
+            .add(ends, WaitingKey::Shared(bits), Waiting::one(stats));
+    }
 }
 
 /// The sums of one would-be-blocked record at `example` (its basis is set once its server
@@ -696,20 +708,6 @@ fn violation(
         example,
         expired_waiver,
         basis: Basis::LowerPort,
-    }
-}
-
-impl Worker<'_, '_> {
-    /// The current record waits once for every policy in `shared`.
-    #[inline(never)]
-    fn wait_shared(&mut self, line: u64, flow: &Flow<'_>, reading: &Reading) {
-        let bits = std::mem::take(&mut self.shared);
-        let Some(ends) = reading.ends else {
-            unreachable!("only a record with ends waits")
-        };
-        let stats = violation((self.index, line), flow, None);
-        self.waiting
-            .add(ends, WaitingKey::Shared(bits), Waiting::one(stats));
     }
 }
 
