@@ -112,6 +112,7 @@ pub struct Check {
     base: Option<String>,
     server_evidence: bool,
     sql_results: Option<PathBuf>,
+    keep_conversations: usize,
 }
 
 impl Default for Check {
@@ -127,6 +128,7 @@ impl Default for Check {
             base: None,
             server_evidence: false,
             sql_results: None,
+            keep_conversations: crate::engine::bound::DEFAULT_PAIRS,
         }
     }
 }
@@ -157,6 +159,14 @@ impl Check {
     /// Worker threads (default: every core).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
+        self
+    }
+
+    /// (policy, conversation) pairs the run holds at most (default
+    /// [`crate::engine::bound::DEFAULT_PAIRS`]): past it every total stays exact and each
+    /// policy lists a deterministic sample of its conversations (docs/performance.md).
+    pub fn keep_conversations(mut self, n: usize) -> Self {
+        self.keep_conversations = n;
         self
     }
 
@@ -248,6 +258,7 @@ impl Check {
             until: self.until,
             cancel,
             server_evidence: self.server_evidence,
+            max_pairs: self.keep_conversations,
         };
         // With --base, REV's policies and the probes of the rules the change adds are judged
         // in the same pass, after the working tree's.

@@ -6,6 +6,7 @@
 //! in whatever order they finish. The merge is order-independent (see `tally`), so the report
 //! is the same at any thread count. This is the only module that knows about threads.
 
+pub mod bound;
 pub mod conversations;
 pub mod coverage;
 pub mod hours;
@@ -46,6 +47,9 @@ pub struct ScanPlan<'a> {
     /// Gather who the servers are even without policies (they need it to key violations;
     /// nothing else does, so `inspect` skips it unless a benchmark asks).
     pub server_evidence: bool,
+    /// (policy, conversation) pairs the run holds at most; past it, exact totals and a
+    /// sample (`bound`).
+    pub max_pairs: usize,
 }
 
 /// Reads every archive once and judges every record against every policy, in the order
@@ -64,7 +68,7 @@ pub fn run(
         .collect();
     let classifier = Classifier::new(policies, plan.today);
     let required: Vec<_> = policies.iter().map(Policy::required_fields).collect();
-    let gathered = tally::Gathered::new(policies.len());
+    let gathered = tally::Gathered::new(policies.len(), plan.max_pairs);
     let work = || {
         archives
             .par_iter()
@@ -92,8 +96,9 @@ pub fn run(
         builder = builder.num_threads(n.max(1));
     }
     let mut tally = builder.build()?.install(work);
-    gathered.give_to(&mut tally);
+    let bound = gathered.give_to(&mut tally);
     tally.settle_run();
+    tally.bound(&bound);
     Ok(tally)
 }
 
@@ -985,6 +990,7 @@ version srcaddr srcaddr
             until: None,
             cancel: None,
             server_evidence: false,
+            max_pairs: bound::DEFAULT_PAIRS,
         };
         let tally = run(policies.policies(), &[archive], &plan, &|| {}).unwrap();
         assert_eq!(tally.coverage, want);

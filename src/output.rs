@@ -274,13 +274,18 @@ pub(crate) fn conversation_table(
     lines
 }
 
+/// What the run's bound on conversations made of a policy's listing, for every writer.
+pub(crate) const SAMPLED: &str = "--keep-conversations bound the run's memory: the listing is a deterministic sample, not the top; records, packets, bytes and the verdict count every one, the number of conversations is estimated";
+
 /// Where the conversations a writer leaves out can be read: the JSON report, unless
-/// `--max-conversations` cut its listing too.
+/// `--max-conversations` cut its listing too, or the run's bound kept only a sample.
 pub(crate) fn more_conversations(
     p: &crate::report::PolicyReport,
     json: &'static str,
 ) -> &'static str {
-    if p.conversations_not_listed.is_some() {
+    if p.conversations_sampled.is_some() {
+        SAMPLED
+    } else if p.conversations_not_listed.is_some() {
         "--max-conversations cut the listing; the totals count every one"
     } else {
         json
@@ -303,10 +308,16 @@ pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// `3 conversations (41 records)`: how much of a policy's traffic would be blocked.
+/// `3 conversations (41 records)`: how much of a policy's traffic would be blocked; `about
+/// 3,100 conversations` when the run's bound kept a sample.
 pub(crate) fn blocked_count(p: &crate::report::PolicyReport) -> String {
     format!(
-        "{} ({})",
+        "{}{} ({})",
+        if p.conversations_sampled.is_some() {
+            "about "
+        } else {
+            ""
+        },
         count(p.conversations_total(), "conversation", "conversations"),
         count(p.counts.would_block, "record", "records")
     )

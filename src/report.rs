@@ -68,6 +68,10 @@ pub struct Report {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunSummary {
     pub archives_read: u64,
+    /// Set when the run's bound on conversations dropped some: each such policy says so
+    /// ([`PolicyReport::conversations_sampled`]).
+    #[serde(skip)]
+    pub sampled: Option<crate::engine::bound::Sampled>,
     /// The paths of `not_read` (kept from the first version of this document).
     pub archives_skipped: Vec<String>,
     /// Every file under `--logs` that was not read, with why (documentation, configuration,
@@ -207,9 +211,16 @@ pub struct PolicyReport {
     /// `--max-conversations` cut the list ([`PolicyReport::conversations_not_listed`]).
     pub conversations: Vec<Conversation>,
     /// What `--max-conversations` left out of `conversations` (those with the fewest
-    /// records): the totals stay exact. Absent when every conversation is listed.
+    /// records), and what the run's bound dropped (`conversations_sampled`): records,
+    /// packets and bytes stay exact; with a sample, its conversation counts are estimates.
+    /// Absent when every conversation is listed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversations_not_listed: Option<NotListed>,
+    /// Present when the run's bound on conversations (`--keep-conversations`) dropped some
+    /// of this policy's: `conversations` is then a deterministic sample of them, not every
+    /// one nor the top by records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversations_sampled: Option<ConversationSample>,
     pub allows: Vec<AllowUse>,
     pub waivers: Vec<WaiverUse>,
     /// The policy's `[[expect]]`s in file order, each run without logs; one that does not
@@ -223,6 +234,20 @@ pub struct PolicyReport {
     /// the policy's timelines. Not in the JSON document, which lists every conversation.
     #[serde(skip)]
     pub blocked_hours: BTreeMap<(Option<u8>, Option<u16>), Hours>,
+}
+
+/// How a policy's listing was sampled once the run held `keep_conversations` pairs: every
+/// conversation whose rank (a fixed hash of its key, the same in every policy and run) falls
+/// in the lowest `kept_fraction` is listed with exact counts, the rest only summed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ConversationSample {
+    /// The run's bound: (policy, conversation) pairs held at most.
+    pub keep_conversations: u64,
+    /// The fraction of conversations kept, in every policy.
+    pub kept_fraction: f64,
+    /// This policy's conversations in the sample (listed unless `--max-conversations` cut
+    /// the listing too).
+    pub sampled: u64,
 }
 
 /// The conversations a listing left out, summed.

@@ -168,6 +168,7 @@ pub fn measure(
         until: None,
         cancel: None,
         server_evidence: true,
+        max_pairs: flowgate::engine::bound::DEFAULT_PAIRS,
     };
     let flag_sides = match flags {
         Some(dir) => flag_sides(dir, &plan)?,

@@ -44,6 +44,11 @@ pub struct CheckArgs {
     /// every conversation].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_conversations: Option<u64>,
+    /// Hold at most N (policy, conversation) pairs in memory, run-wide: past N, every total
+    /// (records, packets, bytes, per policy and per service) and verdict stays exact, and
+    /// each policy lists a deterministic sample of its conversations, said in every report.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::bound::DEFAULT_PAIRS)]
+    pub keep_conversations: usize,
     /// Worker threads [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -103,6 +108,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if let Some(d) = args.today {
         check = check.today(d);
     }
+    check = check.keep_conversations(args.keep_conversations);
     if let Some(n) = args.threads {
         check = check.threads(n);
     }

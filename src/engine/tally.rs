@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::bound::{Bound, Dropped, Sampled};
 use super::conversations::{max_opt, min_opt, Conversations, Sums};
 pub use super::conversations::{ConversationKey, ConversationStats};
 use super::coverage::Coverage;
@@ -65,6 +66,9 @@ pub struct Tally {
     /// The worker's per-archive table of waiting violations, kept empty between archives
     /// for the same reason (never merged).
     pub(crate) scratch_waiting: Pending<WaitingKey, Waiting>,
+    /// Set once the run's bound on conversations ([`super::bound`]) dropped some: the
+    /// fraction of conversations its sample keeps.
+    pub sampled: Option<Sampled>,
 }
 
 /// What a violation waiting for its server is kept by besides its two ends: the policies it
@@ -138,6 +142,8 @@ pub struct PolicyTally {
     pub waiver_hits: Vec<u64>,
     /// Would-be-blocked conversations, packed (see `conversations`).
     pub conversations: Conversations,
+    /// The sums of the conversations the run's bound dropped (see `bound`).
+    pub dropped: Dropped,
     /// Would-be-blocked records per service (protocol, server port) and hour of their start.
     pub blocked_hours: BTreeMap<(Option<u8>, Option<u16>), Hours>,
     pub in_scope_first: Option<u64>,
@@ -321,6 +327,7 @@ impl PolicyTally {
             *a += b;
         }
         self.conversations.merge(o.conversations);
+        self.dropped.merge(o.dropped);
         for (k, v) in o.blocked_hours {
             self.blocked_hours.entry(k).or_default().merge(v);
         }
@@ -338,11 +345,15 @@ impl PolicyTally {
 /// the workers' tallies held both and the merged copy at once: with a hundred failing drafts,
 /// the check's peak. Here the run holds each once, and a worker only its current archive's.
 /// A lock per policy, so two workers handing over rarely wait for each other; additions
-/// commute, so the order of hand-overs changes no count.
-#[derive(Debug, Default)]
+/// commute, so the order of hand-overs changes no count. The run's [`Bound`] admits what is
+/// handed over and compacts the store when it outgrows it.
+#[derive(Debug)]
 pub struct Gathered {
-    conversations: Vec<std::sync::Mutex<Conversations>>,
+    conversations: Vec<std::sync::Mutex<(Conversations, Dropped)>>,
     undecided: std::sync::Mutex<Pending<WaitingKey, Waiting>>,
+    bound: Bound,
+    /// Held by the one worker compacting the store (which locks every policy's table).
+    compacting: std::sync::Mutex<()>,
 }
 
 /// Entries (conversations and waiting violations) a worker sums on its own before it hands
@@ -355,12 +366,32 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gathered {
-    /// For `policies` policies.
-    pub fn new(policies: usize) -> Gathered {
+    /// For `policies` policies, holding at most `max_pairs` (policy, conversation) pairs.
+    pub fn new(policies: usize, max_pairs: usize) -> Gathered {
         Gathered {
             conversations: (0..policies).map(|_| Default::default()).collect(),
             undecided: Default::default(),
+            bound: Bound::new(max_pairs),
+            compacting: Default::default(),
         }
+    }
+
+    /// Compacts the store if it holds more than `most` pairs.
+    fn compact(&self, most: usize) {
+        let held: usize = self.conversations.iter().map(|c| lock(c).0.len()).sum();
+        if held <= most {
+            return;
+        }
+        let _alone = lock(&self.compacting);
+        let mut all: Vec<_> = self.conversations.iter().map(lock).collect();
+        let mut tables: Vec<_> = all
+            .iter_mut()
+            .map(|g| {
+                let (table, dropped) = &mut **g;
+                (table, dropped)
+            })
+            .collect();
+        self.bound.compact(&mut tables, most);
     }
 
     /// Moves a worker's conversations and waiting violations here once they hold more than
@@ -384,28 +415,33 @@ impl Gathered {
         for (pt, shared) in tally.policies.iter_mut().zip(&self.conversations) {
             if !pt.conversations.is_empty() {
                 let mine = std::mem::take(&mut pt.conversations);
-                lock(shared).merge(mine);
+                let (table, dropped) = &mut *lock(shared);
+                self.bound.admit(mine, table, dropped);
             }
         }
+        self.compact(self.bound.slack());
         if !tally.undecided.is_empty() {
             let mine = std::mem::take(&mut tally.undecided);
             lock(&self.undecided).merge(mine);
         }
     }
 
-    /// Once every worker is done: everything gathered, into the run's merged tally.
-    pub fn give_to(self, tally: &mut Tally) {
+    /// Once every worker is done: everything gathered, into the run's merged tally. Returns
+    /// the bound, for [`Tally::bound`] once the run's evidence settled the waiting violations.
+    pub fn give_to(self, tally: &mut Tally) -> Bound {
         for (pt, shared) in tally.policies.iter_mut().zip(self.conversations) {
-            let shared = shared
+            let (table, dropped) = shared
                 .into_inner()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            pt.conversations.merge(shared);
+            pt.conversations.merge(table);
+            pt.dropped.merge(dropped);
         }
         let undecided = self
             .undecided
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         tally.undecided.merge(undecided);
+        self.bound
     }
 }
 
@@ -443,10 +479,30 @@ impl Tally {
             .extend(other.cloudwatch.log_streams);
         self.servers.merge(other.servers);
         self.undecided.merge(other.undecided);
+        self.sampled = self.sampled.or(other.sampled);
         for (mine, theirs) in self.policies.iter_mut().zip(other.policies) {
             mine.merge(theirs);
         }
         self
+    }
+
+    /// At the very end: at most the bound's pairs stay, the rest are summed per service in
+    /// each policy's [`PolicyTally::dropped`] (see `bound`).
+    pub fn bound(&mut self, bound: &Bound) {
+        let mut tables: Vec<_> = self
+            .policies
+            .iter_mut()
+            .map(|p| {
+                let all = std::mem::take(&mut p.conversations);
+                bound.admit(all, &mut p.conversations, &mut p.dropped);
+                (&mut p.conversations, &mut p.dropped)
+            })
+            .collect();
+        bound.compact(&mut tables, bound.limit());
+        self.sampled = bound.kept_fraction().map(|kept_fraction| Sampled {
+            limit: bound.limit(),
+            kept_fraction,
+        });
     }
 
     /// At the end of the run, once every tally is merged: the run's servers decide the
@@ -572,7 +628,7 @@ mod tests {
         };
         assert_eq!(WaitingKey::shared_bit(SHARED_POLICIES), None);
         let shape = vec![(0, 0); 130];
-        let gathered = Gathered::new(shape.len());
+        let gathered = Gathered::new(shape.len(), super::super::bound::DEFAULT_PAIRS);
         let mut shared = Tally::new(&shape);
         let mut alone = Tally::new(&shape);
         for (n, e) in ends.iter().enumerate() {
@@ -605,7 +661,7 @@ mod tests {
                 alone.undecided.add(*e, key, w());
             }
         }
-        gathered.give_to(&mut shared);
+        let _ = gathered.give_to(&mut shared);
         shared.settle_run();
         alone.settle_run();
         for (i, (a, b)) in shared.policies.iter().zip(&alone.policies).enumerate() {

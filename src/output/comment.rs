@@ -276,6 +276,15 @@ mod tests {
         }
     }
 
+    /// The run's bound kept a sample of the failing policy's conversations: the report says
+    /// so, counts every record and estimates the conversations.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report(), LIMIT);
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report_with_diff(), LIMIT));

@@ -198,6 +198,9 @@ fn blocked_message(p: &PolicyReport) -> String {
             count(hidden, "more conversation", "more conversations")
         );
     }
+    if p.conversations_sampled.is_some() {
+        let _ = write!(m, "\n({})", super::SAMPLED);
+    }
     m
 }
 
@@ -599,6 +602,15 @@ mod tests {
             cmds[9]
         );
         assert!(text.ends_with("flowgate: UNTRUSTED: 12 policy files could not be loaded; no flow-log archives found (exit 2)\n"), "{text}");
+    }
+
+    /// The run's bound kept a sample of the failing policy's conversations: the report says
+    /// so, counts every record and estimates the conversations.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report());
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(text);
     }
 
     #[test]

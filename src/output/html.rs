@@ -304,7 +304,13 @@ fn policy(report: &Report, p: &PolicyReport, i: usize, out: &mut String) {
         let records = p.conversation_records();
         let _ = write!(
             out,
-            "<h3>Would be blocked: {} ({})</h3>",
+            "<h3>Would be blocked: {}{} ({})</h3>",
+            // The run's bound kept a sample: the number of conversations is its estimate.
+            if p.conversations_sampled.is_some() {
+                "about "
+            } else {
+                ""
+            },
             count(p.conversations_total(), "conversation", "conversations"),
             count(records, "record", "records")
         );
@@ -833,6 +839,17 @@ mod tests {
     #[test]
     fn deterministic() {
         assert_eq!(render(&sample::report()), render(&sample::report()));
+    }
+
+    /// The run's bound kept a sample of the failing policy's conversations: the report says
+    /// so, counts every record and estimates the conversations.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report());
+        assert!(
+            text.contains("--keep-conversations bound the run"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -592,6 +592,15 @@ mod tests {
         assert!(render(&report, false).ends_with("\nPASS: 1 of 1 policy passes\n"));
     }
 
+    /// The run's bound kept a sample of the failing policy's conversations: the report says
+    /// so, counts every record and estimates the conversations.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report(), false);
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report(), false));

@@ -113,6 +113,24 @@ mod tests {
         insta::assert_snapshot!(render(&report));
     }
 
+    /// The run's bound kept a sample: the policy says how (`conversations_sampled`), the
+    /// services which are sampled, and what was not kept sums into
+    /// `conversations_not_listed`.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let mut report = sample::sampled_report();
+        report.policies[1].conversations.truncate(2);
+        let text = render(&report);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let p = &v["policies"][1];
+        assert_eq!(
+            p["conversations_sampled"]["keep_conversations"], 7,
+            "{text}"
+        );
+        assert_eq!(p["services"][0]["sampled"], true, "{text}");
+        insta::assert_snapshot!(text);
+    }
+
     #[test]
     fn expectations_are_in_the_policy_and_failing_ones_in_findings() {
         let v: Value = serde_json::from_str(&render(&sample::report_with_expectations())).unwrap();

@@ -753,6 +753,15 @@ mod tests {
         }
     }
 
+    /// The run's bound kept a sample of the failing policy's conversations: the report says
+    /// so, counts every record and estimates the conversations.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report());
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(tree(&text));
+    }
+
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(tree(&render(&sample::report())));

@@ -65,7 +65,11 @@ pub(crate) fn policy_row(p: &PolicyReport) -> String {
         p.counts.in_scope.to_string(),
         p.counts.allowed.to_string(),
         p.counts.would_block.to_string(),
-        p.conversations_total().to_string(),
+        match p.conversations_sampled {
+            // The run's bound kept a sample: the count is its estimate.
+            Some(_) => format!("~{}", p.conversations_total()),
+            None => p.conversations_total().to_string(),
+        },
     ])
 }
 
@@ -164,7 +168,11 @@ pub(crate) fn services_table(services: &[Service]) -> String {
             s.name(),
             md(&s.servers_text()),
             thousands(s.clients),
-            thousands(s.conversations),
+            if s.sampled {
+                format!("{} in the sample", thousands(s.conversations))
+            } else {
+                thousands(s.conversations)
+            },
             thousands(s.records),
         ]));
     }

@@ -102,6 +102,7 @@ fn passing_policy() -> PolicyReport {
         in_scope_last: Some(T0 + 2 * 86_400),
         conversations: vec![],
         conversations_not_listed: None,
+        conversations_sampled: None,
         services: vec![],
         allows: vec![AllowUse {
             name: "sftp to exchange".into(),
@@ -156,6 +157,7 @@ fn failing_policy() -> PolicyReport {
         services: crate::report::service::services(&conversations),
         conversations,
         conversations_not_listed: None,
+        conversations_sampled: None,
         allows: vec![
             AllowUse {
                 name: "settlement API".into(),
@@ -245,6 +247,51 @@ fn run_hours() -> Hours {
         .collect()
 }
 
+/// [`report`] as a run bounded by `--keep-conversations 7` gives it: the failing policy
+/// lists a sample of 7 of its 25 conversations (every fourth), the rest summed exactly per
+/// service, their number estimated; through the report build's own functions.
+pub fn sampled_report() -> Report {
+    use crate::engine::{ConversationKey, ConversationStats};
+    let mut report = report();
+    let p = &mut report.policies[1];
+    let all = std::mem::take(&mut p.conversations);
+    let mut dropped = crate::engine::bound::Dropped::default();
+    for (i, c) in all.into_iter().enumerate() {
+        if i % 4 == 0 {
+            p.conversations.push(c);
+            continue;
+        }
+        let key = ConversationKey {
+            protocol: c.protocol,
+            client: c.client,
+            server: c.server,
+            server_port: c.server_port,
+        };
+        let stats = ConversationStats {
+            records: c.records,
+            packets: c.packets,
+            bytes: c.bytes,
+            first_start: c.first_start,
+            last_end: c.last_end,
+            example: (0, 1),
+            expired_waiver: None,
+            basis: c.server_by,
+        };
+        dropped.add(&key, &stats);
+    }
+    let sampled = crate::engine::bound::Sampled {
+        limit: 7,
+        kept_fraction: 0.28,
+    };
+    p.services = crate::report::service::services(&p.conversations);
+    crate::report::service::add_dropped(&mut p.services, &dropped);
+    let (left, sample) = crate::report::build::not_sampled(&p.conversations, &dropped, sampled);
+    p.conversations_not_listed = Some(left);
+    p.conversations_sampled = Some(sample);
+    report.run.sampled = Some(sampled);
+    report
+}
+
 /// The realistic report: one passing policy, one failing with 25 conversations (IPv6 among
 /// them, one under an expired waiver), an unused allow rule, failing and warning demands, a
 /// problem reading the evidence and a lint finding.
@@ -256,6 +303,7 @@ pub fn report() -> Report {
         until: None,
         run: RunSummary {
             archives_read: 14,
+            sampled: None,
             archives_skipped: vec!["fixtures/README.md".into()],
             not_read: vec![crate::source::Skipped {
                 path: "fixtures/README.md".into(),

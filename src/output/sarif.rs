@@ -1121,6 +1121,17 @@ mod tests {
         );
     }
 
+    /// The run's bound kept a sample: the result says so and counts every record.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report(), &root());
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
+        assert!(
+            text.contains("about 25 conversations (700 records)"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn snapshot() {
         // The rules are the docs (tested above); the snapshot shows their ids only.

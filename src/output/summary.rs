@@ -379,6 +379,15 @@ mod tests {
         assert!(text[..state].contains("⚠️ overly permissive: it admits 65536 addresses where the traffic used 3 (21845 times as many)"), "{text}");
     }
 
+    /// The run's bound kept a sample of the failing policy's conversations: the report says
+    /// so, counts every record and estimates the conversations.
+    #[test]
+    fn a_sampled_listing_says_so() {
+        let text = render(&sample::sampled_report(), MIB);
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
     #[test]
     fn snapshot() {
         insta::assert_snapshot!(render(&sample::report(), MIB));

@@ -9,9 +9,9 @@ use crate::flowlog::{Archive, Kind, Unit};
 use crate::policy::{EvidenceDemands, Level, Policy, PolicySet};
 
 use super::{
-    human_duration, rfc3339, AllowUse, CloudWatchSummary, Conversation, CoverageReport, Demand,
-    DemandKind, DemandStatus, Finding, FormatUse, KindUse, Location, PolicyReport, ProblemReport,
-    Report, RunSummary, Skipped, Status, WaiverUse,
+    human_duration, rfc3339, AllowUse, CloudWatchSummary, Conversation, ConversationSample,
+    CoverageReport, Demand, DemandKind, DemandStatus, Finding, FormatUse, KindUse, Location,
+    NotListed, PolicyReport, ProblemReport, Report, RunSummary, Skipped, Status, WaiverUse,
 };
 
 /// What a report needs besides the tally.
@@ -73,6 +73,7 @@ pub fn build(tally: Tally, ctx: ReportContext<'_>) -> Report {
         unknown_fields: tally.unknown_fields.into_iter().collect(),
         coverage,
         hours: tally.hours,
+        sampled: tally.sampled,
         skipdata_hours: tally.skipdata_hours,
     };
     let policies = policy_reports(
@@ -255,18 +256,29 @@ fn policy_report(
         &allows,
         &waivers,
     );
+    // A conversation the bound dropped blocks as a listed one does.
     let status = if !field_errors.is_empty() {
         Status::Error
     } else if lint_fails
         || !conversations.is_empty()
+        || !pt.dropped.is_empty()
         || demands.iter().any(|d| d.status == DemandStatus::Fail)
     {
         Status::Fail
     } else {
         Status::Pass
     };
+    let mut services = super::service::services(&conversations);
+    let (conversations_not_listed, conversations_sampled) = match run.sampled {
+        Some(s) if !pt.dropped.is_empty() => {
+            super::service::add_dropped(&mut services, &pt.dropped);
+            let (left, sample) = not_sampled(&conversations, &pt.dropped, s);
+            (Some(left), Some(sample))
+        }
+        _ => (None, None),
+    };
     PolicyReport {
-        services: super::service::services(&conversations),
+        services,
         name: policy.name.clone(),
         path: policy.path.display().to_string(),
         line: policy.line,
@@ -278,7 +290,8 @@ fn policy_report(
         in_scope_first: pt.in_scope_first,
         in_scope_last: pt.in_scope_last,
         conversations,
-        conversations_not_listed: None,
+        conversations_not_listed,
+        conversations_sampled,
         allows,
         waivers,
         // Filled in by the check, which runs them (`policy::expect`).
@@ -287,6 +300,38 @@ fn policy_report(
         field_errors,
         blocked_hours: pt.blocked_hours,
     }
+}
+
+/// What the bound dropped of a policy's conversations, beside its `sample`: the sums exact,
+/// the number of conversations (and of those with an expired waiver) estimated from the
+/// sample's (the ranks are uniform, so a policy's sample is the same fraction of its
+/// conversations), at least one when anything was dropped.
+pub(crate) fn not_sampled(
+    sample: &[Conversation],
+    dropped: &crate::engine::bound::Dropped,
+    sampled: crate::engine::bound::Sampled,
+) -> (NotListed, ConversationSample) {
+    let scale = |n: u64| {
+        let all = (n as f64 / sampled.kept_fraction).round();
+        // `as` saturates; the estimate is of what was not kept, so never below what was.
+        (all as u64).saturating_sub(n)
+    };
+    let listed = sample.len() as u64;
+    let expired = sample.iter().filter(|c| c.expired_waiver.is_some()).count() as u64;
+    let sums = dropped.total();
+    let left = NotListed {
+        conversations: scale(listed).max(1),
+        records: sums.records,
+        packets: sums.packets,
+        bytes: sums.bytes,
+        expired_waiver: scale(expired),
+    };
+    let sample = ConversationSample {
+        keep_conversations: sampled.limit as u64,
+        kept_fraction: sampled.kept_fraction,
+        sampled: listed,
+    };
+    (left, sample)
 }
 
 /// What to do about archives that lack a field: AWS fixes a flow log's format when it is

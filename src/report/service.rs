@@ -35,6 +35,11 @@ pub struct Service {
     pub bytes: u64,
     pub first_start: Option<u64>,
     pub last_end: Option<u64>,
+    /// Whether the run's bound dropped some of its conversations: records, packets, bytes
+    /// and times still count every one, `servers`, `clients` and `conversations` only the
+    /// sample's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sampled: bool,
 }
 
 #[derive(Default)]
@@ -101,15 +106,61 @@ pub fn services(conversations: &[Conversation]) -> Vec<Service> {
                 bytes: g.bytes,
                 first_start: g.first_start,
                 last_end: g.last_end,
+                sampled: false,
             }
         })
         .collect();
-    out.sort_by(|a, b| {
+    sort(&mut out);
+    out
+}
+
+/// Most records first, then by protocol and port.
+fn sort(services: &mut [Service]) {
+    services.sort_by(|a, b| {
         b.records
             .cmp(&a.records)
             .then_with(|| (a.protocol, a.server_port).cmp(&(b.protocol, b.server_port)))
     });
-    out
+}
+
+/// Adds the sums of the conversations the run's bound dropped to their services (a service
+/// the sample holds none of appears with its sums alone), and marks those services sampled.
+pub fn add_dropped(services: &mut Vec<Service>, dropped: &crate::engine::bound::Dropped) {
+    for (&(protocol, server_port), d) in &dropped.services {
+        let at = services
+            .iter()
+            .position(|s| (s.protocol, s.server_port) == (protocol, server_port));
+        let s = match at {
+            Some(i) => &mut services[i],
+            None => {
+                services.push(Service {
+                    protocol,
+                    server_port,
+                    server_networks: Vec::new(),
+                    servers: 0,
+                    clients: 0,
+                    conversations: 0,
+                    records: 0,
+                    packets: 0,
+                    bytes: 0,
+                    first_start: None,
+                    last_end: None,
+                    sampled: true,
+                });
+                services.last_mut().expect("just pushed")
+            }
+        };
+        s.sampled = true;
+        s.records += d.records;
+        s.packets = s.packets.saturating_add(d.packets);
+        s.bytes = s.bytes.saturating_add(d.bytes);
+        s.first_start = match (s.first_start, d.first_start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        s.last_end = s.last_end.max(d.last_end);
+    }
+    sort(services);
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -153,6 +204,24 @@ impl Service {
     /// `udp 8125 to 5 servers (10.20.2.44/31, 10.20.30.8 …) from 210 clients: 1,017
     /// conversations, 2,310 records`. Addresses and counts only: needs no cleaning.
     pub fn describe(&self) -> String {
+        if self.sampled {
+            // The bound dropped some: the records count every one, the rest the sample's.
+            let sample = if self.conversations == 0 {
+                "none in the sample".to_string()
+            } else {
+                format!(
+                    "in the sample {} to {} from {}",
+                    plural(self.conversations, "conversation", "conversations"),
+                    self.servers_text(),
+                    plural(self.clients, "client", "clients"),
+                )
+            };
+            return format!(
+                "{}: {}; {sample}",
+                self.name(),
+                plural(self.records, "record", "records")
+            );
+        }
         format!(
             "{} to {} from {}: {}, {}",
             self.name(),
