@@ -110,10 +110,16 @@ impl WaitingKey {
             WaitingKey::Shared(bits) => (*bits, None),
             WaitingKey::One(one) => ([0; 2], Some(**one)),
         };
-        let shared = (0..SHARED_POLICIES)
-            .filter(move |&i| bits[i / 64] >> (i % 64) & 1 != 0)
-            .map(move |i| (i, own.0, own.1));
-        shared.chain(one)
+        // The set bits only, lowest first: a record blocked by a few of a hundred drafts
+        // must not test all 128.
+        let shared = bits.into_iter().enumerate().flat_map(move |(w, mut word)| {
+            std::iter::from_fn(move || {
+                let bit = word.trailing_zeros() as usize;
+                word &= word.wrapping_sub(1);
+                (bit < 64).then_some(64 * w + bit)
+            })
+        });
+        shared.map(move |i| (i, own.0, own.1)).chain(one)
     }
 }
 
