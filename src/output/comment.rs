@@ -125,8 +125,14 @@ fn blocks(report: &Report) -> Vec<String> {
                 // are all among the policy's conversations: the rest is exact.
                 let total = p.conversations_total().saturating_sub(new.len() as u64);
                 let summary = format!(
-                    "{}: {} would be blocked before and after this pull request",
+                    "{}: {}{} would be blocked before and after this pull request",
                     md(&p.name),
+                    // The run's bound kept a sample: the count is an estimate.
+                    if p.conversations_sampled.is_some() {
+                        "about "
+                    } else {
+                        ""
+                    },
                     count(total, "conversation", "conversations")
                 );
                 let grouped = services(&before);
@@ -140,8 +146,13 @@ fn blocks(report: &Report) -> Vec<String> {
         if report.diff.is_some() && p.conversations_not_listed.is_some() {
             // Grouping the conversations blocked before needs them all; the cut listing
             // has only some of them.
+            let why = if p.conversations_sampled.is_some() {
+                "--keep-conversations kept a sample"
+            } else {
+                "--max-conversations cut the listing"
+            };
             body.push_str(&format!(
-                "_The services below group the {} listed; --max-conversations cut the listing._\n\n",
+                "_The services below group the {} listed; {why}._\n\n",
                 count(list.len() as u64, "conversation", "conversations")
             ));
         }
@@ -283,6 +294,20 @@ mod tests {
         let text = render(&sample::sampled_report(), LIMIT);
         assert!(text.contains(crate::output::SAMPLED), "{text}");
         insta::assert_snapshot!(text);
+        // With --base, the blocked before and after are the sample's too, and said so.
+        let text = render(&sample::sampled_report_with_diff(), LIMIT);
+        assert!(
+            text.contains(
+                ": about 22 conversations would be blocked before and after this pull request"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("_The services below group the "), "{text}");
+        assert!(
+            text.contains("; --keep-conversations kept a sample._"),
+            "{text}"
+        );
+        assert!(text.contains(crate::output::SAMPLED), "{text}");
     }
 
     #[test]

@@ -251,8 +251,21 @@ fn run_hours() -> Hours {
 /// lists a sample of 7 of its 25 conversations (every fourth), the rest summed exactly per
 /// service, their number estimated; through the report build's own functions.
 pub fn sampled_report() -> Report {
-    use crate::engine::{ConversationKey, ConversationStats};
     let mut report = report();
+    sample_failing(&mut report);
+    report
+}
+
+/// [`report_with_diff`], its failing policy sampled as in [`sampled_report`].
+pub fn sampled_report_with_diff() -> Report {
+    let mut report = report_with_diff();
+    sample_failing(&mut report);
+    report
+}
+
+/// Keeps every fourth of the failing policy's conversations as the bound's sample.
+fn sample_failing(report: &mut Report) {
+    use crate::engine::{ConversationKey, ConversationStats};
     let p = &mut report.policies[1];
     let all = std::mem::take(&mut p.conversations);
     let mut dropped = crate::engine::bound::Dropped::default();
@@ -289,7 +302,6 @@ pub fn sampled_report() -> Report {
     p.conversations_not_listed = Some(left);
     p.conversations_sampled = Some(sample);
     report.run.sampled = Some(sampled);
-    report
 }
 
 /// The realistic report: one passing policy, one failing with 25 conversations (IPv6 among
