@@ -30,6 +30,7 @@ mod fetch;
 mod held;
 pub mod key;
 pub mod pseudonym;
+mod representatives;
 mod survey;
 mod verify;
 mod write;
@@ -318,8 +319,17 @@ fn run(
     // representative: holding them cost more than the second read saves (one bench day:
     // 21% more CPU, 66% more memory), so the archives are read again.
     let hold = hold && requested == Some(0) && pseudonymiser.is_none() && scopes.is_cut();
-    let (mut survey, servers) =
-        Survey::run(inputs, opts.seed, reading, pseudonymiser, hold, &surveyed);
+    // Sizes by coin plan a sample to fit --max-bytes; without it they are not counted.
+    let sizes = opts.max_bytes.is_some();
+    let (mut survey, servers) = Survey::run(
+        inputs,
+        opts.seed,
+        reading,
+        pseudonymiser,
+        hold,
+        sizes,
+        &surveyed,
+    );
     let held = survey.take_held();
     let truth = verify::Truth::new(&survey, &servers);
     let mut pinned = survey.pinned(&servers);

@@ -24,6 +24,7 @@ use super::evidence::Evidence;
 use super::held::{Arena, Held, HeldLine, Span, Store, Stored};
 use super::key::{archive_salt, combination, partial, record_hash, Combination, Partial};
 use super::pseudonym::Pseudonymiser;
+use super::representatives::{Recent, Representative, Representatives};
 use super::{Input, Scopes};
 use crate::engine::in_window;
 use crate::engine::server::{
@@ -60,26 +61,6 @@ pub enum Why {
     /// A witness of who the server is: it keeps a kept record's server decided as in the
     /// input (see `witness`).
     Witness,
-}
-
-/// A combination's representative: the record with the smallest (coin, archive, line).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Representative {
-    pub coin: u64,
-    pub archive: u32,
-    pub line: u64,
-    pub bytes: u64,
-    /// Its two ends, when the evidence decided its server (their witnesses are kept).
-    pub ends: Option<Ends>,
-    /// Its line, while the survey holds lines (see `held`); moved into its archive's held
-    /// lines at the end of the run.
-    pub text: Option<Vec<u8>>,
-}
-
-impl Representative {
-    fn order(&self) -> (u64, u32, u64) {
-        (self.coin, self.archive, self.line)
-    }
 }
 
 /// A record in scope waiting for the run's servers to decide its combination.
@@ -167,7 +148,7 @@ impl ArchiveSurvey {
 pub struct Survey {
     /// One per input archive, in input order.
     pub archives: Vec<ArchiveSurvey>,
-    pub representatives: FastMap<Combination, Representative>,
+    pub representatives: Representatives,
     /// The run's servers and where each first shows as one.
     pub witnesses: FastMap<Endpoint, ServerWitness>,
     /// Records in scope whose archive did not decide their server, each on its own: they are
@@ -202,6 +183,10 @@ struct Scratch {
     waiting: Vec<Undecided>,
     /// The archive's representatives, with their lines in `arena` when held.
     local: FastMap<Combination, (Representative, Option<Span>)>,
+    /// Those of them the run's table may take (see `representatives`).
+    offers: Vec<(Combination, Representative, Option<Span>)>,
+    /// The coins of the run's representatives this worker knows.
+    recent: Recent,
     /// The lines of the archive's records in scope, when the run holds lines.
     arena: Arena,
     /// This worker's copy of the pseudonymiser, when the sample is pseudonymised: the
@@ -215,6 +200,8 @@ struct Scratch {
 /// One archive's share of the run's counts, added to them when the archive is done.
 #[derive(Debug, Default)]
 struct Part {
+    /// Whether `sizes` are counted (only a sample that must fit `--max-bytes` reads them).
+    count_sizes: bool,
     /// Bytes of records by coin bucket, as (bucket, bytes) pairs.
     sizes: Vec<(u16, u32)>,
     first_start: Option<u64>,
@@ -244,7 +231,7 @@ impl Survey {
     fn empty(archives: usize, hold: bool) -> Survey {
         Survey {
             archives: vec![ArchiveSurvey::default(); archives],
-            representatives: FastMap::default(),
+            representatives: Representatives::default(),
             witnesses: FastMap::default(),
             undecided: Vec::new(),
             hold,
@@ -261,13 +248,15 @@ impl Survey {
 
     /// Reads every input, in parallel (calling `on_archive` after each), and decides the
     /// servers the archives left open. With `hold`, it also keeps the lines a sample at rate 0
-    /// writes, where it can (`ArchiveSurvey::held`).
+    /// writes, where it can (`ArchiveSurvey::held`); with `sizes`, it sums the records' sizes
+    /// by coin ([`Survey::histogram`], for `--max-bytes`).
     pub fn run(
         inputs: &[Input],
         seed: u64,
         reading: Reading<'_>,
         pseudonymiser: Option<&Pseudonymiser>,
         hold: bool,
+        sizes: bool,
         on_archive: &(dyn Fn() + Sync),
     ) -> (Survey, Servers) {
         use rayon::prelude::*;
@@ -277,6 +266,10 @@ impl Survey {
         let shared = std::sync::Mutex::new(Survey::empty(inputs.len(), hold));
         let scratch = || Scratch {
             pseudonymiser: pseudonymiser.cloned(),
+            part: Part {
+                count_sizes: sizes,
+                ..Part::default()
+            },
             ..Scratch::default()
         };
         inputs
@@ -301,7 +294,7 @@ impl Survey {
             let port = u.ends.server(side).port;
             let c = combination(u.partial, side, Some(port));
             let text = || text.map(|t| lines.get(t));
-            offer(representatives, c, u.rep(), text, &mut survey.held_bytes);
+            representatives.offer(c, u.rep(), text, &mut survey.held_bytes, HELD_LIMIT);
         }
         drop(lines);
         if survey.hold {
@@ -457,39 +450,6 @@ pub fn run_witnesses(ends: &Ends, servers: &Servers) -> Vec<Endpoint> {
     out
 }
 
-/// Makes `v` the representative of `k` if it comes first, with the line `text` gives (asked
-/// only then), while `held` (bytes of lines held) stays within [`HELD_LIMIT`]. A
-/// representative is replaced a few times a combination as the run goes on: the new line goes
-/// into the old one's buffer.
-fn offer<'t>(
-    map: &mut FastMap<Combination, Representative>,
-    k: Combination,
-    mut v: Representative,
-    text: impl FnOnce() -> Option<&'t [u8]>,
-    held: &mut usize,
-) {
-    use std::collections::hash_map::Entry;
-    let (old, slot) = match map.entry(k) {
-        Entry::Occupied(mut e) => {
-            if v.order() >= e.get().order() {
-                return;
-            }
-            let old = e.get_mut().text.take();
-            (old, e.into_mut())
-        }
-        Entry::Vacant(e) => (None, e.insert(v.clone())),
-    };
-    *held -= old.as_ref().map_or(0, Vec::len);
-    v.text = text().filter(|t| *held + t.len() <= HELD_LIMIT).map(|t| {
-        let mut buffer = old.unwrap_or_default();
-        buffer.clear();
-        buffer.extend_from_slice(t);
-        buffer
-    });
-    *held += v.text.as_ref().map_or(0, Vec::len);
-    *slot = v;
-}
-
 /// An archive's representative, with its line in the worker's arena when held.
 fn add_local(
     map: &mut FastMap<Combination, (Representative, Option<Span>)>,
@@ -556,6 +516,8 @@ fn survey_one(
         servers,
         waiting,
         local,
+        offers,
+        recent,
         arena,
         pseudonymiser,
         part,
@@ -616,18 +578,22 @@ fn survey_one(
             None => undecided.push(u),
         }
     }
+    // Records of one archive repeat their combinations: the run's map, large and touched at
+    // random, sees each of them once, if this worker does not know it would turn it down.
+    offers.extend(
+        local
+            .drain()
+            .filter(|(k, (v, _))| !recent.loses(*k, v.coin))
+            .map(|(k, (v, span))| (k, v, span)),
+    );
     let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
     let survey = &mut *guard;
-    // Records of one archive repeat their combinations: the run's map, large and touched at
-    // random, sees each of them once.
-    for (k, (v, span)) in local.drain() {
-        offer(
-            &mut survey.representatives,
-            k,
-            v,
-            || text(span),
-            &mut survey.held_bytes,
-        );
+    for (k, v, span) in offers.drain(..) {
+        let coin =
+            survey
+                .representatives
+                .offer(k, v, || text(span), &mut survey.held_bytes, HELD_LIMIT);
+        recent.note(k, coin);
     }
     for (end, lines) in servers.servers() {
         let w = ServerWitness {
@@ -761,9 +727,11 @@ impl Sink for SurveySink<'_, '_> {
             LogStatus::SkipData => a.skipdata += 1,
             LogStatus::Ok => {}
         }
-        self.part
-            .sizes
-            .push((bucket_of(coin) as u16, bytes.len() as u32 + 1));
+        if self.part.count_sizes {
+            self.part
+                .sizes
+                .push((bucket_of(coin) as u16, bytes.len() as u32 + 1));
+        }
         // Any record may be pinned when the archive or the run ends.
         let span = self
             .hold

@@ -50,7 +50,7 @@ pub struct Truth<'a> {
 impl<'a> Truth<'a> {
     pub fn new(survey: &'a Survey, servers: &'a Servers) -> Truth<'a> {
         let mut representatives = vec![BTreeMap::new(); survey.archives.len()];
-        for (c, r) in &survey.representatives {
+        for (c, r) in survey.representatives.iter() {
             representatives[r.archive as usize].insert(r.line, *c);
         }
         Truth {
@@ -400,7 +400,7 @@ mod tests {
             until: None,
             scan: &scan,
         };
-        let (mut survey, servers) = Survey::run(&inputs, 7, reading, None, true, &|| {});
+        let (mut survey, servers) = Survey::run(&inputs, 7, reading, None, true, false, &|| {});
         let held = survey.take_held();
         let truth = Truth::new(&survey, &servers);
         let mut pinned = survey.pinned(&servers);
