@@ -33,6 +33,7 @@ pub mod pseudonym;
 mod representatives;
 mod survey;
 mod verify;
+mod witness;
 mod write;
 
 use std::collections::HashSet;

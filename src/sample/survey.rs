@@ -25,6 +25,7 @@ use super::held::{Arena, Held, HeldLine, Span, Store, Stored};
 use super::key::{archive_salt, combination, partial, record_hash, Combination, Partial};
 use super::pseudonym::Pseudonymiser;
 use super::representatives::{Recent, Representative, Representatives};
+use super::witness::Near;
 use super::{Input, Scopes};
 use crate::engine::in_window;
 use crate::engine::server::{
@@ -177,7 +178,8 @@ pub struct Survey {
 /// so they are not grown anew each time.
 #[derive(Debug, Default)]
 struct Scratch {
-    servers: ArchiveEvidence<Lines>,
+    /// Who the servers are in the archive being read, and where it shows (see `witness`).
+    servers: ArchiveEvidence<Near>,
     /// Records in scope whose server the archive's evidence (or the run's) decides: few of
     /// them repeat in one archive, so a list, not a map.
     waiting: Vec<Undecided>,
@@ -595,10 +597,11 @@ fn survey_one(
                 .offer(k, v, || text(span), &mut survey.held_bytes, HELD_LIMIT);
         recent.note(k, coin);
     }
-    for (end, lines) in servers.servers() {
+    for (end, near) in servers.servers() {
+        let lines = near.wide();
         let w = ServerWitness {
             archive: index as u32,
-            lines: *lines,
+            lines,
         };
         if add_witness(&mut survey.witnesses, end, w) && survey.hold {
             // The witness lines of the archive that is now the end's witness, or none.
@@ -671,7 +674,7 @@ struct SurveySink<'s, 'r> {
     last_header: Option<Vec<u8>>,
     reading: Reading<'r>,
     /// Who the servers are in this archive, and where it shows.
-    servers: &'s mut ArchiveEvidence<Lines>,
+    servers: &'s mut ArchiveEvidence<Near>,
     /// Records in scope whose server this archive's evidence (or the run's) decides.
     waiting: &'s mut Vec<Undecided>,
     /// This archive's representatives.
