@@ -37,8 +37,10 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::flowlog::Flow;
+pub use held::Held;
 use table::WordTable;
 
+mod held;
 mod table;
 
 /// Which end of a record is the server.
@@ -667,6 +669,24 @@ pub trait Merge {
     fn merge(&mut self, other: Self);
 }
 
+/// Where an archive's records wait for the run's evidence: a [`Pending`] map that sums them
+/// by flow, or a [`Held`] list that keeps them as they come.
+pub trait Undecided<K, V> {
+    fn hold(&mut self, ends: Ends, key: K, value: V);
+}
+
+impl<K: Hash + Eq, V: Merge> Undecided<K, V> for Pending<K, V> {
+    fn hold(&mut self, ends: Ends, key: K, value: V) {
+        self.add(ends, key, value);
+    }
+}
+
+impl<K, V> Undecided<K, V> for Held<K, V> {
+    fn hold(&mut self, ends: Ends, key: K, value: V) {
+        self.add(ends, key, value);
+    }
+}
+
 /// Records waiting for evidence, aggregated by their two ends and the caller's key `K` (for
 /// the check: the policies and the addresses they report). Each archive has one; what its end
 /// does not decide moves to the run's, which the run's end decides.
@@ -748,13 +768,13 @@ impl<K: Hash + Eq, V: Merge> Pending<K, V> {
     pub fn settle_archive<W: Witness>(
         &mut self,
         archive: &ArchiveEvidence<W>,
-        undecided: &mut Pending<K, V>,
+        undecided: &mut impl Undecided<K, V>,
         mut decided: impl FnMut(Side, Basis, Ends, K, V),
     ) {
         for (ends, key, value) in self.drain_all() {
             match archive.decide(&ends) {
                 Some(side) => decided(side, Basis::FanIn, ends, key, value),
-                None => undecided.add(ends, key, value),
+                None => undecided.hold(ends, key, value),
             }
         }
     }

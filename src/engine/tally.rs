@@ -16,7 +16,7 @@ use super::conversations::{max_opt, min_opt, Conversations, Sums};
 pub use super::conversations::{ConversationKey, ConversationStats};
 use super::coverage::Coverage;
 use super::hours::{Hours, HOUR};
-use super::server::{Merge, Pending, RunEvidence};
+use super::server::{Held, Merge, Pending, RunEvidence};
 use crate::flowlog::{Field, Kind, Problem};
 
 /// Problems kept in full; the rest are only counted. Enough to show the pattern of a broken
@@ -59,7 +59,7 @@ pub struct Tally {
     /// The run's servers: step 4 of the server rule.
     pub servers: RunEvidence,
     /// Violations whose archive did not decide their server; [`Tally::settle_run`] does.
-    pub undecided: Pending<WaitingKey, Waiting>,
+    pub undecided: Held<WaitingKey, Waiting>,
     /// The worker's per-archive table of ends, kept empty between archives so that it is
     /// not grown anew for each (never merged).
     pub(crate) scratch: super::server::ArchiveEvidence,
@@ -356,7 +356,7 @@ impl PolicyTally {
 #[derive(Debug)]
 pub struct Gathered {
     conversations: Vec<std::sync::Mutex<(Conversations, Dropped)>>,
-    undecided: std::sync::Mutex<Pending<WaitingKey, Waiting>>,
+    undecided: std::sync::Mutex<Held<WaitingKey, Waiting>>,
     bound: Bound,
     /// Held by the one worker compacting the store (which locks every policy's table).
     compacting: std::sync::Mutex<()>,
