@@ -89,7 +89,14 @@ pub fn run(
                     tally
                 },
             )
-            .reduce(|| Tally::new(&shape), Tally::merge)
+            .reduce(
+                || Tally::new(&shape),
+                |mut a, mut b| {
+                    gathered.take_rest(&mut a);
+                    gathered.take_rest(&mut b);
+                    a.merge(b)
+                },
+            )
     };
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = plan.threads {

@@ -363,8 +363,10 @@ pub struct Gathered {
 }
 
 /// Entries (conversations and waiting violations) a worker sums on its own before it hands
-/// them to the run's [`Gathered`]: ~5 MiB.
-pub const WORKER_HOLDS: usize = 1 << 16;
+/// them to the run's [`Gathered`]: ~2.5 MiB of entries, in tables that grow to several times
+/// that (a hundred policies' tables, each with its slack). Halved from 65,536 with issue 21's
+/// set d, where a worker's tables were ~13 MiB of the check's peak each.
+pub const WORKER_HOLDS: usize = 1 << 15;
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A worker that panicked while holding it fails the run anyway.
@@ -404,7 +406,7 @@ impl Gathered {
     /// [`WORKER_HOLDS`] entries: a worker's next archives mostly repeat its conversations, so
     /// they are summed in its own small tables first, and the run's are locked a few times
     /// per hundred archives, not once per archive. What a worker still holds at the end joins
-    /// the run's through the merge of the workers' tallies.
+    /// the run's through [`Gathered::take_rest`].
     pub fn take_from(&self, tally: &mut Tally) {
         let held: usize = tally.undecided.len()
             + tally
@@ -415,6 +417,14 @@ impl Gathered {
         if held > WORKER_HOLDS {
             self.take_all(tally);
         }
+    }
+
+    /// Moves everything a worker still holds here, whatever its size: as the workers'
+    /// tallies merge at the end of the scan, so that merging them does not hold their tables
+    /// and the merged copy beside the run's (on issue 21's set d, that merge was the check's
+    /// peak once the waiting violations were a list).
+    pub fn take_rest(&self, tally: &mut Tally) {
+        self.take_all(tally);
     }
 
     fn take_all(&self, tally: &mut Tally) {
