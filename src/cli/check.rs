@@ -47,8 +47,14 @@ pub struct CheckArgs {
     /// Hold at most N (policy, conversation) pairs in memory, run-wide: past N, every total
     /// (records, packets, bytes, per policy and per service) and verdict stays exact, and
     /// each policy lists a deterministic sample of its conversations, said in every report.
-    #[arg(long, value_name = "N", default_value_t = crate::engine::bound::DEFAULT_PAIRS)]
-    pub keep_conversations: usize,
+    /// At least 1: a run that kept none would have no sample to list or estimate from.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::engine::bound::DEFAULT_PAIRS as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub keep_conversations: u64,
     /// Worker threads [default: every core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -108,7 +114,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if let Some(d) = args.today {
         check = check.today(d);
     }
-    check = check.keep_conversations(args.keep_conversations);
+    check =
+        check.keep_conversations(usize::try_from(args.keep_conversations).unwrap_or(usize::MAX));
     if let Some(n) = args.threads {
         check = check.threads(n);
     }
