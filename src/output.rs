@@ -235,10 +235,20 @@ pub(crate) fn align(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
 pub(crate) fn conversation_table(
     conversations: &[Conversation],
     total: u64,
+    qualifier: &str,
     max: usize,
     more: &str,
 ) -> Vec<String> {
     let shown = &conversations[..conversations.len().min(max)];
+    let hidden = total.saturating_sub(shown.len() as u64);
+    if shown.is_empty() {
+        // An empty sample: no table under a header, only what is known.
+        return if hidden > 0 {
+            vec![format!("{} ({more})", more_words(qualifier, hidden, 0))]
+        } else {
+            Vec::new()
+        };
+    }
     let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
     let server_by = shows_server_by(shown);
     let mut header: Vec<String> = ["PROTO", "CLIENT", "SERVER:PORT"]
@@ -264,18 +274,46 @@ pub(crate) fn conversation_table(
     }
     let numbers = if server_by { [4, 5, 6] } else { [3, 4, 5] };
     let mut lines = align(&rows, &numbers);
-    let hidden = total.saturating_sub(shown.len() as u64);
     if hidden > 0 {
         lines.push(format!(
-            "... and {} ({more})",
-            count(hidden, "more conversation", "more conversations")
+            "... {} ({more})",
+            more_words(qualifier, hidden, shown.len())
         ));
     }
     lines
 }
 
+/// The `hidden` conversations a listing of `shown` leaves out, in words: `and 3 more
+/// conversations`; `and about 571 more conversations` when `qualifier`
+/// ([`crate::report::PolicyReport::conversations_qualifier`]) says they are estimated; `none
+/// in the sample: at least 2 conversations` when the listing is empty.
+pub(crate) fn more_words(qualifier: &str, hidden: u64, shown: usize) -> String {
+    if shown == 0 {
+        let none = if qualifier.is_empty() {
+            "none listed"
+        } else {
+            "none in the sample"
+        };
+        format!(
+            "{none}: {qualifier}{}",
+            count(hidden, "conversation", "conversations")
+        )
+    } else {
+        format!(
+            "and {qualifier}{}",
+            count(hidden, "more conversation", "more conversations")
+        )
+    }
+}
+
 /// What the run's bound on conversations made of a policy's listing, for every writer.
 pub(crate) const SAMPLED: &str = "--keep-conversations bound the run's memory: the listing is a deterministic sample, not the top; records, packets, bytes and the verdict count every one, the number of conversations is estimated";
+
+/// [`SAMPLED`] for a policy the sample holds none of: nothing to estimate from.
+pub(crate) const SAMPLED_NONE: &str = "--keep-conversations bound the run's memory: the sample holds none of this policy's conversations, so their number is not estimated, only at least one per service; records, packets, bytes and the verdict count every one";
+
+/// [`SAMPLED`] when `--max-conversations` also cut the sample's listing.
+pub(crate) const SAMPLED_AND_CUT: &str = "--keep-conversations bound the run's memory and --max-conversations cut the listing: it is part of a deterministic sample, not the top; records, packets, bytes and the verdict count every one, the number of conversations is estimated";
 
 /// Where the conversations a writer leaves out can be read: the JSON report, unless
 /// `--max-conversations` cut its listing too, or the run's bound kept only a sample.
@@ -283,8 +321,15 @@ pub(crate) fn more_conversations(
     p: &crate::report::PolicyReport,
     json: &'static str,
 ) -> &'static str {
-    if p.conversations_sampled.is_some() {
-        SAMPLED
+    if let Some(s) = p.conversations_sampled {
+        if s.sampled == 0 {
+            SAMPLED_NONE
+        } else if (p.conversations.len() as u64) < s.sampled {
+            // --max-conversations cut the listing below the sample's size too.
+            SAMPLED_AND_CUT
+        } else {
+            SAMPLED
+        }
     } else if p.conversations_not_listed.is_some() {
         "--max-conversations cut the listing; the totals count every one"
     } else {
@@ -309,15 +354,12 @@ pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
 }
 
 /// `3 conversations (41 records)`: how much of a policy's traffic would be blocked; `about
-/// 3,100 conversations` when the run's bound kept a sample.
+/// 3100 conversations` when the run's bound kept a sample, `at least 2` when the sample
+/// holds none of them.
 pub(crate) fn blocked_count(p: &crate::report::PolicyReport) -> String {
     format!(
         "{}{} ({})",
-        if p.conversations_sampled.is_some() {
-            "about "
-        } else {
-            ""
-        },
+        p.conversations_qualifier(),
         count(p.conversations_total(), "conversation", "conversations"),
         count(p.counts.would_block, "record", "records")
     )

@@ -248,6 +248,20 @@ pub struct ConversationSample {
     /// This policy's conversations in the sample (listed unless `--max-conversations` cut
     /// the listing too).
     pub sampled: u64,
+    /// How `conversations_not_listed.conversations` was found.
+    pub not_listed_count: NotListedCount,
+}
+
+/// How the number of a sampled policy's conversations outside the sample was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotListedCount {
+    /// Scaled from the sample's (`sampled / kept_fraction - sampled`), at least one per
+    /// service with dropped traffic.
+    Estimate,
+    /// The sample holds none of the policy's conversations, so nothing to scale: the count is
+    /// the services with dropped traffic (each had at least one conversation), a lower bound.
+    AtLeast,
 }
 
 /// The conversations a listing left out, summed.
@@ -262,6 +276,17 @@ pub struct NotListed {
 }
 
 impl PolicyReport {
+    /// What qualifies [`PolicyReport::conversations_total`] in prose: `""` when exact,
+    /// `"about "` when estimated from the bound's sample, `"at least "` when the sample held
+    /// none of this policy's conversations to estimate from.
+    pub fn conversations_qualifier(&self) -> &'static str {
+        match self.conversations_sampled.map(|s| s.not_listed_count) {
+            None => "",
+            Some(NotListedCount::Estimate) => "about ",
+            Some(NotListedCount::AtLeast) => "at least ",
+        }
+    }
+
     /// Would-be-blocked conversations in all, listed or not.
     pub fn conversations_total(&self) -> u64 {
         self.conversations.len() as u64

@@ -227,6 +227,14 @@ fn a_tiny_bound_keeps_every_total_and_says_so_in_every_report() {
     }
     let human = &one[0].1;
     assert!(human.contains("would be blocked: about "), "{human}");
+    assert!(human.contains("... and about "), "{human}");
+    // The HTML page: the estimate says about, the services' sample counts say so, and the
+    // listing's note does not call the sample the first of an exact total.
+    let html = &one.iter().find(|(n, _)| *n == "html").unwrap().1;
+    assert!(html.contains("Would be blocked: about "), "{html}");
+    assert!(html.contains("\">about "), "{html}");
+    assert!(html.contains(" in the sample</td>"), "{html}");
+    assert!(!html.contains("most records first"), "{html}");
 }
 
 /// A bound the run stays under changes nothing: the reports are the unbounded run's.
@@ -244,4 +252,105 @@ fn a_bound_not_reached_changes_no_report() {
     for ((name, a), (_, b)) in full.iter().zip(&exact) {
         assert_eq!(a, b, "{name}");
     }
+}
+
+/// A policy the sample holds none of is not "about 1 conversation": its count is a lower
+/// bound (one per service with dropped traffic), said as such in every report, and no
+/// report prints a conversation table without rows; at one and two threads alike.
+#[test]
+fn a_policy_with_nothing_in_the_sample_is_not_estimated() {
+    let r = repo();
+    let (_, full) = run(&r, "2", None);
+    let (_, one) = run(&r, "1", Some("1"));
+    let (_, two) = run(&r, "2", Some("1"));
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        assert_eq!(a, b, "{name} differs between 1 and 2 threads");
+    }
+    let (full_doc, doc) = (json(&full), json(&one));
+    let empty: Vec<&serde_json::Value> = doc["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["conversations_sampled"]["sampled"] == 0)
+        .collect();
+    assert!(
+        !empty.is_empty(),
+        "a bound of one pair leaves a policy an empty sample"
+    );
+    for p in empty {
+        let name = p["name"].as_str().unwrap();
+        assert_eq!(p["conversations_sampled"]["not_listed_count"], "at_least");
+        let services = p["services"].as_array().unwrap().len() as u64;
+        assert_eq!(p["conversations_not_listed"]["conversations"], services);
+        // Still exact: the records of the unbounded run.
+        assert_eq!(
+            p["conversations_not_listed"]["records"],
+            policy(&full_doc, name)["counts"]["would_block"]
+        );
+        let at_least = format!("at least {services} conversations");
+        let human = &one[0].1;
+        let section = &human[human.find(&format!("FAIL {name} ")).unwrap()..];
+        let section = &section[..section.find("\n\n  allow rules").unwrap_or(section.len())];
+        assert!(
+            section.contains(&format!("would be blocked: {at_least}")),
+            "{section}"
+        );
+        assert!(section.contains("none in the sample"), "{section}");
+        assert!(!section.contains("PROTO"), "{section}");
+        assert!(!section.contains("about"), "{section}");
+        for report in ["summary", "comment"] {
+            let text = &one.iter().find(|(n, _)| *n == report).unwrap().1;
+            assert!(
+                text.contains("| none in the sample | - | - |"),
+                "{report}:\n{text}"
+            );
+            assert!(text.contains(&at_least), "{report}:\n{text}");
+        }
+    }
+    for (report, text) in &one {
+        assert!(
+            !text.contains("about 1 conversation") && !text.contains("and 1 more conversation"),
+            "{report}:\n{text}"
+        );
+    }
+}
+
+/// `--keep-conversations 0` would keep no sample to list or estimate from: a range error,
+/// as `--max-conversations 0` is.
+#[test]
+fn a_bound_of_zero_is_refused() {
+    let r = repo();
+    for flag in ["--keep-conversations", "--max-conversations"] {
+        let out = r.output(&["check", "--logs", "logs", flag, "0"]);
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("0 is not in 1.."), "{flag}: {err}");
+    }
+}
+
+/// With --max-conversations cutting the sample's listing too, the human report names both.
+#[test]
+fn both_cuts_are_named() {
+    let r = repo();
+    let out = r.output(&[
+        "check",
+        "--today",
+        "2026-11-26",
+        "--logs",
+        "logs",
+        "--color",
+        "never",
+        "--keep-conversations",
+        "40",
+        "--max-conversations",
+        "2",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "--keep-conversations bound the run's memory and --max-conversations cut the listing"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("... and about "), "{text}");
 }

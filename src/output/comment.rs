@@ -128,11 +128,7 @@ fn blocks(report: &Report) -> Vec<String> {
                     "{}: {}{} would be blocked before and after this pull request",
                     md(&p.name),
                     // The run's bound kept a sample: the count is an estimate.
-                    if p.conversations_sampled.is_some() {
-                        "about "
-                    } else {
-                        ""
-                    },
+                    p.conversations_qualifier(),
                     count(total, "conversation", "conversations")
                 );
                 let grouped = services(&before);
@@ -160,6 +156,7 @@ fn blocks(report: &Report) -> Vec<String> {
             &services,
             &list,
             total,
+            p.conversations_qualifier(),
             TOP_CONVERSATIONS,
             more,
         ));

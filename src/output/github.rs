@@ -192,14 +192,12 @@ fn blocked_message(p: &PolicyReport) -> String {
         .conversations_total()
         .saturating_sub(p.conversations.len().min(TOP_CONVERSATIONS) as u64);
     if hidden > 0 {
-        let _ = write!(
-            m,
-            "\nand {}",
-            count(hidden, "more conversation", "more conversations")
-        );
+        let shown = p.conversations.len().min(TOP_CONVERSATIONS);
+        let words = super::more_words(p.conversations_qualifier(), hidden, shown);
+        let _ = write!(m, "\n{words}");
     }
     if p.conversations_sampled.is_some() {
-        let _ = write!(m, "\n({})", super::SAMPLED);
+        let _ = write!(m, "\n({})", super::more_conversations(p, ""));
     }
     m
 }

@@ -86,6 +86,27 @@ fn plain(n: impl std::fmt::Display) -> String {
     format!("<td class=\"n\">{n}</td>")
 }
 
+/// A number cell with what qualifies it (`about `, `at least `; `""` when exact), sorted by
+/// the number.
+fn num_q(qualifier: &str, n: u64) -> String {
+    format!(
+        "<td class=\"n\" data-v=\"{n}\">{qualifier}{}</td>",
+        thousands(n)
+    )
+}
+
+/// A service's count that only the bound's sample holds: `3 in the sample`, sorted by 3.
+fn in_sample(s: &Service, n: u64) -> String {
+    if s.sampled {
+        format!(
+            "<td class=\"n\" data-v=\"{n}\">{} in the sample</td>",
+            thousands(n)
+        )
+    } else {
+        num(n)
+    }
+}
+
 fn cell(s: &str) -> String {
     format!("<td>{}</td>", esc(s))
 }
@@ -122,14 +143,46 @@ const JSON_LISTS_EVERY_ONE: &str = "the JSON report (<code>--json</code>) lists 
 
 /// The conversation table with its filter form; `id` names the table. `total` counts the
 /// conversations listed or not (`--max-conversations`), `whole` says where to read them all.
-fn conversations(list: &[Conversation], total: u64, whole: &str, id: &str) -> String {
+fn conversations(
+    list: &[Conversation],
+    total: u64,
+    qualifier: &str,
+    whole: &str,
+    id: &str,
+) -> String {
     let shown = &list[..list.len().min(ROWS)];
+    if shown.is_empty() {
+        // An empty sample: what is known, no table without rows.
+        let words = super::more_words(qualifier, total, 0);
+        return format!("<p class=\"note\">{}; {whole}.</p>", esc(&words));
+    }
     let waivers = shown.iter().any(|c| c.expired_waiver.is_some());
     let mut out = format!(
         "<form class=\"filter\" data-table=\"{id}\" data-client=\"1\" data-server=\"2\" data-port=\"3\"><label>client <input name=\"client\" type=\"search\" autocomplete=\"off\"></label><label>server <input name=\"server\" type=\"search\" autocomplete=\"off\"></label><label>port <input name=\"port\" type=\"search\" inputmode=\"numeric\" autocomplete=\"off\"></label><output>{n} of {n} rows shown</output></form>",
         n = shown.len()
     );
-    out.push_str(&cap_note(shown.len(), total, "conversations", whole));
+    if qualifier.is_empty() {
+        out.push_str(&cap_note(shown.len(), total, "conversations", whole));
+    } else {
+        // The bound's sample: its own order, the total an estimate.
+        let part = if shown.len() < list.len() {
+            format!(
+                "the first {} of the sample's {} conversations",
+                thousands(shown.len() as u64),
+                thousands(list.len() as u64)
+            )
+        } else {
+            format!(
+                "the sample's {}",
+                count(shown.len() as u64, "conversation", "conversations")
+            )
+        };
+        let _ = write!(
+            out,
+            "<p class=\"note\">This table shows {part}, ordered by records, of {qualifier}{} in all; {whole}. Sorting and filters apply to the rows shown.</p>",
+            thousands(total)
+        );
+    }
     let mut cols = vec![
         ("protocol", false),
         ("client", false),
@@ -200,9 +253,9 @@ fn services(list: &[Service], id: &str) -> String {
         out.push_str("<tr>");
         out.push_str(&cell(&s.name()));
         out.push_str(&cell(&s.server_networks.join(", ")));
-        out.push_str(&num(s.servers));
-        out.push_str(&num(s.clients));
-        out.push_str(&num(s.conversations));
+        out.push_str(&in_sample(s, s.servers));
+        out.push_str(&in_sample(s, s.clients));
+        out.push_str(&in_sample(s, s.conversations));
         out.push_str(&num(s.records));
         out.push_str(&cell(&when(s.first_start)));
         out.push_str(&cell(&when(s.last_end)));
@@ -306,11 +359,7 @@ fn policy(report: &Report, p: &PolicyReport, i: usize, out: &mut String) {
             out,
             "<h3>Would be blocked: {}{} ({})</h3>",
             // The run's bound kept a sample: the number of conversations is its estimate.
-            if p.conversations_sampled.is_some() {
-                "about "
-            } else {
-                ""
-            },
+            p.conversations_qualifier(),
             count(p.conversations_total(), "conversation", "conversations"),
             count(records, "record", "records")
         );
@@ -322,6 +371,7 @@ fn policy(report: &Report, p: &PolicyReport, i: usize, out: &mut String) {
         out.push_str(&conversations(
             &p.conversations,
             p.conversations_total(),
+            p.conversations_qualifier(),
             whole,
             &format!("conversations-{i}"),
         ));
@@ -547,6 +597,7 @@ fn change(d: &Diff, out: &mut String) {
             out.push_str(&conversations(
                 list,
                 list.len() as u64,
+                "",
                 JSON_LISTS_EVERY_ONE,
                 &id,
             ));
@@ -743,7 +794,7 @@ pub fn render(report: &Report) -> String {
                 num(p.counts.in_scope),
                 num(p.counts.allowed),
                 num(p.counts.would_block),
-                num(p.conversations_total())
+                num_q(p.conversations_qualifier(), p.conversations_total())
             );
         }
         out.push_str("</tbody></table></section>\n");

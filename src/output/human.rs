@@ -149,6 +149,7 @@ fn policy(
         let table = conversation_table(
             &p.conversations,
             p.conversations_total(),
+            p.conversations_qualifier(),
             MAX_CONVERSATIONS,
             more,
         );
@@ -390,6 +391,7 @@ fn change(out: &mut String, d: &Diff, style: &Style) {
             let table = conversation_table(
                 list,
                 list.len() as u64,
+                "",
                 MAX_CHANGE_CONVERSATIONS,
                 "see --json for all",
             );
@@ -598,6 +600,22 @@ mod tests {
     fn a_sampled_listing_says_so() {
         let text = render(&sample::sampled_report(), false);
         assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    /// A policy the sample holds none of: its count is a lower bound, not an estimate from
+    /// zero, and no table header stands over no rows.
+    #[test]
+    fn an_empty_sample_is_not_estimated() {
+        let text = render(&sample::empty_sample_report(), false);
+        assert!(text.contains("would be blocked: at least 5 conversations (700 records)"));
+        assert!(
+            text.contains("none in the sample: at least 5 conversations"),
+            "{text}"
+        );
+        assert!(text.contains(crate::output::SAMPLED_NONE), "{text}");
+        assert!(!text.contains("PROTO"), "{text}");
+        assert!(!text.contains("about"), "{text}");
         insta::assert_snapshot!(text);
     }
 

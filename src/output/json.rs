@@ -131,6 +131,21 @@ mod tests {
         insta::assert_snapshot!(text);
     }
 
+    /// An empty sample's count is a lower bound, said as such: one per service.
+    #[test]
+    fn an_empty_sample_counts_at_least_its_services() {
+        let text = render(&sample::empty_sample_report());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let p = &v["policies"][1];
+        assert_eq!(p["conversations_sampled"]["sampled"], 0, "{text}");
+        assert_eq!(
+            p["conversations_sampled"]["not_listed_count"], "at_least",
+            "{text}"
+        );
+        let services = p["services"].as_array().unwrap().len();
+        assert_eq!(p["conversations_not_listed"]["conversations"], services);
+    }
+
     #[test]
     fn expectations_are_in_the_policy_and_failing_ones_in_findings() {
         let v: Value = serde_json::from_str(&render(&sample::report_with_expectations())).unwrap();

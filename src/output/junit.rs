@@ -161,6 +161,7 @@ fn traffic_case(cases: &mut Cases, p: &PolicyReport) {
     let table = conversation_table(
         &p.conversations,
         p.conversations_total(),
+        p.conversations_qualifier(),
         MAX_CONVERSATIONS,
         more_conversations(p, "see the JSON report for all"),
     )

@@ -65,10 +65,11 @@ pub(crate) fn policy_row(p: &PolicyReport) -> String {
         p.counts.in_scope.to_string(),
         p.counts.allowed.to_string(),
         p.counts.would_block.to_string(),
-        match p.conversations_sampled {
-            // The run's bound kept a sample: the count is its estimate.
-            Some(_) => format!("~{}", p.conversations_total()),
-            None => p.conversations_total().to_string(),
+        // The run's bound kept a sample: the count is its estimate, or a lower bound.
+        match p.conversations_qualifier() {
+            "" => p.conversations_total().to_string(),
+            "about " => format!("~{}", p.conversations_total()),
+            _ => format!("≥{}", p.conversations_total()),
         },
     ])
 }
@@ -132,24 +133,38 @@ pub(crate) fn conversation_row(c: &Conversation, columns: Columns) -> String {
 pub(crate) fn conversation_table(
     list: &[Conversation],
     total: u64,
+    qualifier: &str,
     max: usize,
     more: &str,
 ) -> String {
     let shown = &list[..list.len().min(max)];
+    let hidden = total.saturating_sub(shown.len() as u64);
+    let words = super::more_words(qualifier, hidden, shown.len());
+    if shown.is_empty() {
+        // An empty sample: no header without rows, only what is known.
+        return if hidden > 0 {
+            format!("{}; {more}.\n", upper_first(&words))
+        } else {
+            String::new()
+        };
+    }
     let columns = Columns::of(shown);
     let mut out = conversation_header(columns);
     for c in shown {
         out.push_str(&conversation_row(c, columns));
     }
-    let hidden = total.saturating_sub(shown.len() as u64);
     if hidden > 0 {
-        let _ = write!(
-            out,
-            "\nand {}; {more}.\n",
-            count(hidden, "more conversation", "more conversations")
-        );
+        let _ = write!(out, "\n{words}; {more}.\n");
     }
     out
+}
+
+/// `None in the sample: …` for a sentence of its own.
+pub(crate) fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Services listed in a table before the conversations.
@@ -164,15 +179,29 @@ pub(crate) fn services_table(services: &[Service]) -> String {
 ",
     );
     for s in services.iter().take(TOP_SERVICES) {
+        let cells = if !s.sampled {
+            [
+                md(&s.servers_text()),
+                thousands(s.clients),
+                thousands(s.conversations),
+            ]
+        } else if s.conversations == 0 {
+            // The bound dropped every one: only the records are known.
+            ["none in the sample".to_string(), "-".into(), "-".into()]
+        } else {
+            // Servers, clients and conversations count only the sample's.
+            [
+                format!("{} in the sample", md(&s.servers_text())),
+                format!("{} in the sample", thousands(s.clients)),
+                format!("{} in the sample", thousands(s.conversations)),
+            ]
+        };
+        let [servers, clients, conversations] = cells;
         out.push_str(&row(&[
             s.name(),
-            md(&s.servers_text()),
-            thousands(s.clients),
-            if s.sampled {
-                format!("{} in the sample", thousands(s.conversations))
-            } else {
-                thousands(s.conversations)
-            },
+            servers,
+            clients,
+            conversations,
             thousands(s.records),
         ]));
     }
@@ -199,10 +228,11 @@ pub(crate) fn blocked_tables(
     services: &[Service],
     list: &[Conversation],
     total: u64,
+    qualifier: &str,
     max: usize,
     more: &str,
 ) -> String {
-    services_table(services) + &conversation_table(list, total, max, more)
+    services_table(services) + &conversation_table(list, total, qualifier, max, more)
 }
 
 /// A `<details>` block: a one-line summary, then Markdown that GitHub renders inside it (it
@@ -306,6 +336,7 @@ pub(crate) fn change_blocks(d: &Diff, subject: &str, level: &str, max: usize) ->
                     &services(list),
                     list,
                     list.len() as u64,
+                    "",
                     max,
                     "the JSON report lists every one",
                 ),

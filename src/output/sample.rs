@@ -252,25 +252,33 @@ fn run_hours() -> Hours {
 /// service, their number estimated; through the report build's own functions.
 pub fn sampled_report() -> Report {
     let mut report = report();
-    sample_failing(&mut report);
+    sample_failing(&mut report, |i| i % 4 == 0);
+    report
+}
+
+/// [`report`] with a sample that holds none of the failing policy's conversations: nothing
+/// to estimate their number from.
+pub fn empty_sample_report() -> Report {
+    let mut report = report();
+    sample_failing(&mut report, |_| false);
     report
 }
 
 /// [`report_with_diff`], its failing policy sampled as in [`sampled_report`].
 pub fn sampled_report_with_diff() -> Report {
     let mut report = report_with_diff();
-    sample_failing(&mut report);
+    sample_failing(&mut report, |i| i % 4 == 0);
     report
 }
 
-/// Keeps every fourth of the failing policy's conversations as the bound's sample.
-fn sample_failing(report: &mut Report) {
+/// Keeps the failing policy's `i`-th conversation as the bound's sample when `keep(i)`.
+fn sample_failing(report: &mut Report, keep: impl Fn(usize) -> bool) {
     use crate::engine::{ConversationKey, ConversationStats};
     let p = &mut report.policies[1];
     let all = std::mem::take(&mut p.conversations);
     let mut dropped = crate::engine::bound::Dropped::default();
     for (i, c) in all.into_iter().enumerate() {
-        if i % 4 == 0 {
+        if keep(i) {
             p.conversations.push(c);
             continue;
         }

@@ -416,10 +416,9 @@ fn blocked_message(p: &PolicyReport) -> String {
         .saturating_sub(p.conversations.len().min(TOP_CONVERSATIONS) as u64);
     if hidden > 0 {
         let whole = more_conversations(p, "the JSON report lists every one");
-        lines.push(format!(
-            "and {} ({whole})",
-            count(hidden, "more conversation", "more conversations")
-        ));
+        let shown = p.conversations.len().min(TOP_CONVERSATIONS);
+        let words = super::more_words(p.conversations_qualifier(), hidden, shown);
+        lines.push(format!("{words} ({whole})"));
     }
     lines.join("\n")
 }

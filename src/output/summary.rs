@@ -43,7 +43,10 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
         blocked_count(p),
     );
     head.push_str(&services_table(&p.services));
-    head.push_str(&conversation_header(columns));
+    // No header over an empty sample.
+    if !shown.is_empty() {
+        head.push_str(&conversation_header(columns));
+    }
     blocks.push(head);
     for c in shown {
         blocks.push(conversation_row(c, columns));
@@ -51,10 +54,14 @@ fn conversations(blocks: &mut Vec<String>, p: &PolicyReport) {
     let hidden = p.conversations_total() - shown.len() as u64;
     if hidden > 0 {
         let whole = more_conversations(p, "the JSON report lists every one");
-        blocks.push(format!(
-            "\nand {}; {whole}.\n",
-            count(hidden, "more conversation", "more conversations")
-        ));
+        let words = super::more_words(p.conversations_qualifier(), hidden, shown.len());
+        // An empty sample's line is a sentence of its own under the services.
+        let line = if shown.is_empty() {
+            super::markdown::upper_first(&words)
+        } else {
+            format!("\n{words}")
+        };
+        blocks.push(format!("{line}; {whole}.\n"));
     }
 }
 
@@ -385,6 +392,19 @@ mod tests {
     fn a_sampled_listing_says_so() {
         let text = render(&sample::sampled_report(), MIB);
         assert!(text.contains(crate::output::SAMPLED), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    /// A policy the sample holds none of: a lower bound, services that say only their
+    /// records are known, no conversation header over no rows.
+    #[test]
+    fn an_empty_sample_is_not_estimated() {
+        let text = render(&sample::empty_sample_report(), MIB);
+        assert!(text.contains("at least 5 conversations (700 records) would be blocked"));
+        assert!(text.contains("| none in the sample | - | - |"), "{text}");
+        assert!(!text.contains("| protocol |"), "{text}");
+        assert!(!text.contains("()"), "{text}");
+        assert!(text.contains("| ≥5 |"), "{text}");
         insta::assert_snapshot!(text);
     }
 

@@ -11,7 +11,8 @@ use crate::policy::{EvidenceDemands, Level, Policy, PolicySet};
 use super::{
     human_duration, rfc3339, AllowUse, CloudWatchSummary, Conversation, ConversationSample,
     CoverageReport, Demand, DemandKind, DemandStatus, Finding, FormatUse, KindUse, Location,
-    NotListed, PolicyReport, ProblemReport, Report, RunSummary, Skipped, Status, WaiverUse,
+    NotListed, NotListedCount, PolicyReport, ProblemReport, Report, RunSummary, Skipped, Status,
+    WaiverUse,
 };
 
 /// What a report needs besides the tally.
@@ -305,7 +306,9 @@ fn policy_report(
 /// What the bound dropped of a policy's conversations, beside its `sample`: the sums exact,
 /// the number of conversations (and of those with an expired waiver) estimated from the
 /// sample's (the ranks are uniform, so a policy's sample is the same fraction of its
-/// conversations), at least one when anything was dropped.
+/// conversations), at least one per service with dropped traffic. A policy with nothing in
+/// the sample has nothing to scale (an estimate from zero would say zero, or one): its count
+/// is that lower bound, said as such ([`NotListedCount::AtLeast`]).
 pub(crate) fn not_sampled(
     sample: &[Conversation],
     dropped: &crate::engine::bound::Dropped,
@@ -319,8 +322,15 @@ pub(crate) fn not_sampled(
     let listed = sample.len() as u64;
     let expired = sample.iter().filter(|c| c.expired_waiver.is_some()).count() as u64;
     let sums = dropped.total();
+    // Each service with dropped records had at least one dropped conversation.
+    let at_least = dropped.services.len() as u64;
+    let not_listed_count = if listed == 0 {
+        NotListedCount::AtLeast
+    } else {
+        NotListedCount::Estimate
+    };
     let left = NotListed {
-        conversations: scale(listed).max(1),
+        conversations: scale(listed).max(at_least),
         records: sums.records,
         packets: sums.packets,
         bytes: sums.bytes,
@@ -330,6 +340,7 @@ pub(crate) fn not_sampled(
         keep_conversations: sampled.limit as u64,
         kept_fraction: sampled.kept_fraction,
         sampled: listed,
+        not_listed_count,
     };
     (left, sample)
 }
