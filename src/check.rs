@@ -165,8 +165,9 @@ impl Check {
     /// (policy, conversation) pairs the run holds at most (default
     /// [`crate::engine::bound::DEFAULT_PAIRS`]): past it every total stays exact and each
     /// policy lists a deterministic sample of its conversations (docs/performance.md).
-    pub fn keep_conversations(mut self, n: usize) -> Self {
-        self.keep_conversations = n;
+    /// At least one: a run that kept none would have no sample to list or estimate from.
+    pub fn keep_conversations(mut self, n: std::num::NonZeroUsize) -> Self {
+        self.keep_conversations = n.get();
         self
     }
 

@@ -114,8 +114,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     if let Some(d) = args.today {
         check = check.today(d);
     }
-    check =
-        check.keep_conversations(usize::try_from(args.keep_conversations).unwrap_or(usize::MAX));
+    // clap refuses 0; a count past usize (32-bit targets) means no bound either.
+    let keep = usize::try_from(args.keep_conversations).unwrap_or(usize::MAX);
+    if let Some(keep) = std::num::NonZeroUsize::new(keep) {
+        check = check.keep_conversations(keep);
+    }
     if let Some(n) = args.threads {
         check = check.threads(n);
     }

@@ -28,10 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::conversations::{max_opt, min_opt, ConversationKey, ConversationStats, Conversations};
 
-/// The default bound: a million (policy, conversation) pairs, ~130 MiB of tables at its
-/// 5/4 slack's top and ~150 MiB of listing in the report (docs/performance.md, "What the
-/// bound is").
-pub const DEFAULT_PAIRS: usize = 1_000_000;
+/// The default bound: 1.25 million (policy, conversation) pairs. Issue 21 asks that a run of
+/// 100 failing drafts blocking 1.15 million conversations still counts every one exactly in
+/// under 256 MiB; such a run on the bench week peaks at 242 MiB (docs/performance.md, "What
+/// the bound is"), so the default sits just above it rather than cutting it.
+pub const DEFAULT_PAIRS: usize = 1_250_000;
 
 /// The rank that admits every pair: no rank reaches it ([`rank`] clears the top bit).
 const NONE_DROPPED: u64 = u64::MAX;
