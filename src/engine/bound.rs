@@ -182,6 +182,18 @@ pub struct ServiceSums {
     pub last_end: Option<u64>,
 }
 
+impl ServiceSums {
+    /// Adds `o` as [`ConversationStats::merge`] adds a conversation's sums: records exactly,
+    /// packets and bytes saturating, the widest window.
+    fn add(&mut self, o: &ServiceSums) {
+        self.records += o.records;
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.first_start = min_opt(self.first_start, o.first_start);
+        self.last_end = max_opt(self.last_end, o.last_end);
+    }
+}
+
 /// What a policy's dropped conversations held, per service: exact sums (additions, so in
 /// any order the same), though not which conversations they were.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -191,25 +203,22 @@ pub struct Dropped {
 
 impl Dropped {
     pub fn add(&mut self, key: &ConversationKey, s: &ConversationStats) {
-        let t = self
-            .services
+        let sums = ServiceSums {
+            records: s.records,
+            packets: s.packets,
+            bytes: s.bytes,
+            first_start: s.first_start,
+            last_end: s.last_end,
+        };
+        self.services
             .entry((key.protocol, key.server_port))
-            .or_default();
-        t.records += s.records;
-        t.packets = t.packets.saturating_add(s.packets);
-        t.bytes = t.bytes.saturating_add(s.bytes);
-        t.first_start = min_opt(t.first_start, s.first_start);
-        t.last_end = max_opt(t.last_end, s.last_end);
+            .or_default()
+            .add(&sums);
     }
 
     pub fn merge(&mut self, other: Dropped) {
         for (k, o) in other.services {
-            let t = self.services.entry(k).or_default();
-            t.records += o.records;
-            t.packets = t.packets.saturating_add(o.packets);
-            t.bytes = t.bytes.saturating_add(o.bytes);
-            t.first_start = min_opt(t.first_start, o.first_start);
-            t.last_end = max_opt(t.last_end, o.last_end);
+            self.services.entry(k).or_default().add(&o);
         }
     }
 
@@ -219,13 +228,11 @@ impl Dropped {
 
     /// The sums over every service.
     pub fn total(&self) -> ServiceSums {
-        let mut all = Dropped::default();
+        let mut all = ServiceSums::default();
         for s in self.services.values() {
-            all.merge(Dropped {
-                services: [((None, None), *s)].into(),
-            });
+            all.add(s);
         }
-        all.services.into_values().next().unwrap_or_default()
+        all
     }
 }
 
