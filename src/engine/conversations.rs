@@ -126,8 +126,10 @@ impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let a = u64::from(self.client) | u64::from(self.server) << 32;
         let b = u64::from(self.port) | u64::from(self.protocol) << 16 | u64::from(self.flags) << 24;
-        let m = u128::from(a ^ 0x243f_6a88_85a3_08d3) * u128::from(b ^ 0x1319_8a2e_0370_7344);
-        state.write_u64(m as u64 ^ (m >> 64) as u64);
+        state.write_u64(crate::policy::classifier::fold(
+            a ^ 0x243f_6a88_85a3_08d3,
+            b ^ 0x1319_8a2e_0370_7344,
+        ));
     }
 }
 

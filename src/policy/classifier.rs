@@ -24,7 +24,7 @@ mod scopes;
 
 use crate::flowlog::{Action, Flow};
 
-pub use ids::id_hash;
+pub use ids::{fold, id_hash};
 
 use super::matcher::action_bit;
 use super::sets::{Bits, Ip};

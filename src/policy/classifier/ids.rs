@@ -104,9 +104,10 @@ pub fn id_hash(id: &str) -> u64 {
     fold(h, 0x94d0_49bb_1331_11eb)
 }
 
-/// The high and low halves of a full 64x64-bit product, XORed: a strong mixing step.
+/// The high and low halves of a full 64x64-bit product, XORed: a strong mixing step. Also
+/// what the engine's conversation tables mix their keys with (`conversations::Key`'s hash).
 #[inline]
-fn fold(a: u64, b: u64) -> u64 {
+pub fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
 }
