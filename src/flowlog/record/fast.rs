@@ -1148,6 +1148,50 @@ mod tests {
         ]
     }
 
+    /// The in-buffer readers refuse every empty token on the masks (a space at the line's
+    /// start, doubled anywhere, before the newline; an empty line), wherever it falls
+    /// against the 64-byte blocks, as the field-by-field test did; the careful parser then
+    /// reads the line (and says what is wrong, or accepts what it accepts).
+    #[test]
+    fn line_ends_refuse_empty_tokens_at_every_position() {
+        let v2 = Format::default_v2();
+        let custom = Format::from_names(["srcaddr", "dstaddr", "interface-id", "action"]).unwrap();
+        let after = [b'x'; 300];
+        let read = |format: &Format, line: &[u8]| {
+            let buffer = [line, b"\n", &after].concat();
+            let mut flow = Flow::EMPTY;
+            flow.parse_line(format, &buffer)
+        };
+        assert_eq!(read(&v2, b""), None, "an empty line");
+        assert_eq!(read(&custom, b""), None, "an empty line");
+        // Pad the account id so that the line's spaces cross the block boundaries.
+        for pad in 0..80 {
+            let account = "1".repeat(pad + 1);
+            let line = format!(
+                "2 {account} eni-1 10.0.0.1 10.0.0.2 443 49152 6 10 840 1700000000 1700000060 ACCEPT OK"
+            );
+            let c_line = format!("10.0.0.1 10.0.{pad}.2 eni-{account} ACCEPT");
+            for (format, line) in [(&v2, line), (&custom, c_line)] {
+                let bytes = line.as_bytes();
+                assert_eq!(read(format, bytes), Some(bytes.len()), "{line}");
+                let spaces = bytes.iter().enumerate().filter(|(_, &b)| b == b' ');
+                let mut broken: Vec<Vec<u8>> = spaces
+                    .map(|(i, _)| [&bytes[..i], b" ", &bytes[i..]].concat())
+                    .collect();
+                broken.push([b" ", bytes].concat());
+                broken.push([bytes, b" "].concat());
+                for bad in broken {
+                    assert_eq!(
+                        read(format, &bad),
+                        None,
+                        "{}",
+                        String::from_utf8_lossy(&bad)
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn light_addr_cuts_tokens_at_spaces_only() {
         let v4 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
