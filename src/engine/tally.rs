@@ -415,7 +415,7 @@ impl Gathered {
                 .map(|p| p.conversations.len())
                 .sum::<usize>();
         if held > WORKER_HOLDS {
-            self.take_all(tally);
+            self.take_all(tally, true);
         }
     }
 
@@ -424,15 +424,24 @@ impl Gathered {
     /// and the merged copy beside the run's (on issue 21's set d, that merge was the check's
     /// peak once the waiting violations were a list).
     pub fn take_rest(&self, tally: &mut Tally) {
-        self.take_all(tally);
+        self.take_all(tally, false);
     }
 
-    fn take_all(&self, tally: &mut Tally) {
+    /// `keep`: the worker goes on reading, so its tables keep their memory for the next
+    /// archives (they fill to about the same size again at once); at the end they are freed.
+    fn take_all(&self, tally: &mut Tally, keep: bool) {
         for (pt, shared) in tally.policies.iter_mut().zip(&self.conversations) {
             if !pt.conversations.is_empty() {
-                let mine = std::mem::take(&mut pt.conversations);
                 let (table, dropped) = &mut *lock(shared);
-                self.bound.admit(mine, table, dropped);
+                // Until the bound drops anything, its admission is a merge (`Bound::admit`);
+                // the cut only changes under every policy's lock, so it holds while this
+                // one is held.
+                if keep && !self.bound.is_hit() {
+                    table.merge_from(&mut pt.conversations);
+                } else {
+                    let mine = std::mem::take(&mut pt.conversations);
+                    self.bound.admit(mine, table, dropped);
+                }
             }
         }
         self.compact(self.bound.slack());
@@ -662,7 +671,7 @@ mod tests {
                     .add(*e, WaitingKey::One(Box::new((129, nat, dst))), w());
                 // One worker hands over, the other's tally is merged at the end.
                 if n == 0 {
-                    gathered.take_all(&mut worker);
+                    gathered.take_all(&mut worker, true);
                     assert!(worker.undecided.is_empty());
                 } else {
                     gathered.take_from(&mut worker);
