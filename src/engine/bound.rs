@@ -9,7 +9,7 @@
 //! thread count. What is kept instead is a *bottom-k sample*: every conversation has a rank,
 //! a fixed-seed hash of its key (protocol, client, server, server port) that depends on
 //! nothing else, and the run keeps the pairs of the conversations with the smallest ranks,
-//! at most [`Bound::limit`] of them. When the run's store grows past 5/4 of the limit it is
+//! at most [`Bound::limit`] of them. When the run's store grows past 17/16 of the limit it is
 //! compacted: the rank of the (limit + 1)-th smallest pair becomes the *cut*, pairs at or
 //! above it are dropped (their sums go to [`Dropped`]) and later pairs at or above it are
 //! never admitted. The cut only falls, so a pair below the final cut was never dropped
@@ -97,11 +97,13 @@ impl Bound {
         self.limit
     }
 
-    /// Pairs the store may hold before it is compacted: 5/4 of the limit, so that a
-    /// compaction (a selection over every rank) runs once per quarter of the limit's new
-    /// pairs, not at every hand-over.
+    /// Pairs the store may hold before it is compacted: 17/16 of the limit, so that a
+    /// compaction (three passes over every pair) runs once per sixteenth of the limit's new
+    /// pairs, not at every hand-over. At 5/4 the store's top was the peak of a run past the
+    /// default bound (issue 21's set e: 263-270 MiB); a sixteenth over the limit holds ~25 MB
+    /// less there, and the compactions, four times as many, cost little (docs/performance.md).
     pub fn slack(&self) -> usize {
-        self.limit.saturating_add(self.limit / 4)
+        self.limit.saturating_add(self.limit / 16)
     }
 
     /// Whether anything was dropped yet.
@@ -144,31 +146,66 @@ impl Bound {
 
     /// Keeps at most [`Bound::limit`] pairs over `tables` (one per policy, `dropped` beside
     /// each), if they hold more than `most`: the (limit + 1)-th smallest rank becomes the
-    /// cut, and every pair at or above it moves to its policy's dropped sums.
+    /// cut, and every pair at or above it moves to its policy's dropped sums. The tables are
+    /// compacted in place, so nothing beside the store is built at the store's fullest: the
+    /// cut is found from a histogram of the ranks' top bits ([`nth_rank`]), not a list of
+    /// every rank (12 MB at the default bound), and each table drops its pairs where it is
+    /// (a rebuilt table held its old one beside it while it grew).
     pub fn compact(&self, tables: &mut [(&mut Conversations, &mut Dropped)], most: usize) {
         let held: usize = tables.iter().map(|(t, _)| t.len()).sum();
         if held <= most {
             return;
         }
-        let mut ranks: Vec<u64> = Vec::with_capacity(held);
-        for (t, _) in tables.iter() {
-            ranks.extend(t.iter().map(|(k, _)| rank(&k)));
-        }
-        let (_, &mut cut, _) = ranks.select_nth_unstable(self.limit);
-        drop(ranks);
+        let cut = nth_rank(
+            || {
+                tables
+                    .iter()
+                    .flat_map(|(t, _)| t.iter().map(|(k, _)| rank(&k)))
+            },
+            self.limit,
+        );
         // Another worker may have cut lower since: keep the lower.
         let cut = self.cut.fetch_min(cut, Ordering::AcqRel).min(cut);
         for (table, dropped) in tables.iter_mut() {
-            let all = std::mem::take(&mut **table);
-            for (key, stats) in all.drain() {
-                if rank(&key) < cut {
-                    table.add(key, &stats);
-                } else {
-                    dropped.add(&key, &stats);
+            table.retain(|key, stats| {
+                let keep = rank(key) < cut;
+                if !keep {
+                    dropped.add(key, stats);
                 }
-            }
+                keep
+            });
         }
     }
+}
+
+/// Bits of a rank that pick its bucket in [`nth_rank`]'s histogram: 2^16 counters (512 KiB),
+/// ~20 ranks a bucket at the default bound's 1.3 million pairs.
+const BUCKET_BITS: u32 = 16;
+
+/// The `n`-th smallest (from 0) of the ranks `ranks()` yields, which must be more than `n`:
+/// what sorting them all would give at index `n`, in two passes and the memory of one
+/// bucket's ranks. The first pass counts the ranks per bucket of their top bits, which
+/// finds the bucket holding the `n`-th; the second collects that bucket's ranks and selects
+/// in them. The ranks are uniform (a hash), so a bucket holds about `len / 2^16` of them.
+fn nth_rank<I: Iterator<Item = u64>>(ranks: impl Fn() -> I, n: usize) -> u64 {
+    // Ranks are below 2^63.
+    let shift = 63 - BUCKET_BITS;
+    let mut counts = vec![0usize; 1 << BUCKET_BITS];
+    for r in ranks() {
+        counts[(r >> shift) as usize] += 1;
+    }
+    let mut before = 0;
+    let mut bucket = 0;
+    while before + counts[bucket] <= n {
+        before += counts[bucket];
+        bucket += 1;
+    }
+    drop(counts);
+    let mut inside: Vec<u64> = ranks()
+        .filter(|r| (r >> shift) as usize == bucket)
+        .collect();
+    let (_, &mut nth, _) = inside.select_nth_unstable(n - before);
+    nth
 }
 
 /// The sums of one service (protocol, server port) over the records of the conversations
@@ -368,6 +405,22 @@ mod tests {
     }
 
     proptest! {
+        /// The histogram's selection is the sorted ranks' `n`-th, however the ranks fall:
+        /// spread (as hashes are), bunched in one bucket, or repeated.
+        #[test]
+        fn nth_rank_is_the_sorted_nth(
+            spread in prop::collection::vec(0u64..(1 << 63), 1..300),
+            bunched in prop::collection::vec(0u64..1000, 0..300),
+            pick in any::<prop::sample::Index>(),
+        ) {
+            let mut all: Vec<u64> = spread.iter().chain(&bunched).copied().collect();
+            all.extend(bunched.iter().take(20).map(|r| r + (1 << 62)));
+            let n = pick.index(all.len());
+            let got = nth_rank(|| all.iter().copied(), n);
+            all.sort_unstable();
+            prop_assert_eq!(got, all[n]);
+        }
+
         /// The kept pairs and their counts, and the dropped sums, do not depend on the order
         /// of the records nor on how they are split between workers' hand-overs.
         #[test]

@@ -332,6 +332,14 @@ impl Conversations {
         self.map.get(&packed).map(Sums::unpack)
     }
 
+    /// Keeps the conversations `keep` says to, in place: no second table while it runs (the
+    /// bound's compaction, which drops most of a full table's pairs at the run's peak).
+    pub fn retain(&mut self, mut keep: impl FnMut(&ConversationKey, &ConversationStats) -> bool) {
+        let v6 = &self.v6;
+        self.map
+            .retain(|k, s| keep(&unpack_key(v6, k), &s.unpack()));
+    }
+
     /// Every conversation, the table's memory given back as they go out.
     pub fn drain(mut self) -> impl Iterator<Item = (ConversationKey, ConversationStats)> {
         let v6 = std::mem::take(&mut self.v6);
