@@ -353,10 +353,55 @@ pub struct Conversation {
     /// The smallest (archive, line) holding one of its records.
     pub example: Location,
     /// Name of the expired waiver that would have covered it, if any.
-    pub expired_waiver: Option<Arc<str>>,
+    pub expired_waiver: Option<SharedName>,
     /// How its server was decided (the strongest way over its records): read from tcp-flags,
     /// fixed by the protocol, or inferred from the run's evidence (docs/server.md).
     pub server_by: crate::engine::server::Basis,
+}
+
+/// A name that many listed conversations share (an archive's, a waiver's), held once: one
+/// pointer in each conversation, 8 bytes where an `Arc<str>` takes 16 (its length beside the
+/// pointer). A listing at the default bound holds 1.25 million conversations with two names
+/// each, so 20 MB at the report's peak. It reads, compares, prints and serializes as the
+/// string it holds.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SharedName(Arc<String>);
+
+impl std::ops::Deref for SharedName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SharedName {
+    fn from(s: String) -> SharedName {
+        SharedName(Arc::new(s))
+    }
+}
+
+impl From<&str> for SharedName {
+    fn from(s: &str) -> SharedName {
+        SharedName(Arc::new(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for SharedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for SharedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl Serialize for SharedName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
 }
 
 /// A place in the evidence.
@@ -364,7 +409,7 @@ pub struct Conversation {
 pub struct Location {
     /// Shared by every conversation whose example is in the archive: a run with a million
     /// conversations holds each archive's name once, not a million times.
-    pub archive: Arc<str>,
+    pub archive: SharedName,
     /// The line, row or event (see `unit`), from 1; 0 when not known (`check
     /// --sql-results`: a SQL engine names a record's object, not its row).
     pub line: u64,
@@ -568,6 +613,34 @@ impl Conversation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listing at the default bound holds 1.25 million of these: their size is the
+    /// report's peak (docs/performance.md, "What the bound is").
+    #[test]
+    fn a_listed_conversation_stays_small() {
+        assert_eq!(std::mem::size_of::<SharedName>(), 8);
+        assert_eq!(std::mem::size_of::<Option<SharedName>>(), 8);
+        assert!(
+            std::mem::size_of::<Conversation>() <= 136,
+            "{}",
+            std::mem::size_of::<Conversation>()
+        );
+    }
+
+    /// A shared name reads, compares, prints and serializes as its string.
+    #[test]
+    fn shared_names_are_their_strings() {
+        let a = SharedName::from("logs/a.log.gz");
+        let b = SharedName::from(String::from("logs/b.log.gz"));
+        assert!(a < b);
+        assert_eq!(&*a, "logs/a.log.gz");
+        assert_eq!(a.to_string(), "logs/a.log.gz");
+        assert_eq!(format!("{a:?}"), "\"logs/a.log.gz\"");
+        assert_eq!(
+            serde_json::to_string(&Some(b)).unwrap(),
+            "\"logs/b.log.gz\""
+        );
+    }
 
     #[test]
     fn conversations_describe_ipv6_servers_with_brackets() {

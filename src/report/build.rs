@@ -159,8 +159,8 @@ fn policy_report(
             .map_or_else(|| format!("archive #{i}"), |a| a.display.clone())
     };
     // Each archive's name once, shared by the conversations whose example it holds.
-    let mut names: std::collections::HashMap<usize, std::sync::Arc<str>> = Default::default();
-    let waiver_names: Vec<std::sync::Arc<str>> = policy
+    let mut names: std::collections::HashMap<usize, super::SharedName> = Default::default();
+    let waiver_names: Vec<super::SharedName> = policy
         .waivers
         .iter()
         .map(|w| w.rule.name.as_str().into())
@@ -190,7 +190,9 @@ fn policy_report(
             server_by: s.basis,
         })
         .collect();
-    conversations.sort_by(|a, b| {
+    // Unstable (no buffer of half the listing beside it): the keys are distinct in a
+    // policy, so the order is total and the same as a stable sort's.
+    conversations.sort_unstable_by(|a, b| {
         b.records.cmp(&a.records).then_with(|| {
             (a.protocol, a.client, a.server, a.server_port).cmp(&(
                 b.protocol,
@@ -515,4 +517,96 @@ fn demands(
         )
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::conversations::{ConversationKey, ConversationStats};
+    use crate::engine::server::Basis;
+    use crate::engine::PolicyTally;
+
+    fn key(i: u32) -> ConversationKey {
+        ConversationKey {
+            protocol: Some(if i.is_multiple_of(3) { 17 } else { 6 }),
+            client: Some(std::net::IpAddr::from(
+                (0x0a00_0000 + i * 7919).to_be_bytes(),
+            )),
+            server: Some(if i.is_multiple_of(5) {
+                "2600:1f18::9".parse().unwrap()
+            } else {
+                std::net::IpAddr::from([10, 20, 0, (i % 11) as u8])
+            }),
+            server_port: Some(if i.is_multiple_of(2) { 443 } else { 8125 }),
+        }
+    }
+
+    fn stats(i: u32) -> ConversationStats {
+        // Few distinct record counts: many ties, which the key must break.
+        let records = u64::from(i % 4) + 1;
+        ConversationStats {
+            records,
+            packets: records * 3,
+            bytes: records * 100,
+            first_start: Some(u64::from(i)),
+            last_end: Some(u64::from(i) + 60),
+            example: ((i % 3) as usize, u64::from(i)),
+            expired_waiver: None,
+            basis: Basis::Flags,
+        }
+    }
+
+    /// The listing a report builds from a policy's table (drained as it goes, sorted without
+    /// a stable sort's buffer) is the conversations by records, then by key, whatever order
+    /// the table was filled in: the order a stable sort of any input gives.
+    #[test]
+    fn the_listing_is_by_records_then_key_whatever_the_table_order() {
+        let set = PolicySet::from_sources([(
+            "p.toml",
+            "[policy]\nname = \"p\"\n[scope]\npeer = [\"10.20.0.0/16\"]\n",
+        )])
+        .unwrap();
+        let run = RunSummary::default();
+        let report = |order: &mut dyn Iterator<Item = u32>| {
+            let mut pt = PolicyTally::new(0, 0);
+            for i in order {
+                pt.add_conversation(key(i), stats(i));
+            }
+            let kinds = Default::default();
+            let mut reports = policy_reports(
+                set.policies(),
+                vec![pt],
+                &run,
+                &[],
+                &kinds,
+                time::macros::date!(2026 - 11 - 26),
+                &[],
+            );
+            reports.pop().unwrap().conversations
+        };
+        let forward = report(&mut (0..500));
+        let backward = report(&mut (0..500).rev());
+        let strided = report(&mut (0..500).map(|i| (i * 7) % 500));
+        assert_eq!(forward, backward);
+        assert_eq!(forward, strided);
+        let mut want: Vec<(u64, ConversationKey)> =
+            (0..500).map(|i| (stats(i).records, key(i))).collect();
+        want.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let got: Vec<(u64, ConversationKey)> = forward
+            .iter()
+            .map(|c| {
+                let k = ConversationKey {
+                    protocol: c.protocol,
+                    client: c.client,
+                    server: c.server,
+                    server_port: c.server_port,
+                };
+                (c.records, k)
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert!(forward
+            .iter()
+            .all(|c| *c.example.archive == *format!("archive #{}", c.example.line % 3)));
+    }
 }
