@@ -330,11 +330,26 @@ fn v2_fields<'a, const FROM_LINE_ENDS: bool, T: Copy + Into<usize>, const M: usi
     field!(2, InterfaceId);
     field!(3, SrcAddr);
     field!(4, DstAddr);
-    field!(5, SrcPort);
-    field!(6, DstPort);
+    // Two neighbouring numbers of up to 8 digits each (the ports; the packets and bytes of
+    // most records) are read at once (see `two_numbers`); anything else field by field.
+    macro_rules! pair {
+        ($k:literal, $k1:literal, $first:ident, $a:ident, $second:ident, $b:ident, $max:expr, $to:ty) => {
+            let (b0, e0) = (ends[$k - 1].into() + 1, ends[$k].into());
+            match two_numbers(line, b0, e0, ends[$k1].into()) {
+                Some((x, y)) if x <= $max && y <= $max => {
+                    flow.$a = Some(x as $to);
+                    flow.$b = Some(y as $to);
+                }
+                _ => {
+                    field!($k, $first);
+                    field!($k1, $second);
+                }
+            }
+        };
+    }
+    pair!(5, 6, SrcPort, src_port, DstPort, dst_port, 65535, u16);
     field!(7, Protocol);
-    field!(8, Packets);
-    field!(9, Bytes);
+    pair!(8, 9, Packets, packets, Bytes, bytes, u64::MAX, u64);
     field!(10, Start);
     field!(11, End);
     field!(12, Action);
@@ -548,6 +563,82 @@ fn number(line: &[u8], begin: usize, end: usize, max: u64) -> Option<u64> {
         super::parse_u64(&line[begin..end])?
     };
     (n <= max).then_some(n)
+}
+
+/// The decimal numbers `line[begin..end]` and `line[end + 1..next]` (neighbouring tokens)
+/// when both are all digits and of 1-8, and `end` is 8 or more; `None` leaves
+/// them to `number`, token by token. The two eight-byte words that end the tokens are read as
+/// one sixteen-byte number: where `number` takes ~30 instructions a token, this takes ~35
+/// for both.
+#[inline(always)]
+fn two_numbers(line: &[u8], begin: usize, end: usize, next: usize) -> Option<(u64, u64)> {
+    let (first, second) = (end - begin, next - end - 1);
+    // Lengths 1-8 (an empty token, which `parse`'s ends allow, is `set`'s to refuse).
+    if first.wrapping_sub(1) >= 8 || second.wrapping_sub(1) >= 8 || end < 8 {
+        return None;
+    }
+    let word = |end: usize| -> Option<[u8; 8]> { line.get(end - 8..end)?.try_into().ok() };
+    let (a, b) = (word(end)?, word(next)?);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a);
+    bytes[8..].copy_from_slice(&b);
+    two_eight_digits(bytes, first, second)
+}
+
+/// The values of the last `first` (1-8) bytes of `bytes[..8]` and the last `second` (1-8)
+/// of `bytes[8..]`, if they are all decimal digits: `sixteen_digits` with each half's
+/// own length, its two eight-digit halves taken apart instead of joined.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)] // SSE2 intrinsics; see the SAFETY note
+#[inline(always)]
+fn two_eight_digits(bytes: [u8; 16], first: usize, second: usize) -> Option<(u64, u64)> {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_madd_epi16,
+        _mm_max_epu8, _mm_movemask_epi8, _mm_packs_epi32, _mm_set1_epi32, _mm_set1_epi8,
+        _mm_set_epi64x, _mm_setzero_si128, _mm_sub_epi8, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
+    };
+    debug_assert!((1..=8).contains(&first) && (1..=8).contains(&second));
+    // The last `len` bytes of eight, as a little-endian word's high bytes.
+    let keep = |len: usize| (u64::MAX << (8 * (8 - len))) as i64;
+    // SAFETY: SSE2 is part of every x86_64 target; the load reads the 16 bytes of `bytes`,
+    // and `loadu` needs no alignment.
+    unsafe {
+        let x = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+        let keep = _mm_set_epi64x(keep(second), keep(first));
+        let d = _mm_and_si128(_mm_sub_epi8(x, _mm_set1_epi8(b'0' as i8)), keep);
+        let nine = _mm_set1_epi8(9);
+        if _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(d, nine), nine)) != 0xffff {
+            return None;
+        }
+        // As in `sixteen_digits`: pairs, fours, then each half's eight digits in a 32-bit lane.
+        let zero = _mm_setzero_si128();
+        let tens = _mm_set1_epi32(0x0001_000a);
+        let pairs = _mm_packs_epi32(
+            _mm_madd_epi16(_mm_unpacklo_epi8(d, zero), tens),
+            _mm_madd_epi16(_mm_unpackhi_epi8(d, zero), tens),
+        );
+        let fours = _mm_madd_epi16(pairs, _mm_set1_epi32(0x0001_0064));
+        let fours = _mm_packs_epi32(fours, fours);
+        let eights = _mm_madd_epi16(fours, _mm_set1_epi32(0x0001_2710));
+        let both = _mm_cvtsi128_si64(eights) as u64;
+        Some((both & 0xffff_ffff, both >> 32))
+    }
+}
+
+/// The portable version of the above: two eight-byte words (SWAR).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn two_eight_digits(bytes: [u8; 16], first: usize, second: usize) -> Option<(u64, u64)> {
+    two_eight_digits_portable(bytes, first, second)
+}
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn two_eight_digits_portable(bytes: [u8; 16], first: usize, second: usize) -> Option<(u64, u64)> {
+    Some((
+        eight_digits(&bytes, 8, first)?,
+        eight_digits(&bytes, 16, second)?,
+    ))
 }
 
 /// The sixteen bytes that end at `line[end]`; before the line's start, `'0'`s. Fields after
@@ -1407,6 +1498,51 @@ mod tests {
                 Some(n) => prop_assert_eq!(Some(n), careful),
                 None => prop_assert!(careful.is_none() || digits.len() >= 20, "{}", digits),
             }
+        }
+
+        /// Two neighbouring numbers read at once read as the careful parser reads each, and
+        /// only numbers of up to 8 digits with 8 bytes before the first's end are taken.
+        #[test]
+        fn two_numbers_agree_with_the_careful_parser(
+            before in "[0-9 a]{0,12}",
+            first in "[0-9]{1,10}|[0-9]{0,4}[^0-9 ][0-9]{0,4}|-",
+            second in "[0-9]{1,10}|[0-9]{0,4}[^0-9 ][0-9]{0,4}|-",
+            after in "( [0-9]{0,3})?",
+        ) {
+            let line = format!("{before}{first} {second}{after}");
+            let begin = before.len();
+            let (end, next) = (begin + first.len(), begin + first.len() + 1 + second.len());
+            let careful = |t: &str| crate::flowlog::record::parse_u64(t.as_bytes());
+            match two_numbers(line.as_bytes(), begin, end, next) {
+                Some((x, y)) => {
+                    prop_assert_eq!(Some(x), careful(&first));
+                    prop_assert_eq!(Some(y), careful(&second));
+                    prop_assert!(first.len() <= 8 && second.len() <= 8 && end >= 8);
+                }
+                None => prop_assert!(
+                    careful(&first).is_none()
+                        || careful(&second).is_none()
+                        || first.len() > 8
+                        || second.len() > 8
+                        || end < 8
+                ),
+            }
+        }
+
+        /// The SSE2 and the portable pair readers give a byte loop's answers.
+        #[test]
+        fn two_eight_digit_readers_agree(
+            bytes in proptest::array::uniform16(prop_oneof![
+                4 => b'0'..=b'9',
+                1 => any::<u8>(),
+            ]),
+            first in 1usize..=8,
+            second in 1usize..=8,
+        ) {
+            let reference = crate::flowlog::record::parse_u64(&bytes[8 - first..8])
+                .zip(crate::flowlog::record::parse_u64(&bytes[16 - second..]));
+            prop_assert_eq!(two_eight_digits(bytes, first, second), reference);
+            prop_assert_eq!(two_eight_digits_portable(bytes, first, second), reference);
         }
 
         /// The SSE2 and the portable digit readers give a byte loop's answers.
