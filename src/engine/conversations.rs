@@ -11,10 +11,12 @@
 //! takes and gives [`ConversationKey`] and [`ConversationStats`], and merging two tables maps
 //! the other's IPv6 indexes to this one's, so which addresses came first never shows.
 
-use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::server::{Basis, FastMap, Side};
+use table::{Hash64, PairTable};
+
+mod table;
 
 /// DESIGN.md's conversation: (protocol, client, server, server port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,20 +118,15 @@ struct Key {
     flags: u8,
 }
 
-impl Hash for Key {
-    /// One word, mixed here: the tables use the crate's multiply-rotate hasher
-    /// (`server::FastMap`; std's SipHash was ~4% of a hundred failing drafts' check), whose
-    /// low bits, which pick a bucket, depend only on the low bits of what it is fed. A
-    /// folded multiply of the key's two halves makes every bit of the key reach them (the
+impl Hash64 for Key {
+    /// One word, mixed here: a folded multiply of the key's two halves makes every bit of the
+    /// key reach both the high bits, which pick the first slot, and the low 32, the tag (the
     /// servers of outbound conversations differ in their high bits).
     #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
+    fn hash64(&self) -> u64 {
         let a = u64::from(self.client) | u64::from(self.server) << 32;
         let b = u64::from(self.port) | u64::from(self.protocol) << 16 | u64::from(self.flags) << 24;
-        state.write_u64(crate::policy::classifier::fold(
-            a ^ 0x243f_6a88_85a3_08d3,
-            b ^ 0x1319_8a2e_0370_7344,
-        ));
+        crate::policy::classifier::fold(a ^ 0x243f_6a88_85a3_08d3, b ^ 0x1319_8a2e_0370_7344)
     }
 }
 
@@ -239,7 +236,7 @@ impl Sums {
 /// One policy's conversations: exact sums per conversation, packed.
 #[derive(Debug, Default)]
 pub struct Conversations {
-    map: FastMap<Key, Sums>,
+    map: PairTable<Key, Sums>,
     /// The IPv6 addresses of the keys, by index.
     v6: Vec<IpAddr>,
     v6_index: FastMap<IpAddr, u32>,
@@ -269,20 +266,25 @@ impl Conversations {
     /// Adds a conversation that must not be here yet; false (and nothing added) if it is.
     pub fn insert_new(&mut self, key: ConversationKey, stats: &ConversationStats) -> bool {
         let key = self.pack(key);
-        match self.map.entry(key) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(Sums::pack(stats));
-                true
-            }
-        }
+        // Nothing is added where the key is already: the update leaves its sums alone.
+        self.map.upsert(key, Sums::pack(stats), |_, _| {})
     }
 
     fn add_packed(&mut self, key: Key, sums: Sums) {
-        self.map
-            .entry(key)
-            .and_modify(|c| c.merge(&sums))
-            .or_insert(sums);
+        self.map.upsert(key, sums, |c, s| c.merge(&s));
+    }
+
+    /// Adds `other`'s entries (its IPv6 indexes mapped to this table's by `ids`), fetching
+    /// ahead ([`PairTable::add_all`]): the run's tables are large, and nearly every entry
+    /// handed to them is a cache miss.
+    fn add_remapped(&mut self, entries: impl Iterator<Item = (Key, Sums)>, ids: &[u32]) {
+        let remap = |kind: u8, id: u32| if kind == V6 { ids[id as usize] } else { id };
+        let entries = entries.map(|(mut key, sums)| {
+            key.client = remap(key.flags >> CLIENT_SHIFT & 3, key.client);
+            key.server = remap(key.flags >> SERVER_SHIFT & 3, key.server);
+            (key, sums)
+        });
+        self.map.add_all(entries, |c, s| c.merge(&s));
     }
 
     /// Folds `other` in: the smaller table into the larger, so that the larger is not
@@ -292,12 +294,7 @@ impl Conversations {
             std::mem::swap(self, &mut other);
         }
         let ids: Vec<u32> = other.v6.iter().map(|&a| self.v6_id(a)).collect();
-        let remap = |kind: u8, id: u32| if kind == V6 { ids[id as usize] } else { id };
-        for (mut key, sums) in other.map {
-            key.client = remap(key.flags >> CLIENT_SHIFT & 3, key.client);
-            key.server = remap(key.flags >> SERVER_SHIFT & 3, key.server);
-            self.add_packed(key, sums);
-        }
+        self.add_remapped(other.map.into_entries(), &ids);
     }
 
     /// Moves `other`'s conversations in, as [`Conversations::merge`] does, leaving `other`
@@ -311,12 +308,7 @@ impl Conversations {
             return;
         }
         let ids: Vec<u32> = other.v6.iter().map(|&a| self.v6_id(a)).collect();
-        let remap = |kind: u8, id: u32| if kind == V6 { ids[id as usize] } else { id };
-        for (mut key, sums) in other.map.drain() {
-            key.client = remap(key.flags >> CLIENT_SHIFT & 3, key.client);
-            key.server = remap(key.flags >> SERVER_SHIFT & 3, key.server);
-            self.add_packed(key, sums);
-        }
+        self.add_remapped(other.map.drain(), &ids);
         other.v6.clear();
         other.v6_index.clear();
     }
@@ -345,7 +337,7 @@ impl Conversations {
         let v6 = std::mem::take(&mut self.v6);
         self.v6_index = FastMap::default();
         self.map
-            .into_iter()
+            .into_entries()
             .map(move |(k, s)| (unpack_key(&v6, &k), s.unpack()))
     }
 
