@@ -227,7 +227,48 @@ impl<K: Hash64, V> PairTable<K, V> {
         let size = (self.slots.len() * 2).max(FIRST);
         self.slots = vec![0; size];
         self.shift = 64 - size.trailing_zeros();
-        let mask = size - 1;
+        self.rebuild();
+    }
+
+    /// Keeps the entries `keep` says to, in place: the kept ones move down within the
+    /// chunks (their order kept), the emptied chunks are freed, and the index is rebuilt at
+    /// its size (no second table while it runs: the bound's compaction, at the run's peak).
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        let mut kept = 0;
+        for n in 0..self.len {
+            let entry = self.entry(n);
+            if keep(&entry.0, &entry.1) {
+                if kept != n {
+                    let (a, b) = (kept, n);
+                    self.swap_entries(a, b);
+                }
+                kept += 1;
+            }
+        }
+        // Entries kept..len are the dropped ones: cut them off the chunks.
+        let chunks = kept.div_ceil(CHUNK);
+        self.chunks.truncate(chunks.max(1).min(self.chunks.len()));
+        if let Some(last) = self.chunks.last_mut() {
+            last.truncate(kept - (chunks.max(1) - 1) * CHUNK);
+        }
+        self.len = kept;
+        self.rebuild();
+    }
+
+    fn swap_entries(&mut self, a: usize, b: usize) {
+        debug_assert!(a < b);
+        if a / CHUNK == b / CHUNK {
+            self.chunks[a / CHUNK].swap(a % CHUNK, b % CHUNK);
+        } else {
+            let (low, high) = self.chunks.split_at_mut(b / CHUNK);
+            std::mem::swap(&mut low[a / CHUNK][a % CHUNK], &mut high[0][b % CHUNK]);
+        }
+    }
+
+    /// The index rebuilt at its size from the entries.
+    fn rebuild(&mut self) {
+        self.slots.fill(0);
+        let mask = self.slots.len().wrapping_sub(1);
         for (n, (key, _)) in self.chunks.iter().flatten().enumerate() {
             let hash = key.hash64();
             let mut i = (hash >> self.shift) as usize;
@@ -334,6 +375,45 @@ mod tests {
             prop_assert_eq!(&listed, &map);
             let entries: HashMap<TestKey, u32> = table.into_entries().collect();
             prop_assert_eq!(entries, map);
+        }
+    }
+
+    /// Keeping some entries in place leaves what a `HashMap`'s `retain` leaves, findable,
+    /// and the table goes on taking additions; keeping none or all works too.
+    #[test]
+    fn retain_keeps_what_a_map_keeps() {
+        for (n, modulus) in [
+            (0u64, 3u64),
+            (5, 2),
+            (3 * CHUNK as u64 + 9, 3),
+            (2 * CHUNK as u64, 1),
+        ] {
+            for keep_none in [false, true] {
+                let mut table: PairTable<TestKey, u64> = PairTable::default();
+                let mut map: HashMap<TestKey, u64> = HashMap::new();
+                for k in 0..n {
+                    let key = if k % 5 == 0 {
+                        TestKey::Crowded(k)
+                    } else {
+                        TestKey::Mixed(k)
+                    };
+                    table.upsert(key, k, |_, _| unreachable!());
+                    map.insert(key, k);
+                }
+                let keep = |v: &u64| !keep_none && v.is_multiple_of(modulus);
+                table.retain(|_, v| keep(v));
+                map.retain(|_, v| keep(v));
+                assert_eq!(table.len(), map.len());
+                assert_eq!(table.iter().count(), map.len());
+                for (k, v) in &map {
+                    assert_eq!(table.get(k), Some(v));
+                }
+                assert!(table.chunks.len() <= map.len().div_ceil(CHUNK).max(1));
+                table.upsert(TestKey::Mixed(u64::MAX), 1, |v, a| *v += a);
+                table.upsert(TestKey::Mixed(u64::MAX), 1, |v, a| *v += a);
+                assert_eq!(table.get(&TestKey::Mixed(u64::MAX)), Some(&2));
+                assert_eq!(table.len(), map.len() + 1);
+            }
         }
     }
 
