@@ -474,14 +474,15 @@ fn settle_archive(
     evidence: &ArchiveEvidence,
     waiting: &mut Pending<WaitingKey, Waiting>,
 ) {
-    let policies = &mut tally.policies;
+    let mut settling = tally::Settling::new(&mut tally.policies, &mut tally.scratch_settled);
     waiting.settle_archive(
         evidence,
         &mut tally.undecided,
         |side, basis, ends, key, waiting| {
-            tally::settle(policies, side, basis, &ends, &key, waiting);
+            settling.settle(side, basis, &ends, &key, waiting);
         },
     );
+    drop(settling);
     evidence.add_servers_to(&mut tally.servers);
 }
 

@@ -257,10 +257,10 @@ impl Conversations {
         self.add_packed(key, Sums::pack(stats));
     }
 
-    /// Adds packed sums to their conversation.
-    pub(crate) fn add_sums(&mut self, key: ConversationKey, sums: &Sums) {
-        let key = self.pack(key);
-        self.add_packed(key, *sums);
+    /// Adds packed sums to their conversations, fetching ahead ([`PairTable::add_all`]).
+    pub(crate) fn add_all(&mut self, items: impl Iterator<Item = (ConversationKey, Sums)>) {
+        let packed: Vec<(Key, Sums)> = items.map(|(key, sums)| (self.pack(key), sums)).collect();
+        self.map.add_all(packed, |c, s| c.merge(&s));
     }
 
     /// Adds a conversation that must not be here yet; false (and nothing added) if it is.
