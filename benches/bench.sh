@@ -287,6 +287,10 @@ if command -v libdeflate-gunzip >/dev/null; then
     # at a time: the fastest decoder beside flate2, without even splitting lines.
     add libdeflate-n "libdeflate-gunzip -c >/dev/null, $threads procs" 0 \
         "find -H $(q "$logs") -name '*.gz' -print0 | xargs -0 -r -n 64 -P $threads libdeflate-gunzip -c >/dev/null"
+    # The same with one process at a time. Issue 21's table says "2 threads" for flowgate but
+    # not how its floor ran; one process is the other reading, and both are printed.
+    add libdeflate-1 "libdeflate-gunzip -c >/dev/null, 1 proc" 0 \
+        "find -H $(q "$logs") -name '*.gz' -print0 | xargs -0 -r -n 64 -P 1 libdeflate-gunzip -c >/dev/null"
 else
     notes+=("libdeflate-gunzip not installed (Debian: apt-get install libdeflate-tools): no libdeflate floor")
 fi
@@ -529,6 +533,10 @@ if [[ $sets == 1 ]]; then
     done
     if [[ $base != floor-n ]]; then
         for s in "${set_names[@]}"; do ratio "$s / floor-n (decompress-only)" "$s" floor-n; done
+    fi
+    if [[ -n ${med[libdeflate-1]:-} ]]; then
+        # The other reading of the issue's floor: libdeflate decoding in one process, wall time.
+        for s in "${set_names[@]}"; do ratio "$s / libdeflate-1 (one process)" "$s" libdeflate-1; done
     fi
     # CPU seconds (user + sys, medians): on a machine with more runnable work than cores, a
     # command's wall time is mostly waiting for a core, and its CPU time is the steadier figure.
