@@ -13,7 +13,8 @@
 //! a map of every file and where new things go.
 
 // `unsafe` is allowed only where it is needed, each with a SAFETY note: SSE2 byte
-// classification in `flowlog/record/fast.rs`, the prefetch of `engine/conversations/table.rs`.
+// classification in `flowlog/record/fast.rs`, the prefetch of `engine/conversations/table.rs`,
+// the slot index of `engine/server/table.rs`.
 #![deny(unsafe_code)]
 
 pub mod check;

@@ -17,12 +17,18 @@ const EMPTY: u64 = u64::MAX;
 /// Slots of a table's first allocation: 16 KiB of (key, value) pairs for the check.
 const FIRST: usize = 1024;
 
+/// The multiplier of Fibonacci hashing: 2^64 over the golden ratio.
+const HASH: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// A map from [`super::word`]s to `V`.
 #[derive(Clone, Debug)]
 pub(super) struct WordTable<V> {
     /// A power of two of slots (or none before the first insertion).
     slots: Vec<(u64, V)>,
     len: usize,
+    /// 5/8 of the slots: an insertion past it grows the table first. Kept rather than
+    /// computed, so the check before each upsert is one comparison.
+    limit: usize,
     /// `64 - log2(slots.len())`: the hash's high bits index the slots.
     shift: u32,
 }
@@ -32,6 +38,7 @@ impl<V> Default for WordTable<V> {
         WordTable {
             slots: Vec::new(),
             len: 0,
+            limit: 0,
             shift: 64,
         }
     }
@@ -40,28 +47,53 @@ impl<V> Default for WordTable<V> {
 impl<V: Copy + Default> WordTable<V> {
     #[inline(always)]
     fn home(&self, key: u64) -> usize {
-        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        (key.wrapping_mul(HASH) >> self.shift) as usize
     }
 
     /// Updates the value of `key` with `update`, or inserts `new()` for it.
     #[inline]
     pub fn upsert(&mut self, key: u64, update: impl FnOnce(&mut V), new: impl FnOnce() -> V) {
-        debug_assert_ne!(key, EMPTY);
-        if (self.len + 1) * 8 > self.slots.len() * 5 {
+        if !self.has_room(1) {
             self.grow();
         }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
+        let (slots, shift) = (self.slots.as_mut_slice(), self.shift);
+        self.len += usize::from(Self::put(slots, shift, key, update, new));
+    }
+
+    /// Whether `n` more entries fit without growing.
+    #[inline(always)]
+    fn has_room(&self, n: usize) -> bool {
+        self.len + n <= self.limit
+    }
+
+    /// Updates or inserts `key` in `slots`, which has an empty slot; whether it inserted.
+    #[inline(always)]
+    #[allow(unsafe_code)] // unchecked slot index; see the SAFETY note
+    fn put(
+        slots: &mut [(u64, V)],
+        shift: u32,
+        key: u64,
+        update: impl FnOnce(&mut V),
+        new: impl FnOnce() -> V,
+    ) -> bool {
+        debug_assert_ne!(key, EMPTY);
+        debug_assert!(slots.len().is_power_of_two() && shift == 64 - slots.len().trailing_zeros());
+        let mask = slots.len() - 1;
+        let mut i = (key.wrapping_mul(HASH) >> shift) as usize;
         loop {
-            let slot = &mut self.slots[i];
+            debug_assert!(i < slots.len());
+            // SAFETY: the slots are a power of two, `1 << (64 - shift)` (the caller checked for
+            // room, so there are slots), so the top `64 - shift` bits of a word and `i & mask`
+            // are below their count. (Checked, a record's two lookups took ~6 instructions
+            // more.)
+            let slot = unsafe { slots.get_unchecked_mut(i) };
             if slot.0 == key {
                 update(&mut slot.1);
-                return;
+                return false;
             }
             if slot.0 == EMPTY {
                 *slot = (key, new());
-                self.len += 1;
-                return;
+                return true;
             }
             i = (i + 1) & mask;
         }
@@ -93,6 +125,7 @@ impl<V: Copy + Default> WordTable<V> {
         let size = (self.slots.len() * 2).max(FIRST);
         let old = std::mem::replace(&mut self.slots, vec![(EMPTY, V::default()); size]);
         self.shift = 64 - size.trailing_zeros();
+        self.limit = size / 8 * 5;
         self.len = 0;
         for (key, value) in old {
             if key != EMPTY {
