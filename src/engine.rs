@@ -226,10 +226,9 @@ impl Sink for EvidenceSink<'_> {
         if flow.status != LogStatus::Ok || !in_window(flow, self.plan.since, self.plan.until) {
             return;
         }
-        let reading = server::read(flow);
-        self.evidence.observe(&reading, line);
+        self.evidence.observe(flow, line);
         if self.keep {
-            self.records.push((line, flow.protocol, reading));
+            self.records.push((line, flow.protocol, server::read(flow)));
         }
     }
 
@@ -604,23 +603,23 @@ impl Worker<'_, '_> {
     /// `record` the judging's set-up (the record's fields loaded for the rules) ran for every
     /// record, ~100 instructions each (docs/performance.md).
     #[inline(never)]
-    fn judge_candidates(&mut self, line: u64, flow: &Flow<'_>, reading: &Reading) {
+    fn judge_candidates(&mut self, line: u64, flow: &Flow<'_>) {
         for w in 0..self.enabled.len() {
             let mut candidates = self.look.candidates()[w] & self.enabled[w];
             while candidates != 0 {
                 let i = 64 * w + candidates.trailing_zeros() as usize;
                 candidates &= candidates - 1;
-                self.judge(i, line, flow, reading);
+                self.judge(i, line, flow);
             }
         }
         if self.shared != [0; 2] {
-            self.wait_shared(line, flow, reading);
+            self.wait_shared(line, flow);
         }
     }
 
     /// Steps 2-6 of the verdict of policy `i` for an OK record, folded into its tally.
     #[inline]
-    fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>, reading: &Reading) {
+    fn judge(&mut self, i: usize, line: u64, flow: &Flow<'_>) {
         let pt = &mut self.tally.policies[i];
         let verdict =
             self.classifier
@@ -633,25 +632,18 @@ impl Worker<'_, '_> {
             Verdict::AlreadyRejected => pt.counts.already_rejected += 1,
             Verdict::Allowed => pt.counts.allowed += 1,
             Verdict::Waived => pt.counts.waived += 1,
-            Verdict::Violation { expired_waiver } => {
-                self.blocked(i, line, flow, reading, expired_waiver)
-            }
+            Verdict::Violation { expired_waiver } => self.blocked(i, line, flow, expired_waiver),
         }
     }
 
     /// A record policy `i` would block, counted into its conversation (or held until its
     /// server is known). Out of line: inlined, the conversation key's fields (ports, times,
     /// counts) were loaded for every record judged, blocked or not (~80 instructions a
-    /// record with a candidate policy).
+    /// record with a candidate policy). The record's [`Reading`] is made here, not in
+    /// `record`: a blocked record needs it, the evidence does not (~40 instructions a record).
     #[inline(never)]
-    fn blocked(
-        &mut self,
-        i: usize,
-        line: u64,
-        flow: &Flow<'_>,
-        reading: &Reading,
-        expired_waiver: Option<usize>,
-    ) {
+    fn blocked(&mut self, i: usize, line: u64, flow: &Flow<'_>, expired_waiver: Option<usize>) {
+        let reading = server::read(flow);
         let policy = &self.policies[i];
         let pt = &mut self.tally.policies[i];
         pt.counts.would_block += 1;
@@ -693,9 +685,9 @@ impl Worker<'_, '_> {
 
     /// The current record waits once for every policy in `shared`.
     #[inline(never)]
-    fn wait_shared(&mut self, line: u64, flow: &Flow<'_>, reading: &Reading) {
+    fn wait_shared(&mut self, line: u64, flow: &Flow<'_>) {
         let bits = std::mem::take(&mut self.shared);
-        let Some(ends) = reading.ends else {
+        let Some(ends) = server::read(flow).ends else {
             unreachable!("only a record with ends waits")
         };
         let stats = violation((self.index, line), flow, None);
@@ -798,14 +790,13 @@ impl Sink for Worker<'_, '_> {
         if !self.gather {
             return;
         }
-        let reading = server::read(flow);
-        self.evidence.observe(&reading, line);
+        self.evidence.observe(flow, line);
         // Only the policies whose scope holds the record are judged: for the others the
         // verdict is OutOfScope, which changes nothing but `scanned`, counted in `ok_records`.
         self.classifier.lookup(flow, interface, &mut self.look);
         let candidates = self.look.candidates().iter().zip(&self.enabled);
         if candidates.fold(0, |any, (c, e)| any | c & e) != 0 {
-            self.judge_candidates(line, flow, &reading);
+            self.judge_candidates(line, flow);
         }
     }
 

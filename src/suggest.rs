@@ -439,8 +439,7 @@ impl Sink for ObserveSink<'_> {
         }
         // The evidence counts every OK record, whatever the scope: a record's server must not
         // depend on the policy asking.
-        let reading = server::read(flow);
-        self.evidence.observe(&reading, line);
+        self.evidence.observe(flow, line);
         if !self.enabled {
             return;
         }
@@ -460,6 +459,7 @@ impl Sink for ObserveSink<'_> {
             first_start: flow.start,
             last_end: flow.end,
         };
+        let reading = server::read(flow);
         match (reading.decided, reading.ends) {
             (Some(decided), _) => {
                 let ports = (flow.src_port, flow.dst_port);

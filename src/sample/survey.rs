@@ -759,8 +759,8 @@ impl Sink for SurveySink<'_, '_> {
         if flow.status != LogStatus::Ok {
             return;
         }
+        self.servers.observe(flow, line);
         let read = server::read(flow);
-        self.servers.observe(&read, line);
         if !self.reading.scopes.contains(flow) {
             return;
         }

@@ -232,8 +232,8 @@ impl Sink for VerifySink<'_, '_> {
         if flow.status != LogStatus::Ok {
             return;
         }
+        self.evidence.observe(flow, line);
         let read = server::read(flow);
-        self.evidence.observe(&read, line);
         if !self.reading.scopes.contains(flow) {
             return;
         }
@@ -286,7 +286,7 @@ impl Sink for EvidenceOnly<'_> {
         if flow.status == LogStatus::Ok
             && crate::engine::in_window(flow, self.reading.since, self.reading.until)
         {
-            self.evidence.observe(&server::read(flow), line);
+            self.evidence.observe(flow, line);
         }
     }
 

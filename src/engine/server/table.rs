@@ -60,10 +60,28 @@ impl<V: Copy + Default> WordTable<V> {
         self.len += usize::from(Self::put(slots, shift, key, update, new));
     }
 
-    /// Whether `n` more entries fit without growing.
+    /// Whether `n` more entries fit without growing: a caller about to upsert two keys checks
+    /// once, and grows exactly when [`Self::upsert`] would (so the slots, and the order of
+    /// [`Self::iter`], are the same either way).
     #[inline(always)]
-    fn has_room(&self, n: usize) -> bool {
+    pub fn has_room(&self, n: usize) -> bool {
         self.len + n <= self.limit
+    }
+
+    /// Two [`Self::upsert`]s after the caller saw [`Self::has_room`] for both: the slots'
+    /// address and the shift loaded once (the keys are a record's two ends: distinct, or the
+    /// same end twice, which the second finds as the first left it).
+    #[inline(always)]
+    pub fn upsert_pair_in_room(
+        &mut self,
+        (k1, update1, new1): (u64, impl FnOnce(&mut V), impl FnOnce() -> V),
+        (k2, update2, new2): (u64, impl FnOnce(&mut V), impl FnOnce() -> V),
+    ) {
+        debug_assert!(self.has_room(2));
+        let (slots, shift) = (self.slots.as_mut_slice(), self.shift);
+        let added = Self::put(slots, shift, k1, update1, new1);
+        let added = usize::from(added) + usize::from(Self::put(slots, shift, k2, update2, new2));
+        self.len += added;
     }
 
     /// Updates or inserts `key` in `slots`, which has an empty slot; whether it inserted.
