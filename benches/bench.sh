@@ -197,7 +197,9 @@ if [[ $deliveries == 1 ]]; then
 fi
 echo "runs:       $runs of each command, interleaved round-robin; medians"
 if [[ $sets == 1 ]]; then
-    while IFS= read -r line; do echo "sets:       ${line#"$scratch/sets/"}"; done <<<"$set_summary"
+    while IFS= read -r line; do
+        if [[ $line =~ ^[0-9.]+\ s$ ]]; then echo "sets:       written in $line"; else echo "sets:       ${line#"$scratch/sets/"}"; fi
+    done <<<"$set_summary"
 fi
 
 # --- the commands --------------------------------------------------------------------------------
@@ -362,10 +364,10 @@ done
 echo
 echo "== results ($(find -H "$logs" -name '*.gz' | wc -l) files; wall seconds, median and best of $runs;"
 echo "   CPU seconds (user + sys, all processes of the command), median; peak RSS, max of $runs)"
-printf '%-40s %9s %7s %7s %9s   %s\n' command median-s best-s cpu-s peak-MiB "all runs (s)"
+printf '%-44s %9s %7s %7s %9s   %s\n' command median-s best-s cpu-s peak-MiB "all runs (s)"
 for i in "${!names[@]}"; do
     name=${names[$i]}
-    printf '%-40s %9.2f %7.2f %7.2f %9.1f   %s\n' "${labels[$i]}" "${med[$name]}" "${best[$name]}" \
+    printf '%-44s %9.2f %7.2f %7.2f %9.1f   %s\n' "${labels[$i]}" "${med[$name]}" "${best[$name]}" \
         "${cpu[$name]}" "$(awk -v k="${rss[$name]}" 'BEGIN {print k / 1024}')" "${times[$name]% }"
 done
 
@@ -446,7 +448,7 @@ verdict() {
         st = (s == "") ? "" : (v <= s) ? " (stretch met)" : " (stretch missed)"
         print (ok ? "PASS" : "MISS") st }'
 }
-row() { printf '%-40s %7s   %-8s %-26s %s\n' "$@"; }
+row() { printf '%-44s %7s   %-8s %-26s %s\n' "$@"; }
 # ratio LABEL A B [OP TARGET [STRETCH]]: median(A) / median(B), then the same ratio within each
 # round: those pairs ran minutes apart at most, so their spread shows how much load drift the
 # medians may hide.
@@ -526,13 +528,14 @@ if [[ $sets == 1 ]]; then
     base=floor-n
     [[ -n ${med[libdeflate-n]:-} ]] && base=libdeflate-n
     echo
-    echo "== issue 21: policy sets at $threads threads, x the floor ($base; per round alongside)"
+    if [[ $base == libdeflate-n ]]; then what="libdeflate-gunzip in $threads processes"; else what="flowgate's floor, inspect --read-only"; fi
+    echo "== issue 21: policy sets at $threads threads, x issue 21's floor ($base: $what; per round alongside)"
     row ratio value target verdict "per round"
     for s in "${set_names[@]}"; do
         ratio "$s / $base" "$s" "$base" '<=' "${set_goal[$s]}"
     done
     if [[ $base != floor-n ]]; then
-        for s in "${set_names[@]}"; do ratio "$s / floor-n (decompress-only)" "$s" floor-n; done
+        for s in "${set_names[@]}"; do ratio "$s / floor-n (flowgate's floor)" "$s" floor-n; done
     fi
     if [[ -n ${med[libdeflate-1]:-} ]]; then
         # The other reading of the issue's floor: libdeflate decoding in one process, wall time.
