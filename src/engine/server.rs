@@ -173,10 +173,10 @@ pub fn read(flow: &Flow<'_>) -> Reading {
         }),
         _ => None,
     };
-    let flags = match (protocol, flow.tcp_flags) {
-        (6, Some(f)) if f & 0x10 != 0 => Some((Side::Src, Basis::Flags)),
-        (6, Some(f)) if f & 0x02 != 0 => Some((Side::Dst, Basis::Flags)),
-        _ => None,
+    let flags = match flagged(protocol, flow.tcp_flags) {
+        (true, _) => Some((Side::Src, Basis::Flags)),
+        (false, true) => Some((Side::Dst, Basis::Flags)),
+        (false, false) => None,
     };
     let decided = match (flags, ends) {
         (Some(d), _) => Some(d),
@@ -272,11 +272,16 @@ pub type FastSet<K> = HashSet<K, BuildHasherDefault<EndpointHasher>>;
 #[inline]
 fn word(end: &Endpoint) -> Option<u64> {
     match end.addr {
-        IpAddr::V4(a) => Some(
-            u64::from(end.protocol) << 48 | u64::from(end.port) << 32 | u64::from(u32::from(a)),
-        ),
+        IpAddr::V4(a) => Some(word4(end.protocol, end.port, a)),
         IpAddr::V6(_) => None,
     }
+}
+
+/// The [`word`] of an IPv4 end from its parts, as [`ArchiveEvidence::observe`] reads them off
+/// the flow without building an [`Endpoint`].
+#[inline(always)]
+fn word4(protocol: u8, port: u16, addr: std::net::Ipv4Addr) -> u64 {
+    u64::from(protocol) << 48 | u64::from(port) << 32 | u64::from(u32::from(addr))
 }
 
 /// The end [`word`] packed.
@@ -377,8 +382,9 @@ struct Seen<W> {
     lines: W,
 }
 
-/// Which ends the tcp-flags of a record with ports show as the server, as [`read`]'s step 2
-/// decides: SYN-ACK the sender, else SYN the receiver.
+/// Step 2, the one place it is written: which ends the tcp-flags of a record with ports show
+/// as the server, SYN-ACK the sender, else SYN the receiver. [`read`] decides by it and
+/// [`ArchiveEvidence::observe`] counts by it, so the two cannot disagree.
 #[inline(always)]
 fn flagged(protocol: u8, tcp_flags: Option<u8>) -> (bool, bool) {
     let f = if protocol == 6 {
@@ -491,9 +497,7 @@ impl<W: Witness> ArchiveEvidence<W> {
             if let Some(IpAddr::V4(da)) = flow.dst {
                 if self.seen4.has_room(2) {
                     let (src_flagged, dst_flagged) = flagged(protocol, flow.tcp_flags);
-                    let tag = u64::from(protocol) << 48;
-                    let src = tag | u64::from(sp) << 32 | u64::from(u32::from(sa));
-                    let dst = tag | u64::from(dp) << 32 | u64::from(u32::from(da));
+                    let (src, dst) = (word4(protocol, sp, sa), word4(protocol, dp, da));
                     self.seen4.upsert_pair_in_room(
                         (
                             src,
